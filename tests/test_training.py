@@ -1,0 +1,116 @@
+"""The training loop: outputs, resume, non-finite loss, errors before training, and the CLIP path."""
+import json, math
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from adavipro.core import ConfigError
+from adavipro.training import TrainConfig, fit, TrainingError, build_run
+from adavipro.model import count_tunable_params, create_method
+
+TINY = dict(dataset="digits", backbone="efficientnet_lite0", image_size=32, prompt_size=4, region_size=8,
+            embed_dim=8, epochs=3, batch_size=16, warmup_steps=2, train_per_class=4, val_per_class=2,
+            test_per_class=3)
+
+def tiny(tmp_path, **kw) -> TrainConfig:
+    return TrainConfig(**{**TINY, "out_dir": str(tmp_path / "run"), **kw})
+
+class Stop(Exception): pass
+
+def stop_after(n):
+    def cb(epoch, row):
+        if epoch == n: raise Stop
+    return cb
+
+@pytest.mark.parametrize("method", ["vp", "adavipro"])
+def test_resume_matches_uninterrupted(tmp_path, method):
+    full = fit(tiny(tmp_path / "a", method=method), progress=False)
+    cfg = tiny(tmp_path / "b", method=method)
+    with pytest.raises(Stop): fit(cfg, callbacks=[stop_after(1)], progress=False)
+    assert not (Path(cfg.out_dir) / "metrics.json").exists()
+    resumed = fit(cfg, progress=False)
+    for k in ("test_acc", "val_acc", "unprompted_test_acc", "best_epoch", "steps", "n_tunable_params"):
+        assert resumed[k] == full[k], k
+    ha = pd.read_csv(tmp_path / "a" / "run" / "history.csv"); hb = pd.read_csv(Path(cfg.out_dir) / "history.csv")
+    pd.testing.assert_frame_equal(ha.drop(columns="time_s"), hb.drop(columns="time_s"))
+    if method == "adavipro":   # temperature continued: tau = 5 * 0.98**3
+        assert math.isclose(hb.tau.iloc[-1], 5 * 0.98**3, rel_tol=1e-6)
+
+def test_resume_refuses_other_config(tmp_path):
+    cfg = tiny(tmp_path, method="vp")
+    with pytest.raises(Stop): fit(cfg, callbacks=[stop_after(1)], progress=False)
+    with pytest.raises(ConfigError, match=r"another configuration \(lr_prompt: 40.0 vs 10.0\)"):
+        fit(replace(cfg, lr_prompt=10.0), progress=False)
+
+def test_finished_run_is_kept_unless_overwrite(tmp_path):
+    cfg = tiny(tmp_path, method="vp", epochs=1)
+    fit(cfg, progress=False)
+    before = (Path(cfg.out_dir) / "metrics.json").read_text()
+    with pytest.raises(ConfigError, match="already holds a finished run"): fit(cfg, progress=False)
+    assert (Path(cfg.out_dir) / "metrics.json").read_text() == before
+    m = fit(replace(cfg, overwrite=True), progress=False)
+    assert m["epochs"] == 1
+
+def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path):
+    cfg = tiny(tmp_path, method="vp", epochs=2)
+    with pytest.raises(Stop): fit(cfg, callbacks=[stop_after(1)], progress=False)
+    last = Path(cfg.out_dir) / "last.pt"; good = last.read_bytes()
+    orig = torch.nn.functional.cross_entropy
+    import adavipro.training as T
+    T.F.cross_entropy = lambda *a, **k: orig(*a, **k) * float("nan")
+    try:
+        with pytest.raises(TrainingError, match=r"non-finite loss at step 3 \(epoch 2\).*last.pt is intact"):
+            fit(cfg, progress=False)
+    finally:
+        T.F.cross_entropy = orig
+    assert last.read_bytes() == good
+    torch.load(last, weights_only=False)
+
+def test_none_method_is_the_unprompted_baseline(tmp_path):
+    m = fit(tiny(tmp_path, method="none"), progress=False)
+    assert m["n_tunable_params"] == 0 and m["test_acc"] == m["unprompted_test_acc"]
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(dataset="imagenet"), "unknown dataset 'imagenet'; choose one of"),
+    (dict(backbone="resnet50"), "resnet50"),
+    (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, none, vp"),
+    (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
+    (dict(prompt_size=17), "prompt_size=17 is out of range for image_size=32"),
+    (dict(region_size=5), "region_size=5 must divide image_size=32"),
+    (dict(epochs=0), "epochs=0 must be a positive integer"),
+    (dict(batch_size=0), "batch_size=0 must be a positive integer"),
+    (dict(lr_prompt=-1.0), "lr_prompt=-1.0 must be a finite number"),
+    (dict(gamma=0.0), "gamma=0.0 must be in (0, 1]"),
+    (dict(tau0=0.0), "tau0=0.0 must be a positive number"),
+    (dict(embed_dim=0), "embed_dim=0 must be a positive integer"),
+    (dict(device="cuda:7"), "CUDA is not available"),
+])
+def test_bad_input_is_one_line_before_training(tmp_path, kw, msg):
+    if kw.get("device") and torch.cuda.is_available(): pytest.skip("CUDA present")
+    with pytest.raises(ConfigError) as e: fit(tiny(tmp_path, **kw), progress=False)
+    assert msg in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+def test_paper_parameter_counts():
+    assert count_tunable_params(create_method("vp", prompter="padding", prompt_size=30, image_size=224)) == 69_840
+    ada = create_method("adavipro", prompt_size=30, image_size=224, region_size=32, embed_dim=64)
+    assert ada.mask_generator.policy.weight.numel() == 131_072
+    assert count_tunable_params(ada) == 69_840 + 1_792 + 131_074
+
+def test_clip_path_end_to_end_text_encoder_called_once(tmp_path, monkeypatch):
+    """Random-weight open_clip ViT-B-32 (no CLIP weights exist offline), one epoch on a tiny subset."""
+    import open_clip
+    calls = []
+    orig = open_clip.CLIP.encode_text
+    def counting(self, *a, **k):
+        calls.append(1); return orig(self, *a, **k)
+    monkeypatch.setattr(open_clip.CLIP, "encode_text", counting)
+    cfg = tiny(tmp_path, backbone="clip:ViT-B-32:random", image_size=224, prompt_size=30, region_size=32,
+               embed_dim=8, epochs=1, batch_size=8, train_per_class=1, val_per_class=1, test_per_class=1)
+    m = fit(cfg, progress=False)
+    assert len(calls) == 1            # text embeddings computed once, not per batch
+    assert m["n_tunable_params"] == 69_840 + 3*8*9 + 8 + 8*2*32*32 + 2
+    assert 0 <= m["test_acc"] <= 1 and m["steps"] == 2
