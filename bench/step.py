@@ -1,0 +1,226 @@
+"""Training-step throughput of adavipro vs a step that behaves like the official VP code.
+
+Per configuration: images/s, seconds/step (median over --steps timed steps, after --warmup untimed steps), peak
+memory, and the ratio of images/s to the reference on the same backbone — all measured in this one process, on
+random uint8 (B,3,224,224) batches (speed does not depend on content) with labels random in [0, --classes).
+
+Configurations (per backbone in --backbones):
+  reference   CLIP: like hjbahng/visual_prompting main_clip.py — unfrozen open_clip model (grads for every weight),
+              text encoder with gradients on every batch, fp16 autocast + GradScaler on CUDA, fp32 on CPU.
+              ImageNet classifiers (efficientnet_lite0, timm:…): like main_vision.py — unfrozen, fp32.
+  vp          adavipro PromptedClassifier: frozen backbone, cached text head (CLIP) or label mapping, VP padding
+              prompt, the step of adavipro.training.fit.
+  adavipro    the same with AdaViPro's masked prompt.
+  vpt         not in the library yet: reported as such.
+With --compile, 'vp+compile' and 'adavipro+compile' (torch.compile of the PromptedClassifier) are added.
+
+Run from the repo root:  python bench/step.py            (python bench/step.py --help for the flags)
+"""
+from __future__ import annotations
+
+import argparse, gc, statistics, sys, time, traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (REPO, ClipReferenceStep, LibStep, PeakMemory, VisionReferenceStep, class_names, environment,  # noqa: E402
+                     fmt, load1, load_str, resolve_device, sync, table)
+
+import torch  # noqa: E402
+from adavipro.backbones import create_backbone  # noqa: E402
+from adavipro.model import PromptedClassifier, Preprocess, create_method, list_methods, count_tunable_params  # noqa: E402
+
+DEFAULT_BACKBONES = "clip:ViT-B-32:random,efficientnet_lite0"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    p.add_argument("--device", default="auto", help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:N' (default: auto)")
+    p.add_argument("--batch-size", type=int, default=None, help="images per step (default: 32 on CPU, 256 on CUDA)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per configuration (default: 8 on CPU, 30 on CUDA)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed warm-up steps per configuration (default: 2 on CPU, 5 on CUDA)")
+    p.add_argument("--ref-steps", type=int, default=None,
+                   help="timed steps of the reference configurations (default: 3 on CPU — ~25 s/step for CLIP — else --steps)")
+    p.add_argument("--ref-warmup", type=int, default=None, help="warm-up steps of the references (default: 1 on CPU, else --warmup)")
+    p.add_argument("--classes", type=int, default=100, help="number of classes (CLIP text prompts / label-mapped logits; default 100)")
+    p.add_argument("--backbones", default=DEFAULT_BACKBONES,
+                   help=f"comma-separated backbone specs (default: {DEFAULT_BACKBONES})")
+    p.add_argument("--configs", default="reference,vp,adavipro,vpt",
+                   help="comma-separated configurations to run (default: reference,vp,adavipro,vpt)")
+    p.add_argument("--compile", action="store_true", help="also time vp and adavipro with torch.compile(model)")
+    p.add_argument("--prompt-size", type=int, default=30, help="padding width p (default 30)")
+    p.add_argument("--region-size", type=int, default=32, help="AdaViPro region size R (default 32)")
+    p.add_argument("--embed-dim", type=int, default=64, help="AdaViPro convergence channels D (default 64)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--profile", default=None, metavar="CONFIG",
+                   help="after timing, profile one step of CONFIG (e.g. 'adavipro' or 'reference') on each backbone "
+                        "with torch.profiler and print the top operators")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    return a
+
+
+def time_steps(step, images, labels, warmup:int, steps:int, device, mem:PeakMemory) -> dict:
+    "Run warm-up then timed steps; per-step wall time (synchronised on CUDA), peak memory over both."
+    mem.reset()
+    first, times = None, []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        step(images, labels)
+        sync(device)
+        dt = time.perf_counter() - t0
+        if i == 0: first = dt
+        if i >= warmup: times.append(dt)
+    med = statistics.median(times)
+    return dict(s_step=med, s_min=min(times), s_max=max(times), first=first, img_s=len(images) / med,
+                peak=mem.peak_mb(), times=times)
+
+
+def profile_step(step, images, labels, device, title:str, n:int=1, top:int=15):
+    "Profile `n` steps (after the timing, so already warm) and print the top operators by self CPU/CUDA time."
+    from torch.profiler import ProfilerActivity, profile, record_function
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(n):
+            with record_function("step"): step(images, labels)
+        sync(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"\n--- profile: {title} (top {top} operators by {key}) ---")
+    print(prof.key_averages().table(sort_by=key, row_limit=top, max_name_column_width=48))
+
+
+def is_clip(spec:str) -> bool: return spec.startswith("clip:")
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    device = resolve_device(a.device)
+    cuda = device.type == "cuda"
+    if a.threads: torch.set_num_threads(a.threads)
+    B = a.batch_size or (256 if cuda else 32)
+    steps = a.steps or (30 if cuda else 8)
+    warmup = a.warmup if a.warmup is not None else (5 if cuda else 2)
+    ref_steps = a.ref_steps or (3 if not cuda else steps)
+    ref_warmup = a.ref_warmup if a.ref_warmup is not None else (1 if not cuda else warmup)
+    configs = [c.strip() for c in a.configs.split(",") if c.strip()]
+    backbones = [b.strip() for b in a.backbones.split(",") if b.strip()]
+    unknown = set(configs) - {"reference", "vp", "adavipro", "vpt"}
+    if unknown: sys.exit(f"--configs: unknown {sorted(unknown)}; use reference, vp, adavipro, vpt")
+    if a.profile and a.profile not in configs: sys.exit(f"--profile {a.profile}: not among --configs {configs}")
+    torch.manual_seed(a.seed)
+
+    mem = PeakMemory(device)
+    classes = class_names(a.classes)
+    print(f"bench/step.py — {environment(device)}")
+    print(f"device {device}, batch {B}, {a.classes} classes, steps {warmup} warm-up + {steps} timed "
+          f"(references: {ref_warmup} + {ref_steps}), memory = {mem.what}")
+    print(f"start: {load_str()}")
+    mem.reset(); base_mb = mem.current_mb()
+    print(f"process memory before any model: {base_mb:.0f} MB" + (" allocated" if cuda else " RSS"))
+
+    g = torch.Generator().manual_seed(a.seed)
+    images = torch.randint(0, 256, (B, 3, 224, 224), dtype=torch.uint8, generator=g).to(device)
+    labels = torch.randint(0, a.classes, (B,), generator=g).to(device)
+
+    rows, notes, prof_targets = [], [], []
+    t_all = time.perf_counter()
+
+    def record(name, spec, res, extra=""):
+        row = dict(config=name, backbone=spec, B=B, n=len(res["times"]), s_step=fmt(res["s_step"], 3),
+                   spread=f"{res['s_min']:.2f}–{res['s_max']:.2f}", first=fmt(res["first"], 2),
+                   img_s=fmt(res["img_s"], 2), peak=f"{res['peak']:.0f}", load=fmt(load1(), 2), _img_s=res["img_s"],
+                   note=extra)
+        rows.append(row)
+        print(f"  {name:<18} {spec:<24} {res['s_step']:8.3f} s/step  {res['img_s']:8.2f} img/s  "
+              f"first step {res['first']:.2f} s  peak {res['peak']:.0f} MB  ({load_str()})", flush=True)
+
+    for spec in backbones:
+        print(f"\n== backbone {spec} ==", flush=True)
+        if "reference" in configs:
+            ref = None
+            try:
+                mem.reset()
+                ref = (ClipReferenceStep(spec.split(":")[1], classes, device, a.prompt_size) if is_clip(spec)
+                       else VisionReferenceStep(spec, a.classes, device, a.prompt_size))
+                kind = "main_clip.py-like" if is_clip(spec) else "main_vision.py-like"
+                res = time_steps(ref, images, labels, ref_warmup, ref_steps, device, mem)
+                record("reference", spec, res, f"{kind}, {ref.n_params / 1e6:.1f}M unfrozen weights")
+                if a.profile == "reference": profile_step(ref, images, labels, device, f"reference on {spec}")
+            except Exception as e:
+                traceback.print_exc(); notes.append(f"reference on {spec} failed: {type(e).__name__}: {e}")
+            del ref; gc.collect()
+
+        lib = [c for c in ("vp", "adavipro") if c in configs]
+        if lib:
+            backbone = create_backbone(spec, device=device)
+            backbone.check_image_size(224)
+            head = backbone.create_head(classes)   # CLIP: encode_text once; ImageNet: label mapping
+            variants = [(c, False) for c in lib] + ([(c, True) for c in lib] if a.compile else [])
+            for method, compiled in variants:
+                name = method + ("+compile" if compiled else "")
+                step = None
+                try:
+                    mem.reset()
+                    torch.manual_seed(a.seed)
+                    prompter = create_method(method, prompt_size=a.prompt_size, image_size=224,
+                                             region_size=a.region_size, embed_dim=a.embed_dim)
+                    model = PromptedClassifier(Preprocess(224, backbone.cfg.mean, backbone.cfg.std),
+                                               prompter, backbone, head).to(device)
+                    tunable = count_tunable_params(model)
+                    if compiled: model = torch.compile(model)
+                    step = LibStep(model, device)
+                    res = time_steps(step, images, labels, warmup, steps, device, mem)
+                    record(name, spec, res, f"{tunable:,} tunable params" + ("; first step includes compilation" if compiled else ""))
+                    if a.profile == method and not compiled: prof_targets.append((step, f"{name} on {spec}"))
+                    if prof_targets:
+                        for s, title in prof_targets: profile_step(s, images, labels, device, title)
+                        prof_targets.clear()
+                except Exception as e:
+                    msg = f"{name} on {spec} failed: {type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+                    print("  " + msg); notes.append(msg)
+                del step; gc.collect()
+                if compiled: torch._dynamo.reset()
+            del backbone, head; gc.collect()
+
+        if "vpt" in configs:
+            if "vpt" in list_methods():
+                msg = (f"vpt on {spec}: the library now lists a 'vpt' method, but bench/step.py does not build it "
+                       "yet — add it here")
+            else:
+                msg = f"vpt on {spec}: not implemented yet (adavipro has no 'vpt' method: {list_methods()}) — not timed"
+            print("  " + msg); notes.append(msg)
+
+    # ------------------------------------------------------------------------------------------ summary
+    by = {(r["backbone"], r["config"]): r for r in rows}
+    for r in rows:
+        ref = by.get((r["backbone"], "reference"))
+        r["ratio"] = f"{r['_img_s'] / ref['_img_s']:.2f}×" if ref and r is not ref else ("1.00×" if r is ref else "-")
+        vp = by.get((r["backbone"], "vp"))
+        r["vs_vp"] = f"{r['_img_s'] / vp['_img_s']:.2f}×" if vp and r["config"].startswith("adavipro") else ""
+    print(f"\n=== results: {device}, batch {B}, {a.classes} classes, median of timed steps; "
+          f"total {time.perf_counter() - t_all:.0f} s; end: {load_str()} ===")
+    print(table(rows, [("config", "config"), ("backbone", "backbone"), ("B", "B"), ("n", "timed"),
+                       ("s_step", "s/step"), ("spread", "min–max s"), ("img_s", "img/s"), ("ratio", "vs reference"),
+                       ("vs_vp", "vs vp"), ("peak", "peak MB"), ("first", "1st step s"), ("load", "load1")]))
+    print(f"peak MB = {mem.what}; process before any model: {base_mb:.0f} MB")
+    for r in rows:
+        if r["note"]: print(f"  {r['config']} on {r['backbone']}: {r['note']}")
+    for n in notes: print(f"  note: {n}")
+
+    print("\ntargets (CPU): vp ≥ 6× reference img/s on CLIP ViT-B-32 with 100 classes; adavipro ≥ 0.95× vp img/s")
+    for spec in backbones:
+        ref, vp, ada = by.get((spec, "reference")), by.get((spec, "vp")), by.get((spec, "adavipro"))
+        if ref and vp:
+            x = vp["_img_s"] / ref["_img_s"]
+            tgt = is_clip(spec) and a.classes == 100 and not cuda
+            print(f"  {spec}: vp / reference = {x:.2f}×" +
+                  (f"  → {'MET' if x >= 6 else 'MISSED'} (target ≥ 6×)" if tgt else "  (no target for this setting)"))
+        if vp and ada:
+            x = ada["_img_s"] / vp["_img_s"]
+            print(f"  {spec}: adavipro / vp = {x:.3f}×  → {'MET' if x >= 0.95 else 'MISSED'} (target ≥ 0.95×)")
+    if not mem.resettable: print("  (peak memory not reset per configuration on this system: read it as a running maximum)")
+
+
+if __name__ == "__main__":
+    main()

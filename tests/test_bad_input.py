@@ -1,0 +1,112 @@
+"""Issue 4: every mistake is one line that says what to do, raised before any training starts."""
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st, HealthCheck
+
+from adavipro.core import ConfigError
+from adavipro.training import TrainConfig, fit, validate_config
+from adavipro.model import create_method
+
+BASE = dict(dataset="digits", backbone="efficientnet_lite0", method="adavipro", image_size=32, prompt_size=4,
+            region_size=8, embed_dim=8, epochs=1, batch_size=16, warmup_steps=1, train_per_class=2,
+            val_per_class=1, test_per_class=1)
+
+def _folder(tmp_path, corrupt=False, empty=False):
+    from PIL import Image
+    root = tmp_path / "tree"
+    for split in ("train", "test"):
+        for c in ("cat", "dog"):
+            d = root / split / c; d.mkdir(parents=True)
+            if empty: continue
+            for i in range(10): Image.new("RGB", (8, 8), (i * 20, 0, 0)).save(d / f"{i}.png")
+    if corrupt: (root / "train" / "dog" / "9.jpg").write_bytes(b"not a jpeg")
+    return root
+
+CASES = {
+    "unknown dataset": (dict(dataset="imagenet"), "unknown dataset 'imagenet'; choose one of"),
+    "unknown backbone": (dict(backbone="resnet50"), "resnet50"),
+    "unknown method": (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, none, vp"),
+    "unknown prompter": (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
+    "prompt_size too big": (dict(prompt_size=17), "prompt_size=17 is out of range for image_size=32"),
+    "prompt_size zero": (dict(method="vp", prompt_size=0), "prompt_size=0 is out of range"),
+    "region_size not dividing": (dict(region_size=5), "region_size=5 must divide image_size=32"),
+    "epochs": (dict(epochs=0), "epochs=0 must be a positive integer"),
+    "batch_size": (dict(batch_size=-4), "batch_size=-4 must be a positive integer"),
+    "lr": (dict(lr_prompt=0.0), "lr_prompt=0.0 must be a finite number"),
+    "lr nan": (dict(lr_mask=float("nan")), "lr_mask=nan must be a finite number"),
+    "gamma": (dict(gamma=1.5), "gamma=1.5 must be in (0, 1]"),
+    "tau0": (dict(tau0=0.0), "tau0=0.0 must be a positive number"),
+    "embed_dim": (dict(embed_dim=0), "embed_dim=0 must be a positive integer"),
+    "epochs not integer": (dict(epochs=2.5), "epochs=2.5 must be a positive integer"),
+    "no cuda": (dict(device="cuda"), "CUDA is not available"),
+    "missing dataset offline": (dict(dataset="cifar10", data_root="{tmp}/empty"), "cifar-10-batches-py"),
+    "missing weights offline": (dict(backbone="clip:ViT-B-32:openai", image_size=224, prompt_size=30, region_size=32),
+                                "pass a local checkpoint"),
+    "missing local weights": (dict(backbone="clip:ViT-B-32:{tmp}/nope.pt", image_size=224, prompt_size=30, region_size=32),
+                              "nope.pt"),
+    "CLIP at the wrong size": (dict(backbone="clip:ViT-B-32:random"), "224"),
+    "image folder missing": (dict(dataset="imagefolder:{tmp}/nowhere"), "nowhere"),
+    "empty image folder": (dict(dataset="imagefolder:{tmp}/tree"), "no images"),
+    "corrupt image": (dict(dataset="imagefolder:{tmp}/tree", train_per_class=None), "9.jpg"),
+}
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input(tmp_path, name):
+    kw, msg = CASES[name]
+    if name == "no cuda" and torch.cuda.is_available(): pytest.skip("CUDA present")
+    if name == "empty image folder": _folder(tmp_path, empty=True)
+    if name == "corrupt image": _folder(tmp_path, corrupt=True)
+    kw = {k: v.replace("{tmp}", str(tmp_path)) if isinstance(v, str) else v for k, v in kw.items()}
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError) as e:
+        fit(TrainConfig(**{**BASE, **kw, "out_dir": str(out)}), progress=False)
+    text = str(e.value)
+    print(f"{name}: {text}")
+    assert msg.lower() in text.lower(), text
+    assert "\n" not in text and len(text) < 400
+    assert not (out / "last.pt").exists() and not (out / "metrics.json").exists()
+
+def test_overwrite_does_not_delete_a_finished_run_when_the_new_one_is_invalid(tmp_path):
+    cfg = TrainConfig(**{**BASE, "method": "vp", "out_dir": str(tmp_path / "run")})
+    fit(cfg, progress=False)
+    bad = TrainConfig(**{**BASE, "method": "vp", "out_dir": str(tmp_path / "run"), "overwrite": True,
+                         "dataset": "imagefolder:/does/not/exist"})
+    with pytest.raises(ConfigError): fit(bad, progress=False)
+    assert (tmp_path / "run" / "metrics.json").exists() and (tmp_path / "run" / "best.pt").exists()
+
+# -- property: any combination of papermill parameters is either accepted or answered with a ConfigError;
+#    an accepted one builds a prompter that runs (never an exception from inside torch).
+ints = lambda lo, hi: st.one_of(st.integers(lo, hi), st.sampled_from([0, -1, 10**6]), st.floats(allow_nan=True),
+                                st.none(), st.booleans(), st.text(max_size=3))
+PARAMS = dict(
+    method=st.sampled_from(["none", "vp", "adavipro", "vpt", "", 3]),
+    prompter=st.sampled_from(["padding", "fixed_patch", "random_patch", "full", "pad", None]),
+    prompt_size=ints(1, 40), region_size=ints(1, 64), embed_dim=ints(1, 16), image_size=st.sampled_from([8, 16, 24, 32, 48, 64, 7, 0, -32, 32.0, 33.5]),
+    tau0=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2, 6)),
+    gamma=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-1, 2)),
+    epochs=ints(1, 5), batch_size=ints(1, 64), warmup_steps=ints(0, 10),
+    lr_prompt=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-1, 50)),
+    lr_mask=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-1, 2)),
+    use_edges=st.sampled_from([True, False, 1, 0, "yes", None]),
+    train_per_class=st.one_of(st.none(), ints(1, 10)), seed=ints(0, 10),
+    device=st.sampled_from(["auto", "cpu", "cuda:3", "gpu", "", "meta"]),
+)
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({}, optional=PARAMS))
+def test_any_parameter_combination_is_accepted_or_a_config_error(params):
+    cfg = TrainConfig(dataset="digits", backbone="efficientnet_lite0", out_dir="outputs/never-written", **params)
+    try:
+        validate_config(cfg)
+    except ConfigError as e:
+        assert "\n" not in str(e)
+        return
+    prompter = create_method(cfg.method, **{k: getattr(cfg, k) for k in ("prompter", "prompt_size", "image_size",
+                              "region_size", "embed_dim", "tau0", "gamma", "use_edges", "init")})
+    x = torch.zeros(2, 3, cfg.image_size, cfg.image_size)
+    for mode in (True, False):
+        prompter.train(mode)
+        assert prompter(x).shape == x.shape
