@@ -110,3 +110,10 @@ def test_clip_path_end_to_end_text_encoder_called_once(tmp_path, monkeypatch):
     assert len(calls) == 1            # text embeddings computed once, not per batch
     assert m["n_tunable_params"] == 69_840 + 3*8*9 + 8 + 8*2*32*32 + 2
     assert 0 <= m["test_acc"] <= 1 and m["steps"] == 2
+
+def test_channels_last_changes_memory_format_not_results(tmp_path):
+    a = fit(tiny(tmp_path / "a", method="vp", epochs=1), progress=False)
+    b = fit(tiny(tmp_path / "b", method="vp", epochs=1, channels_last=True), progress=False)
+    ha, hb = (pd.read_csv(tmp_path / d / "run" / "history.csv") for d in "ab")
+    assert math.isclose(ha.train_loss[0], hb.train_loss[0], rel_tol=1e-4)
+    assert abs(a["test_acc"] - b["test_acc"]) <= 1 / a["n_test"] + 1e-9
