@@ -163,7 +163,9 @@ def _logreg(C:float, max_iter:int):
     return LogisticRegression(C=C, max_iter=max_iter, solver="lbfgs")
 
 def _fit_logreg(X, y, C, max_iter):
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits
+    # small problems: one BLAS thread (thread start-up dominates; on a shared 2-core CPU two threads were 25x slower)
+    with warnings.catch_warnings(), threadpool_limits(1 if X.size < 4_000_000 else None):
         warnings.simplefilter("ignore")      # ConvergenceWarning at large C: CLIP's protocol caps the iterations too
         return _logreg(C, max_iter).fit(X, y)
 

@@ -118,14 +118,15 @@ class PeakMemory:
 
 # ------------------------------------------------------------------------------------------------- library step
 class LibStep:
-    """One optimiser step exactly as `adavipro.training.fit` takes it: forward and loss under `_autocast`,
-    zero_grad(set_to_none), backward, SGD step, LambdaLR(warmup_cosine) step, and the on-device loss/accuracy/
-    non-finite accumulators (no `.item()` per step). Several `LibStep`s may share one optimiser (`opt=`)."""
+    """One optimiser step exactly as `adavipro.training.fit` takes it on one process: forward and loss under
+    `_autocast`, zero_grad(set_to_none), backward, SGD step, LambdaLR(warmup_cosine) step, and the on-device
+    loss/accuracy/non-finite accumulators (stacked as fit does; no `.item()` per step). Several `LibStep`s may
+    share one optimiser (`opt=`, `sched=`)."""
     def __init__(self, model:nn.Module, device:torch.device, lr_prompt:float=40., lr_mask:float=1.,
-                 warmup_steps:int=1000, total_steps:int=100_000, opt=None, sched=None):
+                 warmup_steps:int=1000, total_steps:int=100_000, opt=None, sched=None, prompter:nn.Module|None=None):
         self.model, self.device = model, device
         if opt is None:
-            groups = model.prompter.param_groups(lr_prompt, lr_mask)
+            groups = (prompter if prompter is not None else model.prompter).param_groups(lr_prompt, lr_mask)
             opt = torch.optim.SGD(groups, lr=lr_prompt, momentum=0.9, weight_decay=0.)
             sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, warmup_steps, total_steps))
         self.opt, self.sched = opt, sched
@@ -140,9 +141,10 @@ class LibStep:
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step(); self.sched.step()
-        finite = torch.isfinite(loss.detach())
+        stats = torch.stack([loss.detach().float() * len(labels), (logits.argmax(-1) == labels).sum().float()])
+        finite = torch.isfinite(stats[0])
         self.bad_step = torch.where((self.bad_step < 0) & ~finite, torch.full_like(self.bad_step, self.step_i), self.bad_step)
-        self.loss_sum += loss.detach().float() * len(labels); self.correct += (logits.argmax(-1) == labels).sum()
+        self.loss_sum += stats[0]; self.correct += stats[1].long()
         self.step_i += 1
 
 

@@ -11,8 +11,11 @@ Configurations (per backbone in --backbones):
   vp          adavipro PromptedClassifier: frozen backbone, cached text head (CLIP) or label mapping, VP padding
               prompt, the step of adavipro.training.fit.
   adavipro    the same with AdaViPro's masked prompt.
-  vpt         not in the library yet: reported as such.
-With --compile, 'vp+compile' and 'adavipro+compile' (torch.compile of the PromptedClassifier) are added.
+  vpt_shallow, vpt_deep (--configs vpt = both)
+              the library's VPT prompters (adavipro.vpt, --vpt-length tokens) through the same step; ViT backbones
+              only (reported as not applicable on convnets, and as not implemented where the library lacks them).
+With --compile / --channels-last, '<config>+compile' / '<config>+cl' variants of the library configurations are
+added (torch.compile of the PromptedClassifier / channels_last memory format, as fit's compile / channels_last).
 
 Run from the repo root:  python bench/step.py            (python bench/step.py --help for the flags)
 """
@@ -30,6 +33,9 @@ from adavipro.backbones import create_backbone  # noqa: E402
 from adavipro.model import PromptedClassifier, Preprocess, create_method, list_methods, count_tunable_params  # noqa: E402
 
 DEFAULT_BACKBONES = "clip:ViT-B-32:random,efficientnet_lite0"
+LIB_METHODS = ("vp", "adavipro", "vpt_shallow", "vpt_deep")
+try: import adavipro.vpt  # noqa: F401,E402  (registers 'vpt_shallow' / 'vpt_deep' where the library has them)
+except ImportError: pass
 
 
 def parse_args(argv=None):
@@ -47,15 +53,20 @@ def parse_args(argv=None):
     p.add_argument("--backbones", default=DEFAULT_BACKBONES,
                    help=f"comma-separated backbone specs (default: {DEFAULT_BACKBONES})")
     p.add_argument("--configs", default="reference,vp,adavipro,vpt",
-                   help="comma-separated configurations to run (default: reference,vp,adavipro,vpt)")
-    p.add_argument("--compile", action="store_true", help="also time vp and adavipro with torch.compile(model)")
+                   help="comma-separated configurations to run, from reference, vp, adavipro, vpt_shallow, vpt_deep "
+                        "(vpt = both) (default: reference,vp,adavipro,vpt)")
+    p.add_argument("--compile", action="store_true",
+                   help="also time every library configuration with torch.compile(model) (as fit(compile=True))")
+    p.add_argument("--channels-last", action="store_true",
+                   help="also time every library configuration with the model in channels_last (as fit(channels_last=True))")
+    p.add_argument("--vpt-length", type=int, default=10, help="VPT prompt tokens (per layer for vpt_deep; default 10)")
     p.add_argument("--prompt-size", type=int, default=30, help="padding width p (default 30)")
     p.add_argument("--region-size", type=int, default=32, help="AdaViPro region size R (default 32)")
     p.add_argument("--embed-dim", type=int, default=64, help="AdaViPro convergence channels D (default 64)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--profile", default=None, metavar="CONFIG",
-                   help="after timing, profile one step of CONFIG (e.g. 'adavipro' or 'reference') on each backbone "
-                        "with torch.profiler and print the top operators")
+                   help="after timing, profile one step of CONFIG (e.g. 'adavipro', 'vp+compile' or 'reference') on each "
+                        "backbone with torch.profiler and print the top operators")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     return a
@@ -105,9 +116,10 @@ def main(argv=None):
     ref_warmup = a.ref_warmup if a.ref_warmup is not None else (1 if not cuda else warmup)
     configs = [c.strip() for c in a.configs.split(",") if c.strip()]
     backbones = [b.strip() for b in a.backbones.split(",") if b.strip()]
-    unknown = set(configs) - {"reference", "vp", "adavipro", "vpt"}
-    if unknown: sys.exit(f"--configs: unknown {sorted(unknown)}; use reference, vp, adavipro, vpt")
-    if a.profile and a.profile not in configs: sys.exit(f"--profile {a.profile}: not among --configs {configs}")
+    configs = [x for c in configs for x in (("vpt_shallow", "vpt_deep") if c == "vpt" else (c,))]
+    unknown = set(configs) - {"reference", *LIB_METHODS}
+    if unknown: sys.exit(f"--configs: unknown {sorted(unknown)}; use reference, {', '.join(LIB_METHODS)} (vpt = both VPTs)")
+    if a.profile and a.profile.split("+")[0] not in configs: sys.exit(f"--profile {a.profile}: not among --configs {configs}")
     torch.manual_seed(a.seed)
 
     mem = PeakMemory(device)
@@ -151,45 +163,48 @@ def main(argv=None):
                 traceback.print_exc(); notes.append(f"reference on {spec} failed: {type(e).__name__}: {e}")
             del ref; gc.collect()
 
-        lib = [c for c in ("vp", "adavipro") if c in configs]
+        lib = [c for c in LIB_METHODS if c in configs]
         if lib:
             backbone = create_backbone(spec, device=device)
             backbone.check_image_size(224)
             head = backbone.create_head(classes)   # CLIP: encode_text once; ImageNet: label mapping
-            variants = [(c, False) for c in lib] + ([(c, True) for c in lib] if a.compile else [])
-            for method, compiled in variants:
-                name = method + ("+compile" if compiled else "")
-                step = None
+            variants = [(c, "") for c in lib]
+            if a.channels_last: variants += [(c, "+cl") for c in lib]
+            if a.compile: variants += [(c, "+compile") for c in lib]
+            for method, suffix in variants:
+                name, step, prompter = method + suffix, None, None
                 try:
+                    if method.startswith("vpt") and method not in list_methods():
+                        raise NotImplementedError("not implemented yet (adavipro has no '%s' method: %s)" % (method, list_methods()))
                     mem.reset()
                     torch.manual_seed(a.seed)
-                    prompter = create_method(method, prompt_size=a.prompt_size, image_size=224,
-                                             region_size=a.region_size, embed_dim=a.embed_dim)
+                    prompter = create_method(method, prompt_size=a.vpt_length if method.startswith("vpt") else a.prompt_size,
+                                             image_size=224, region_size=a.region_size, embed_dim=a.embed_dim)
+                    prompter.attach(backbone)            # as build_run does (VPT installs its hooks here)
                     model = PromptedClassifier(Preprocess(224, backbone.cfg.mean, backbone.cfg.std),
                                                prompter, backbone, head).to(device)
                     tunable = count_tunable_params(model)
-                    if compiled: model = torch.compile(model)
-                    step = LibStep(model, device)
+                    if suffix == "+cl": model = model.to(memory_format=torch.channels_last)
+                    train_model = torch.compile(model) if suffix == "+compile" else model
+                    step = LibStep(train_model, device, prompter=prompter)
                     res = time_steps(step, images, labels, warmup, steps, device, mem)
-                    record(name, spec, res, f"{tunable:,} tunable params" + ("; first step includes compilation" if compiled else ""))
-                    if a.profile == method and not compiled: prof_targets.append((step, f"{name} on {spec}"))
-                    if prof_targets:
-                        for s, title in prof_targets: profile_step(s, images, labels, device, title)
-                        prof_targets.clear()
-                except Exception as e:
-                    msg = f"{name} on {spec} failed: {type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+                    extra = f"{tunable:,} tunable params"
+                    if method.startswith("vpt"): extra += f", {a.vpt_length} prompt tokens" + (" per layer" if method == "vpt_deep" else "")
+                    if suffix == "+compile": extra += "; first step includes compilation"
+                    if suffix == "+cl": extra += "; model in channels_last"
+                    record(name, spec, res, extra)
+                    if a.profile == name:
+                        profile_step(step, images, labels, device, f"{name} on {spec}")
+                except NotImplementedError as e:
+                    msg = f"{name} on {spec}: {e} — not timed"
                     print("  " + msg); notes.append(msg)
-                del step; gc.collect()
-                if compiled: torch._dynamo.reset()
+                except Exception as e:
+                    msg = f"{name} on {spec} not timed: {type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"
+                    print("  " + msg); notes.append(msg)
+                if prompter is not None and hasattr(prompter, "remove"): prompter.remove()   # VPT: unhook the shared backbone
+                del step, prompter; gc.collect()
+                if suffix == "+compile": torch._dynamo.reset()
             del backbone, head; gc.collect()
-
-        if "vpt" in configs:
-            if "vpt" in list_methods():
-                msg = (f"vpt on {spec}: the library now lists a 'vpt' method, but bench/step.py does not build it "
-                       "yet — add it here")
-            else:
-                msg = f"vpt on {spec}: not implemented yet (adavipro has no 'vpt' method: {list_methods()}) — not timed"
-            print("  " + msg); notes.append(msg)
 
     # ------------------------------------------------------------------------------------------ summary
     by = {(r["backbone"], r["config"]): r for r in rows}

@@ -72,7 +72,7 @@ def test_none_method_is_the_unprompted_baseline(tmp_path):
 @pytest.mark.parametrize("kw,msg", [
     (dict(dataset="imagenet"), "unknown dataset 'imagenet'; choose one of"),
     (dict(backbone="resnet50"), "resnet50"),
-    (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, none, vp"),
+    (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, vp, vpt_deep, vpt_shallow, zero_shot"),
     (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
     (dict(prompt_size=17), "prompt_size=17 is out of range for image_size=32"),
     (dict(region_size=5), "region_size=5 must divide image_size=32"),
@@ -117,3 +117,10 @@ def test_channels_last_changes_memory_format_not_results(tmp_path):
     ha, hb = (pd.read_csv(tmp_path / d / "run" / "history.csv") for d in "ab")
     assert math.isclose(ha.train_loss[0], hb.train_loss[0], rel_tol=1e-4)
     assert abs(a["test_acc"] - b["test_acc"]) <= 1 / a["n_test"] + 1e-9
+
+def test_fit_dispatches_linear_probe_and_frequency_mapping(tmp_path):
+    lp = fit(tiny(tmp_path / "lp", method="linear_probe", train_per_class=10), progress=False)
+    assert lp["test_acc"] > 0.3 and "best_C" in lp          # real ImageNet features on real digits (chance 0.1)
+    fm = fit(tiny(tmp_path / "fm", method="none", label_mapping="frequency"), progress=False)
+    first = fit(tiny(tmp_path / "first", method="none"), progress=False)
+    assert fm["config"]["label_mapping"] == "frequency" and fm["unprompted_val_acc"] >= first["unprompted_val_acc"] - 1e-9

@@ -1,0 +1,189 @@
+"""Sweeps (adavipro.sweeps) and the report notebook: grid sizes and run names, a tiny real sweep that is killed
+with SIGKILL and started again, parallel runs with failures, and nbs/report.ipynb on the result."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+
+import pandas as pd
+import papermill as pm
+import pytest
+
+from adavipro.core import ConfigError
+from adavipro.sweeps import list_experiments, main, plan_experiment, run_experiment, run_name, scale_size
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(datasets=["digits"], epochs=1, image_size=32, train_per_class=2, val_per_class=1, test_per_class=1)
+SIZES = {"cpu": dict(table1=10, table2=20, fig2=20, table3=7, table4=4, table5=8, table6=8, table7=8, fig4=4),
+         "paper": dict(table1=45, table2=40, fig2=40, table3=7, table4=8, table5=16, table6=16, table7=16, fig4=4)}
+
+
+# ---------------------------------------------------------------- planning (no runs)
+
+@pytest.mark.parametrize("preset", ["cpu", "paper"])
+@pytest.mark.parametrize("experiment", sorted(SIZES["cpu"]))
+def test_grid_sizes_and_names(experiment, preset):
+    runs = plan_experiment(experiment, preset)
+    assert len(runs) == SIZES[preset][experiment]
+    for name, p in runs.items():
+        assert name == run_name(p) and p["overwrite"] is False and "out_dir" not in p
+        S = p["image_size"]
+        assert 1 <= p["prompt_size"] <= S // 2 and S % p["region_size"] == 0
+        if preset == "paper":
+            assert p["backbone"] == "clip:ViT-B-32:openai" and S == 224 and p["init"] == "randn" and p["lr_mask"] == 1.0
+            assert p["epochs"] == (1 if experiment == "table3" else 1000) and p["batch_size"] == 256
+        else:
+            assert p["dataset"] in ("digits", "imagefolder:data/cifar10-jpeg")
+            assert (p["init"], p["lr_mask"], p["warmup_steps"]) == ("zeros", 0.01, 20)
+            assert (p["backbone"], S) == (("clip:ViT-B-32:random", 224) if experiment == "table3" else ("efficientnet_lite0", 112))
+        if p["method"] == "full_finetune": assert p["lr_prompt"] <= 1e-3
+        elif p["method"] in ("vp", "adavipro"): assert p["lr_prompt"] == 40.0
+
+
+def test_swept_values():
+    t2 = plan_experiment("table2", "cpu")
+    assert sorted({p["prompt_size"] for p in t2.values()}) == [3, 15, 30, 45, 56]
+    assert sorted({p["prompt_size"] for p in plan_experiment("table2", "paper").values()}) == [5, 30, 60, 90, 112]
+    assert sorted({p["region_size"] for p in plan_experiment("table6", "cpu").values()}) == [4, 8, 16, 28]
+    assert sorted({p["gamma"] for p in plan_experiment("table5", "paper").values()}) == [0.9, 0.94, 0.98, 0.99]
+    assert sorted({p["embed_dim"] for p in plan_experiment("table7", "cpu").values()}) == [8, 16, 32, 64]
+    assert sorted({p["use_edges"] for p in plan_experiment("table4", "cpu").values()}) == [False, True]
+    assert {p["dataset"] for p in plan_experiment("table1", "paper").values()} == \
+        {"cifar10", "cifar100", "dtd", "food101", "sun397", "flowers102", "ucf101", "eurosat", "oxford_pets"}
+    assert {p["dataset"] for p in plan_experiment("fig2", "paper").values()} == {"cifar10", "cifar100", "dtd", "ucf101"}
+    assert [p["method"] for p in plan_experiment("table3", "cpu").values()] == \
+        ["full_finetune", "linear_probe", "vp", "adavipro", "adavipro", "vpt_shallow", "vpt_deep"]
+    assert "cifar10-adavipro-p30-r32-d64-g0.98-e1000" in plan_experiment("table1", "paper")
+    assert "cifar10-adavipro-p15-r16-d64-g0.98-noedge-e3-n100" in plan_experiment("table4", "cpu")
+    assert scale_size(112, 112) == 56 and scale_size(5, 112) == 3
+
+
+def test_overrides():
+    runs = plan_experiment("table2", "cpu", TINY)
+    assert len(runs) == 10 and {p["dataset"] for p in runs.values()} == {"digits"}
+    assert sorted({p["prompt_size"] for p in runs.values()}) == [1, 4, 9, 13, 16]
+    assert list(plan_experiment("table1", "cpu", dict(TINY, methods=["none", "adavipro"]))) == \
+        ["digits-none", "digits-adavipro-p4-r4-d64-g0.98-e1-n2"]
+    assert len(plan_experiment("table7", "paper", dict(datasets="dtd"))) == 4
+    for bad, msg in [(dict(overwrite=True), "never overwrites"), (dict(out_dir="x"), "out_dir is set per run"),
+                     (dict(methods=["vpt"]), "selects no run"), (dict(datasets=[]), "selects no run")]:
+        with pytest.raises(ConfigError, match=msg): plan_experiment("table1", "cpu", bad)
+    with pytest.raises(ConfigError, match="unknown experiment 'table8'"): plan_experiment("table8")
+
+
+def test_cli_dry_run(tmp_path, capsys):
+    assert main(["table2", "--dry-run", "--out", str(tmp_path), "-p", "datasets", "digits", "-p", "epochs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "digits-vp-p3-e1-n25" in out and "10 pending" in out and not (tmp_path / "table2").exists()
+    assert main(["table9", "--dry-run"]) == 2 and "unknown experiment 'table9'" in capsys.readouterr().err
+    assert main(["table1", "--dry-run", "--preset", "cpu", "-p", "overwrite", "True"]) == 2
+    assert main([]) == 2 and "table1" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- real sweeps (shared by the report test)
+
+def _sweep_cmd(out):
+    cmd = [sys.executable, "-m", "adavipro.sweeps", "fig4", "--out", str(out), "--no-progress"]
+    for k, v in TINY.items(): cmd += ["-p", k, ",".join(v) if isinstance(v, list) else str(v)]
+    return cmd
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory):
+    """fig4 on digits (4 runs) killed with SIGKILL after its first run and started again; then table1's VP and
+    AdaViPro on digits and on a missing folder (2 done, 2 failed) with jobs=2. Returns (out root, facts)."""
+    out = tmp_path_factory.mktemp("sweeps")
+    facts = {}
+    # 1. start, wait for the first run's metrics.json, kill the whole process group
+    proc = subprocess.Popen(_sweep_cmd(out), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    first = out / "fig4" / "digits-vp-p4-e1-n2" / "metrics.json"
+    deadline = time.time() + 120
+    while not first.exists():
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert time.time() < deadline, "the first run did not finish in 120 s"
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    st = first.stat()
+    facts["first"] = (first, st.st_mtime_ns, st.st_ino)
+    facts["done_at_kill"] = sorted(p.parent.name for p in (out / "fig4").glob("*/metrics.json"))
+    # 2. start it again, in process
+    facts["resumed"] = run_experiment("fig4", out_root=out, overrides=TINY, progress=False)
+    # 3. two jobs at once, two of the four runs failing
+    t0 = time.time()
+    facts["parallel"] = run_experiment("table1", out_root=out, jobs=2, progress=False,
+                                       overrides=dict(TINY, methods=["vp", "adavipro"],
+                                                      datasets=["digits", f"imagefolder:{out}/missing"]))
+    facts["parallel_s"] = time.time() - t0
+    return out, facts
+
+
+def test_killed_sweep_completes_only_missing_runs(sweeps):
+    out, facts = sweeps
+    first, mtime, ino = facts["first"]
+    df = facts["resumed"]
+    assert len(facts["done_at_kill"]) < 4, "the sweep finished before it was killed"
+    assert df.status.tolist()[0] == "skipped"
+    assert df.set_index("run").status.to_dict() == \
+        {r: ("skipped" if r in facts["done_at_kill"] else "done") for r in df.run}
+    st = first.stat()
+    assert (st.st_mtime_ns, st.st_ino) == (mtime, ino), "a finished run was rewritten"
+    assert all((out / "fig4" / r / "metrics.json").exists() for r in df.run)
+    assert all(0 <= a <= 1 for a in df.test_acc)
+    assert pd.read_csv(out / "fig4" / "sweep.csv").status.tolist() == df.status.tolist()
+
+
+def test_parallel_sweep_records_failures_and_goes_on(sweeps):
+    out, facts = sweeps
+    df = facts["parallel"].set_index("run")
+    assert df.status.to_dict() == {"digits-vp-p4-e1-n2": "done", "digits-adavipro-p4-r4-d64-g0.98-e1-n2": "done",
+                                   "missing-vp-p4-e1-n2": "failed", "missing-adavipro-p4-r4-d64-g0.98-e1-n2": "failed"}
+    for r in ("missing-vp-p4-e1-n2", "missing-adavipro-p4-r4-d64-g0.98-e1-n2"):
+        assert "does not exist" in df.error[r]
+        assert "ConfigError" in (out / "table1" / r / "error.txt").read_text()
+    # the two digits runs overlapped in time (papermill records start and end in the executed notebook)
+    spans = []
+    for r in ("digits-vp-p4-e1-n2", "digits-adavipro-p4-r4-d64-g0.98-e1-n2"):
+        meta = json.loads((out / "table1" / r / "run.ipynb").read_text())["metadata"]["papermill"]
+        spans.append((pd.Timestamp(meta["start_time"]), pd.Timestamp(meta["end_time"])))
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1], spans
+    # a sweep started again skips the finished runs and retries the failed ones
+    again = run_experiment("table1", out_root=out, overrides=dict(TINY, methods=["vp"], datasets=["digits"]), progress=False)
+    assert again.status.tolist() == ["skipped"]
+
+
+def test_finished_run_with_other_parameters_is_left_alone(sweeps):
+    out, _ = sweeps
+    run = out / "fig4" / "digits-vp-p4-e1-n2" / "metrics.json"
+    before = run.stat().st_mtime_ns
+    df = run_experiment("fig4", out_root=out, overrides=dict(TINY, val_per_class=2, methods=["vp"]), progress=False)
+    assert df.status.tolist() == ["failed", "failed"] and "val_per_class: 1 (finished) vs 2 (planned)" in df.error[0]
+    assert run.stat().st_mtime_ns == before
+
+
+# ---------------------------------------------------------------- the report
+
+def test_report_notebook(sweeps, tmp_path):
+    out, _ = sweeps
+    pm.execute_notebook(str(ROOT / "nbs" / "report.ipynb"), str(tmp_path / "report.ipynb"), cwd=str(ROOT),
+                        parameters=dict(experiment_dir=str(out), fig4_images=3), progress_bar=False)
+    rep = out / "report"
+    for t in ("table1", "table2", "table3", "table4", "table5", "table6", "table7"):
+        assert (rep / f"{t}.csv").stat().st_size > 0 and (rep / f"{t}.md").read_text().startswith("### Table")
+    for f in ("fig2.png", "fig4.png"):
+        assert (rep / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    t1 = pd.read_csv(rep / "table1.csv", index_col=0)
+    assert list(t1.columns) == ["digits", "Average"]          # the failed dataset has no column
+    cells = t1.digits.to_dict()
+    filled = {k for k, v in cells.items() if pd.notna(v)}
+    assert filled == {"VP (p=30 (4 px))", "AdaViPro (p=30 (4 px))"}, cells   # the other methods were not run: empty
+    metrics = json.loads((out / "table1" / "digits-vp-p4-e1-n2" / "metrics.json").read_text())
+    assert cells["VP (p=30 (4 px))"] == pytest.approx(round(100 * metrics["test_acc"], 1))
+    t2 = pd.read_csv(rep / "table2.csv", index_col=[0, 1])      # no table2 / fig2 runs: every cell empty
+    assert len(t2) == 16 and t2.drop(columns="Average").isna().all().all()
+    t3 = pd.read_csv(rep / "table3.csv", index_col=0)           # counts from the runs that exist, no invented ones
+    assert t3.loc["VP (p=4)"].iloc[0] == f"{2 * 3 * 4 * 32 + 2 * 3 * 24 * 4:,}"
+    assert t3.loc["Full fine-tuning"].isna().all() and t3.loc["VPT-deep"].isna().all()
+    for t in ("table4", "table5", "table6", "table7"):
+        assert pd.read_csv(rep / f"{t}.csv", index_col=0).isna().all().all()
+    unfinished = pd.read_csv(rep / "unfinished.csv")
+    assert set(unfinished.run) == {"missing-vp-p4-e1-n2", "missing-adavipro-p4-r4-d64-g0.98-e1-n2"}
