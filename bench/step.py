@@ -67,25 +67,36 @@ def parse_args(argv=None):
     p.add_argument("--profile", default=None, metavar="CONFIG",
                    help="after timing, profile one step of CONFIG (e.g. 'adavipro', 'vp+compile' or 'reference') on each "
                         "backbone with torch.profiler and print the top operators")
+    p.add_argument("--flops", action=argparse.BooleanOptionalAction, default=True,
+                   help="count each configuration's FLOPs per step (torch.utils.flop_counter, in the first warm-up "
+                        "step; not for +compile variants) and print GFLOP/step and achieved GFLOP/s (default: on)")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     return a
 
 
-def time_steps(step, images, labels, warmup:int, steps:int, device, mem:PeakMemory) -> dict:
-    "Run warm-up then timed steps; per-step wall time (synchronised on CUDA), peak memory over both."
+def time_steps(step, images, labels, warmup:int, steps:int, device, mem:PeakMemory, flops:bool=False) -> dict:
+    """Run warm-up then timed steps; per-step wall time (synchronised on CUDA), peak memory over both.
+    `flops`: count the FLOPs of the first step with torch.utils.flop_counter (that step is then an extra warm-up
+    step if `warmup` is 0; it is never timed)."""
     mem.reset()
-    first, times = None, []
+    first, times, n_flops = None, [], None
+    if flops:
+        from torch.utils.flop_counter import FlopCounterMode
+        t0 = time.perf_counter()
+        with FlopCounterMode(display=False) as fc: step(images, labels)
+        sync(device); first = time.perf_counter() - t0
+        n_flops, warmup = fc.get_total_flops(), max(warmup - 1, 0)
     for i in range(warmup + steps):
         t0 = time.perf_counter()
         step(images, labels)
         sync(device)
         dt = time.perf_counter() - t0
-        if i == 0: first = dt
+        if first is None: first = dt
         if i >= warmup: times.append(dt)
     med = statistics.median(times)
     return dict(s_step=med, s_min=min(times), s_max=max(times), first=first, img_s=len(images) / med,
-                peak=mem.peak_mb(), times=times)
+                peak=mem.peak_mb(), times=times, flops=n_flops)
 
 
 def profile_step(step, images, labels, device, title:str, n:int=1, top:int=15):
@@ -142,7 +153,9 @@ def main(argv=None):
         row = dict(config=name, backbone=spec, B=B, n=len(res["times"]), s_step=fmt(res["s_step"], 3),
                    spread=f"{res['s_min']:.2f}–{res['s_max']:.2f}", first=fmt(res["first"], 2),
                    img_s=fmt(res["img_s"], 2), peak=f"{res['peak']:.0f}", load=fmt(load1(), 2), _img_s=res["img_s"],
-                   note=extra)
+                   note=extra, gflop="-" if res["flops"] is None else f"{res['flops'] / 1e9:.0f}",
+                   gflops="-" if res["flops"] is None else f"{res['flops'] / 1e9 / res['s_step']:.0f}",
+                   _flops=res["flops"])
         rows.append(row)
         print(f"  {name:<18} {spec:<24} {res['s_step']:8.3f} s/step  {res['img_s']:8.2f} img/s  "
               f"first step {res['first']:.2f} s  peak {res['peak']:.0f} MB  ({load_str()})", flush=True)
@@ -156,7 +169,7 @@ def main(argv=None):
                 ref = (ClipReferenceStep(spec.split(":")[1], classes, device, a.prompt_size) if is_clip(spec)
                        else VisionReferenceStep(spec, a.classes, device, a.prompt_size))
                 kind = "main_clip.py-like" if is_clip(spec) else "main_vision.py-like"
-                res = time_steps(ref, images, labels, ref_warmup, ref_steps, device, mem)
+                res = time_steps(ref, images, labels, ref_warmup, ref_steps, device, mem, a.flops)
                 record("reference", spec, res, f"{kind}, {ref.n_params / 1e6:.1f}M unfrozen weights")
                 if a.profile == "reference": profile_step(ref, images, labels, device, f"reference on {spec}")
             except Exception as e:
@@ -187,7 +200,7 @@ def main(argv=None):
                     if suffix == "+cl": model = model.to(memory_format=torch.channels_last)
                     train_model = torch.compile(model) if suffix == "+compile" else model
                     step = LibStep(train_model, device, prompter=prompter)
-                    res = time_steps(step, images, labels, warmup, steps, device, mem)
+                    res = time_steps(step, images, labels, warmup, steps, device, mem, a.flops and suffix != "+compile")
                     extra = f"{tunable:,} tunable params"
                     if method.startswith("vpt"): extra += f", {a.vpt_length} prompt tokens" + (" per layer" if method == "vpt_deep" else "")
                     if suffix == "+compile": extra += "; first step includes compilation"
@@ -217,7 +230,8 @@ def main(argv=None):
           f"total {time.perf_counter() - t_all:.0f} s; end: {load_str()} ===")
     print(table(rows, [("config", "config"), ("backbone", "backbone"), ("B", "B"), ("n", "timed"),
                        ("s_step", "s/step"), ("spread", "min–max s"), ("img_s", "img/s"), ("ratio", "vs reference"),
-                       ("vs_vp", "vs vp"), ("peak", "peak MB"), ("first", "1st step s"), ("load", "load1")]))
+                       ("vs_vp", "vs vp"), ("gflop", "GFLOP/step"), ("gflops", "GFLOP/s"), ("peak", "peak MB"),
+                       ("first", "1st step s"), ("load", "load1")]))
     print(f"peak MB = {mem.what}; process before any model: {base_mb:.0f} MB")
     for r in rows:
         if r["note"]: print(f"  {r['config']} on {r['backbone']}: {r['note']}")
@@ -228,11 +242,16 @@ def main(argv=None):
         ref, vp, ada = by.get((spec, "reference")), by.get((spec, "vp")), by.get((spec, "adavipro"))
         if ref and vp:
             x = vp["_img_s"] / ref["_img_s"]
+            if ref["_flops"] and vp["_flops"]:
+                print(f"  {spec}: FLOPs per step reference / vp = {ref['_flops'] / vp['_flops']:.2f}× "
+                      "(the speed-up the arithmetic alone allows)")
             tgt = is_clip(spec) and a.classes == 100 and not cuda
             print(f"  {spec}: vp / reference = {x:.2f}×" +
                   (f"  → {'MET' if x >= 6 else 'MISSED'} (target ≥ 6×)" if tgt else "  (no target for this setting)"))
         if vp and ada:
             x = ada["_img_s"] / vp["_img_s"]
+            if ada["_flops"] and vp["_flops"]:
+                print(f"  {spec}: FLOPs per step vp / adavipro = {vp['_flops'] / ada['_flops']:.3f}×")
             print(f"  {spec}: adavipro / vp = {x:.3f}×  → {'MET' if x >= 0.95 else 'MISSED'} (target ≥ 0.95×)")
     if not mem.resettable: print("  (peak memory not reset per configuration on this system: read it as a running maximum)")
 
