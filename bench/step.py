@@ -170,6 +170,11 @@ def main(argv=None):
                        else VisionReferenceStep(spec, a.classes, device, a.prompt_size))
                 kind = "main_clip.py-like" if is_clip(spec) else "main_vision.py-like"
                 res = time_steps(ref, images, labels, ref_warmup, ref_steps, device, mem, a.flops)
+                grouped = [m for m in ref.model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+                if res["flops"] is not None and grouped:   # torch's counter ignores groups in conv weight-gradient FLOPs
+                    res["flops"] = None
+                    notes.append(f"reference on {spec}: FLOPs not shown — torch.utils.flop_counter ignores `groups` in "
+                                 f"the weight-gradient FLOPs of its {len(grouped)} grouped (depthwise) convs, overstating them")
                 record("reference", spec, res, f"{kind}, {ref.n_params / 1e6:.1f}M unfrozen weights")
                 if a.profile == "reference": profile_step(ref, images, labels, device, f"reference on {spec}")
             except Exception as e:
