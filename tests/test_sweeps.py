@@ -1,6 +1,6 @@
 """Sweeps (adavipro.sweeps) and the report notebook: grid sizes and run names, a tiny real sweep that is killed
 with SIGKILL and started again, parallel runs with failures, and nbs/report.ipynb on the result."""
-import json, os, signal, subprocess, sys, time
+import json, shutil, os, signal, subprocess, sys, time
 from pathlib import Path
 
 import pandas as pd
@@ -33,16 +33,16 @@ def test_grid_sizes_and_names(experiment, preset):
         else:
             assert p["dataset"] in ("digits", "imagefolder:data/cifar10-jpeg")
             assert (p["init"], p["lr_mask"], p["warmup_steps"]) == ("zeros", 0.01, 20)
-            assert (p["backbone"], S) == (("clip:ViT-B-32:random", 224) if experiment == "table3" else ("efficientnet_lite0", 112))
+            assert (p["backbone"], S) == (("clip:ViT-B-32:random", 224) if experiment == "table3" else ("efficientnet_lite0", 64))
         if p["method"] == "full_finetune": assert p["lr_prompt"] <= 1e-3
         elif p["method"] in ("vp", "adavipro"): assert p["lr_prompt"] == 40.0
 
 
 def test_swept_values():
     t2 = plan_experiment("table2", "cpu")
-    assert sorted({p["prompt_size"] for p in t2.values()}) == [3, 15, 30, 45, 56]
+    assert sorted({p["prompt_size"] for p in t2.values()}) == [1, 9, 17, 26, 32]
     assert sorted({p["prompt_size"] for p in plan_experiment("table2", "paper").values()}) == [5, 30, 60, 90, 112]
-    assert sorted({p["region_size"] for p in plan_experiment("table6", "cpu").values()}) == [4, 8, 16, 28]
+    assert sorted({p["region_size"] for p in plan_experiment("table6", "cpu").values()}) == [2, 4, 8, 16]
     assert sorted({p["gamma"] for p in plan_experiment("table5", "paper").values()}) == [0.9, 0.94, 0.98, 0.99]
     assert sorted({p["embed_dim"] for p in plan_experiment("table7", "cpu").values()}) == [8, 16, 32, 64]
     assert sorted({p["use_edges"] for p in plan_experiment("table4", "cpu").values()}) == [False, True]
@@ -52,7 +52,7 @@ def test_swept_values():
     assert [p["method"] for p in plan_experiment("table3", "cpu").values()] == \
         ["full_finetune", "linear_probe", "vp", "adavipro", "adavipro", "vpt_shallow", "vpt_deep"]
     assert "cifar10-adavipro-p30-r32-d64-g0.98-e1000" in plan_experiment("table1", "paper")
-    assert "cifar10-adavipro-p15-r16-d64-g0.98-noedge-e3-n100" in plan_experiment("table4", "cpu")
+    assert "cifar10-adavipro-p9-r8-d64-g0.98-noedge-e10-n250" in plan_experiment("table4", "cpu")
     assert scale_size(112, 112) == 56 and scale_size(5, 112) == 3
 
 
@@ -72,7 +72,7 @@ def test_overrides():
 def test_cli_dry_run(tmp_path, capsys):
     assert main(["table2", "--dry-run", "--out", str(tmp_path), "-p", "datasets", "digits", "-p", "epochs", "1"]) == 0
     out = capsys.readouterr().out
-    assert "digits-vp-p3-e1-n25" in out and "10 pending" in out and not (tmp_path / "table2").exists()
+    assert "digits-vp-p1-e1-n100" in out and "10 pending" in out and not (tmp_path / "table2").exists()
     assert main(["table9", "--dry-run"]) == 2 and "unknown experiment 'table9'" in capsys.readouterr().err
     assert main(["table1", "--dry-run", "--preset", "cpu", "-p", "overwrite", "True"]) == 2
     assert main([]) == 2 and "table1" in capsys.readouterr().out
@@ -110,7 +110,7 @@ def sweeps(tmp_path_factory):
     facts["resumed"] = run_experiment("fig4", out_root=out, overrides=TINY, progress=False)
     # 3. two jobs at once, two of the four runs failing
     t0 = time.time()
-    facts["parallel"] = run_experiment("table1", out_root=out, jobs=2, progress=False,
+    facts["parallel"] = run_experiment("table1", out_root=out, jobs=2, progress=False, reuse=False,
                                        overrides=dict(TINY, methods=["vp", "adavipro"],
                                                       datasets=["digits", f"imagefolder:{out}/missing"]))
     facts["parallel_s"] = time.time() - t0
@@ -130,6 +130,24 @@ def test_killed_sweep_completes_only_missing_runs(sweeps):
     assert all((out / "fig4" / r / "metrics.json").exists() for r in df.run)
     assert all(0 <= a <= 1 for a in df.test_acc)
     assert pd.read_csv(out / "fig4" / "sweep.csv").status.tolist() == df.status.tolist()
+
+
+def test_a_run_finished_by_another_experiment_is_reused(sweeps):
+    out, _ = sweeps   # fig4's VP at p=30 and 60 (4 and 9 px at 32 px) are also runs of table2's grid
+    plan = run_experiment("table2", out_root=out, overrides=dict(TINY, methods=["vp"]), dry_run=True, progress=False)
+    st = plan.set_index("run").status
+    assert st.to_dict() == {"digits-vp-p1-e1-n2": "pending", "digits-vp-p4-e1-n2": "reusable",
+                            "digits-vp-p9-e1-n2": "reusable", "digits-vp-p13-e1-n2": "pending",
+                            "digits-vp-p16-e1-n2": "pending"}
+    assert not (out / "table2").exists()
+    one = run_experiment("table2", out_root=out, overrides=dict(TINY, methods=["vp"], prompt_size=4), progress=False)
+    assert one.status.tolist() == ["reused"]
+    copied, src = out / "table2" / "digits-vp-p4-e1-n2", out / "fig4" / "digits-vp-p4-e1-n2"
+    assert (copied / "metrics.json").read_bytes() == (src / "metrics.json").read_bytes()
+    assert (copied / "reused_from.txt").read_text().strip() == str(src.resolve()) and not (copied / ".lock").exists()
+    assert run_experiment("table2", out_root=out, overrides=dict(TINY, methods=["vp"], prompt_size=4),
+                          progress=False, reuse=False).status.tolist() == ["skipped"]
+    shutil.rmtree(out / "table2")   # leave the shared sweep folder as the other tests expect it
 
 
 def test_parallel_sweep_records_failures_and_goes_on(sweeps):
