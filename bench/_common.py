@@ -68,19 +68,6 @@ def sync(device:torch.device):
 
 
 # -------------------------------------------------------------------------------------------------------- memory
-def keep_freed_memory() -> bool:
-    """Tell glibc malloc to keep freed memory instead of returning it to the OS: no mmap for large blocks
-    (M_MMAP_MAX = 0) and no trimming of the heap top below 2 GiB free (M_TRIM_THRESHOLD). By default every
-    activation larger than the (≤ 32 MiB) mmap threshold is mmapped and munmapped each step, and its pages are
-    faulted in and zeroed by the kernel afresh every time. Same as MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=…
-    in the environment. Returns False where it is not glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-        return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
-    except (OSError, AttributeError):
-        return False
-
 def _vm_kb(field:str) -> int|None:
     try: m = re.search(rf"^{field}:\s+(\d+)\s+kB", Path("/proc/self/status").read_text(), re.M)
     except OSError: return None

@@ -19,7 +19,8 @@ import argparse, os, shutil, statistics, sys, tarfile, tempfile, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, LibStep, environment, fmt, keep_freed_memory, load1, load_str, resolve_device, sync, table  # noqa: E402
+from _common import REPO, LibStep, environment, fmt, load1, load_str, resolve_device, sync, table  # noqa: E402
+from adavipro.core import keep_freed_memory  # noqa: E402  (what fit calls on the CPU)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -54,8 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--method", default="vp", choices=["vp", "adavipro"], help="prompting method (default: vp)")
     p.add_argument("--image-size", type=int, default=224, help="model input side (default 224)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads in the main process (default: torch's choice)")
-    p.add_argument("--keep-freed-memory", action="store_true",
-                   help="CPU: tell glibc malloc never to return freed memory to the OS (see bench/step.py --help)")
+    p.add_argument("--keep-freed-memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="(default: on, as adavipro.training.fit does on the CPU) "
+                        "CPU: tell glibc malloc never to return freed memory to the OS (see bench/step.py --help)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 

@@ -32,7 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (ClipReferenceStep, LibStep, PeakMemory, VisionReferenceStep, class_names, environment,  # noqa: E402
-                     fmt, keep_freed_memory, load1, load_str, resolve_device, sync, table)
+                     fmt, load1, load_str, resolve_device, sync, table)
+from adavipro.core import keep_freed_memory  # noqa: E402  (what fit calls on the CPU)
 
 import torch  # noqa: E402
 from adavipro.backbones import create_backbone  # noqa: E402
@@ -73,8 +74,9 @@ def parse_args(argv=None):
     p.add_argument("--embed-dim", type=int, default=64, help="AdaViPro convergence channels D (default 64)")
     p.add_argument("--vpt-length", type=int, default=10, help="VPT prompt tokens (per layer for vpt_deep; default 10)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    p.add_argument("--keep-freed-memory", action="store_true",
-                   help="CPU: tell glibc malloc never to return freed memory to the OS (mallopt M_MMAP_MAX=0, "
+    p.add_argument("--keep-freed-memory", action=argparse.BooleanOptionalAction, default=True,
+                   help="(default: on, as adavipro.training.fit does on the CPU) "
+                        "CPU: tell glibc malloc never to return freed memory to the OS (mallopt M_MMAP_MAX=0, "
                         "M_TRIM_THRESHOLD=huge; like MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...), so large "
                         "activations are not page-faulted in afresh every step")
     p.add_argument("--flops", action=argparse.BooleanOptionalAction, default=True,

@@ -124,3 +124,21 @@ def test_fit_dispatches_linear_probe_and_frequency_mapping(tmp_path):
     fm = fit(tiny(tmp_path / "fm", method="none", label_mapping="frequency"), progress=False)
     first = fit(tiny(tmp_path / "first", method="none"), progress=False)
     assert fm["config"]["label_mapping"] == "frequency" and fm["unprompted_val_acc"] >= first["unprompted_val_acc"] - 1e-9
+
+_FIT_CHILD = """import json, sys
+from adavipro.training import TrainConfig, fit
+m = fit(TrainConfig(**json.loads(sys.argv[1])), progress=False)
+print(json.dumps(dict(test_acc=m["test_acc"], val_acc=m["val_acc"])))
+"""
+
+def test_keep_freed_memory_changes_no_number(tmp_path):
+    "glibc's malloc settings (process-wide, so each fit in its own process) change speed, never a result."
+    import json, subprocess, sys
+    runs = {}
+    for keep in (True, False):
+        cfg = {**TINY, "method": "adavipro", "epochs": 2, "out_dir": str(tmp_path / str(keep)), "keep_freed_memory": keep}
+        out = subprocess.run([sys.executable, "-c", _FIT_CHILD, json.dumps(cfg)], capture_output=True, text=True, check=True)
+        runs[keep] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs[True] == runs[False]
+    ha, hb = (pd.read_csv(tmp_path / str(k) / "history.csv").drop(columns=["time_s"]) for k in (True, False))
+    pd.testing.assert_frame_equal(ha, hb, check_exact=True)
