@@ -9,3 +9,10 @@ SHARED_CIFAR = ROOT.parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.g
 def _offline(monkeypatch):
     "Tests never reach a model hub: fail fast instead of waiting on the network."
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def clip():
+    "An open_clip ViT-B-32 with random weights (no CLIP weights are reachable offline); one per test module."
+    from adavipro.backbones import create_backbone
+    return create_backbone("clip:ViT-B-32:random")

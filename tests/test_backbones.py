@@ -44,11 +44,6 @@ def eff():
     return create_backbone("efficientnet_lite0")
 
 
-@pytest.fixture(scope="module")
-def clip():
-    return create_backbone("clip:ViT-B-32:random")
-
-
 def _prepare(x, cfg: BackboneConfig):
     "Upsample [0, 1] images to the backbone's resolution (bilinear) and normalise them with its mean/std."
     x = F.interpolate(x, size=cfg.input_size, mode="bilinear", align_corners=False)

@@ -25,11 +25,6 @@ def vit():
     return create_backbone("timm:vit_tiny_patch16_224:random")
 
 
-@pytest.fixture(scope="module")
-def clip():
-    return create_backbone("clip:ViT-B-32:random")
-
-
 def block_inputs(blocks, run, seq_dim=1):
     "Sequence lengths (and inputs) every block sees while `run()` executes."
     seen = []
