@@ -20,8 +20,9 @@ from torch import Tensor, nn
 from .core import ConfigError, Registry
 
 # %% auto #0
-__all__ = ['backbones', 'TEXT_TEMPLATE', 'BackboneConfig', 'ClipHead', 'LabelMappingHead', 'Backbone', 'load_by_position',
-           'register_backbone', 'list_backbones', 'create_backbone', 'ClipBackbone']
+__all__ = ['backbones', 'TEXT_TEMPLATE', 'BackboneConfig', 'ClipHead', 'LabelMappingHead', 'BatchFirstSelfAttention',
+           'PatchEmbedConv2d', 'use_fast_layers', 'Backbone', 'load_by_position', 'register_backbone', 'list_backbones',
+           'create_backbone', 'ClipBackbone']
 
 # %% ../nbs/02_backbones.ipynb #77faba3a
 @dataclass
@@ -66,6 +67,65 @@ class LabelMappingHead(nn.Module):
 
     def extra_repr(self): return f"num_classes={self.num_classes}, num_source={self.num_source}"
 
+# %% ../nbs/02_backbones.ipynb #df5ba1b4
+class BatchFirstSelfAttention(nn.MultiheadAttention):
+    """`nn.MultiheadAttention` computing batch-first self-attention on contiguous `(B, L, E)` tensors.
+
+    Same parameters and output as the stock module (Vaswani et al. 2017, eq. 1: softmax(QKᵀ/√d)·V per head, then
+    the output projection). Taken when `batch_first`, `query is key is value` (3-D), no key-padding mask, no
+    attention weights requested, no `bias_k`/`add_zero_attn`, and `attn_mask` is None or a float (L, L) mask added
+    to the logits; otherwise the stock forward runs. Returns `(output (B, L, E), None)`."""
+    def forward(self, query:Tensor, key:Tensor, value:Tensor, key_padding_mask=None, need_weights:bool=True,
+                attn_mask:Tensor|None=None, average_attn_weights:bool=True, is_causal:bool=False):
+        fast = (self.batch_first and query is key and key is value and query.dim() == 3 and key_padding_mask is None
+                and not need_weights and not is_causal and self._qkv_same_embed_dim and self.bias_k is None
+                and not self.add_zero_attn
+                and (attn_mask is None or (attn_mask.dim() == 2 and attn_mask.is_floating_point())))
+        if not fast:
+            return super().forward(query, key, value, key_padding_mask=key_padding_mask, need_weights=need_weights,
+                                   attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal)
+        B, L, E = query.shape
+        h = self.num_heads
+        qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)                # (B, L, 3E), one matrix product
+        q, k, v = qkv.view(B, L, 3, h, E // h).permute(2, 0, 3, 1, 4).unbind(0)   # 3 × (B, h, L, d)
+        p = self.dropout if self.training else 0.0
+        if query.device.type == "cpu" and p == 0.0:
+            logits = (q * (E // h) ** -0.5) @ k.transpose(-2, -1)                  # (B, h, L, L)
+            if attn_mask is not None: logits = logits + attn_mask
+            o = logits.softmax(-1, dtype=torch.float32).type_as(v) @ v
+        else:
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)
+        return self.out_proj(o.transpose(1, 2).reshape(B, L, E)), None
+
+class PatchEmbedConv2d(nn.Conv2d):
+    """A patchify convolution (kernel = stride, no padding) computed on the CPU as one matrix product over patches.
+
+    Input (B, C, H, W) → output (B, O, H // k, W // k), as `nn.Conv2d` (rows/columns beyond the last whole patch
+    are ignored, as the convolution does). Other devices run the stock convolution."""
+    def forward(self, x:Tensor) -> Tensor:
+        if x.device.type != "cpu" or x.dim() != 4: return super().forward(x)
+        B, C, H, W = x.shape
+        (ph, pw), O = self.kernel_size, self.out_channels
+        h, w = H // ph, W // pw
+        patches = x[..., :h * ph, :w * pw].reshape(B, C, h, ph, w, pw).permute(0, 2, 4, 1, 3, 5).reshape(B, h * w, C * ph * pw)
+        y = F.linear(patches, self.weight.reshape(O, -1), self.bias)               # (B, h·w, O)
+        return y.transpose(1, 2).reshape(B, O, h, w)
+
+def _is_patchify(m:nn.Module) -> bool:
+    return (type(m) is nn.Conv2d and m.kernel_size == m.stride and min(m.kernel_size) > 1 and m.groups == 1
+            and m.dilation == (1, 1) and m.padding in ((0, 0), "valid") and m.padding_mode == "zeros")
+
+def use_fast_layers(model:nn.Module # a network; its modules are switched in place
+                   ) -> int: # number of modules switched
+    "Switch batch-first `nn.MultiheadAttention` to `BatchFirstSelfAttention` and patchify convs to `PatchEmbedConv2d`."
+    n = 0
+    for m in model.modules():
+        if type(m) is nn.MultiheadAttention and m.batch_first: m.__class__ = BatchFirstSelfAttention
+        elif _is_patchify(m): m.__class__ = PatchEmbedConv2d
+        else: continue
+        n += 1
+    return n
+
 # %% ../nbs/02_backbones.ipynb #6abbae82
 class Backbone(nn.Module):
     "A frozen pretrained network, always in eval mode; this base class wraps an ImageNet-1k classifier."
@@ -76,6 +136,7 @@ class Backbone(nn.Module):
         self.model, self.cfg = model, cfg
         self.requires_grad_(False)
         self.eval()
+        self.fast_layers = use_fast_layers(model)   # same maths, faster layouts (see above)
 
     def train(self, mode:bool=True):
         "Stay in eval mode whatever `mode` is: a frozen backbone's batch-norm and dropout must never switch."

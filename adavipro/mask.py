@@ -32,6 +32,7 @@ class _ReluRegionPolicy(torch.autograd.Function):
       grad_W[k,d,i,j]       = Σ_{b,y,x} g[b,k,y,x] · h[b,y,i,x,(j,d)] (one bmm, then a sum over b and y)
     and grad_pre = grad_h where pre > 0, else 0."""
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu")   # records the autocast state (off: see MaskGenerator.forward) ...
     def forward(ctx, pre, weight, bias, R):
         h = pre.relu_()
         ctx.save_for_backward(h, weight)
@@ -39,6 +40,7 @@ class _ReluRegionPolicy(torch.autograd.Function):
         return F.conv2d(h, weight, bias, stride=R)
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")   # ... and runs backward in it, even if called inside autocast
     def backward(ctx, g):
         h, weight = ctx.saved_tensors
         R = ctx.R
@@ -74,6 +76,10 @@ class MaskGenerator(nn.Module):
 
     def forward(self, edges:Tensor # (B,3,H,W) edge map m_e; H and W divisible by R
                ) -> Tensor:        # (B,2,H/R,W/R) logits; channel 1 = "apply the prompt"
+        if edges.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # bf16 autocast on the CPU (precision='bf16'): this small generator stays in float32, which keeps the
+            # hand-written backward below (oneDNN's bf16 backward of the policy conv is several times slower).
+            with torch.autocast("cpu", enabled=False): return self.forward(edges.float())
         # channels_last: oneDNN/cuDNN run these convolutions ~1.8x faster in NHWC than in NCHW (bench/README.md).
         # In-place ReLU: the convolution's backward needs its input, not its output, so no (B,D,H,W) copy is made.
         h = self.convergence(edges.contiguous(memory_format=torch.channels_last))

@@ -27,9 +27,9 @@ import adavipro.vpt   # registers vpt_shallow, vpt_deep
 from .baselines import fit_linear_probe, frequency_mapped_head   # registers zero_shot, full_finetune, linear_probe
 
 # %% auto #0
-__all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'resolve_device', 'validate_config', 'build_run', 'warmup_cosine', 'evaluate',
-           'config_diff', 'load_checkpoint', 'DistContext', 'init_distributed', 'TrainingError', 'plot_history',
-           'RunLock', 'fit', 'parse_args', 'main']
+__all__ = ['PRECISIONS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_device', 'validate_config', 'build_run', 'warmup_cosine',
+           'evaluate', 'config_diff', 'load_checkpoint', 'DistContext', 'init_distributed', 'TrainingError',
+           'plot_history', 'RunLock', 'fit', 'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #92c3a6a7
 @dataclass
@@ -72,6 +72,9 @@ class TrainConfig:
     channels_last: bool = False               # NHWC memory format for the model (helps convnets on GPUs)
     compile: bool = False                     # torch.compile the training forward/backward
     keep_freed_memory: bool = True            # CPU: glibc malloc keeps freed memory (faster steps; see core)
+    precision: str = "auto"                   # 'auto' (bf16 autocast on CUDA, float32 on CPU), 'bf16' (autocast on any device), 'fp32'
+
+PRECISIONS = ("auto", "bf16", "fp32")
 
 # %% ../nbs/08_training.ipynb #48da9b25
 def _int(cfg, name, lo=None, optional=False):
@@ -126,6 +129,8 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
     if not isinstance(cfg.use_edges, bool): raise ConfigError(f"use_edges={cfg.use_edges!r} must be True or False")
     for name in ("overwrite", "channels_last", "compile", "keep_freed_memory"):
         if not isinstance(getattr(cfg, name), bool): raise ConfigError(f"{name}={getattr(cfg, name)!r} must be True or False")
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision={cfg.precision!r}: choose 'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'fp32'")
     if cfg.method in ("vp", "adavipro") and cfg.prompter != "full":   # pixels; for vpt_* it is the token count L
         check_prompt_size(cfg.prompt_size, cfg.image_size, 0.5 if cfg.prompter == "padding" or cfg.method == "adavipro" else 1.0)
     if cfg.method.startswith("vpt") and cfg.prompt_size < 1:
@@ -166,12 +171,15 @@ def warmup_cosine(step:int, warmup_steps:int, total_steps:int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / (total_steps - warmup_steps)))
 
 # %% ../nbs/08_training.ipynb #081af935
-def _autocast(device:torch.device):
-    "bf16 autocast on CUDA (no GradScaler needed for bf16); a no-op on CPU."
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+def _autocast(device:torch.device, precision:str="auto"):
+    "bf16 autocast on CUDA for 'auto' and on any device for 'bf16' (no GradScaler needed for bf16); else a no-op."
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
 @torch.no_grad()
-def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=True) -> float:
+def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=True,
+             precision:str="auto", # as `TrainConfig.precision`
+            ) -> float:
     "Top-1 accuracy in [0, 1] of `model` on dataset `ds` (eval mode: AdaViPro uses its argmax mask)."
     device = next(model.buffers()).device
     was_training = model.training
@@ -179,7 +187,7 @@ def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=Tru
     correct, total = torch.zeros((), dtype=torch.long, device=device), 0
     for images, labels in iterate_batches(ds, batch_size):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with _autocast(device): logits = model(images, prompted=prompted)
+        with _autocast(device, precision): logits = model(images, prompted=prompted)
         correct += (logits.argmax(-1) == labels).sum(); total += len(labels)
     model.train(was_training)
     return correct.item() / max(total, 1)
@@ -189,7 +197,9 @@ RUNTIME_FIELDS = ("out_dir", "device", "eval_batch_size", "num_workers", "overwr
                   "checkpoint_interval_s", "channels_last", "compile", "keep_freed_memory")
 
 def config_diff(a:dict, b:dict) -> list[str]:
-    "Fields that differ between two config dicts, ignoring `RUNTIME_FIELDS`, as 'name: a vs b'."
+    "Fields that differ between two config dicts, ignoring `RUNTIME_FIELDS`, as 'name: a vs b'; a missing field has its default."
+    defaults = asdict(TrainConfig())
+    a, b = {**defaults, **a}, {**defaults, **b}   # a config written before a field existed ran with its default
     keys = (set(a) | set(b)) - set(RUNTIME_FIELDS)
     return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(keys) if a.get(k) != b.get(k)]
 
@@ -356,7 +366,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
         where = f", batch {partial['batches_done']}/{steps_per_epoch}" if partial else ""
         print(f"resuming {out} at epoch {start_epoch + 1}/{cfg.epochs}{where} (step {step})")
     else:
-        unprompted_val = evaluate(model, data.val, eval_bs, prompted=False)
+        unprompted_val = evaluate(model, data.val, eval_bs, prompted=False, precision=cfg.precision)
 
     def save_last(epoch, partial=None):
         if dist.main: atomic_torch_save(dict(config=config, epoch=epoch, step=step, prompter=prompter.state_dict(),
@@ -367,7 +377,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
 
     t0 = time.time()
     if opt is None:   # nothing to train (method 'none'): the best checkpoint is the unprompted model
-        best_val = evaluate(model, data.val, eval_bs)
+        best_val = evaluate(model, data.val, eval_bs, precision=cfg.precision)
         if dist.main: atomic_torch_save(dict(config=config, epoch=0, val_acc=best_val, prompter=prompter.state_dict()), out / "best.pt")
     for epoch in range(start_epoch, cfg.epochs if opt else 0):
         model.train()
@@ -392,7 +402,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
             n = len(labels)
             if dist.world > 1: images, labels = images[dist.rank::dist.world], labels[dist.rank::dist.world]
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            with _autocast(device):
+            with _autocast(device, cfg.precision):
                 logits = train_model(images)
                 loss = F.cross_entropy(logits.float(), labels)
             opt.zero_grad(set_to_none=True)
@@ -417,7 +427,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
                                       correct=correct.cpu(), bad_step=bad_step.cpu(), seen=seen))
                 last_save = time.time()
         prompter.on_epoch_end()
-        val_acc = evaluate(model, data.val, eval_bs)
+        val_acc = evaluate(model, data.val, eval_bs, precision=cfg.precision)
         row = dict(epoch=epoch + 1, step=step, lr_prompt=opt.param_groups[0]["lr"], train_loss=loss_sum.item() / seen,
                    train_acc=correct.item() / seen, val_acc=val_acc, unprompted_val_acc=unprompted_val,
                    tau=float(prompter.tau) if hasattr(prompter, "tau") else None, time_s=time.time() - t0)
@@ -435,8 +445,8 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     dist.barrier()
     best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     prompter.load_state_dict(best["prompter"])
-    metrics = dict(test_acc=evaluate(model, data.test, eval_bs),
-                   unprompted_test_acc=evaluate(model, data.test, eval_bs, prompted=False),
+    metrics = dict(test_acc=evaluate(model, data.test, eval_bs, precision=cfg.precision),
+                   unprompted_test_acc=evaluate(model, data.test, eval_bs, prompted=False, precision=cfg.precision),
                    val_acc=best["val_acc"], unprompted_val_acc=unprompted_val, best_epoch=best["epoch"],
                    epochs=cfg.epochs, steps=step, n_tunable_params=count_tunable_params(prompter),
                    n_train=len(data.train), n_val=len(data.val), n_test=len(data.test), classes=data.classes,

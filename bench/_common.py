@@ -123,8 +123,9 @@ class LibStep:
     loss/accuracy/non-finite accumulators (stacked as fit does; no `.item()` per step). Several `LibStep`s may
     share one optimiser (`opt=`, `sched=`)."""
     def __init__(self, model:nn.Module, device:torch.device, lr_prompt:float=40., lr_mask:float=1.,
-                 warmup_steps:int=1000, total_steps:int=100_000, opt=None, sched=None, prompter:nn.Module|None=None):
-        self.model, self.device = model, device
+                 warmup_steps:int=1000, total_steps:int=100_000, opt=None, sched=None, prompter:nn.Module|None=None,
+                 precision:str="auto"):
+        self.model, self.device, self.precision = model, device, precision
         if opt is None:
             groups = (prompter if prompter is not None else model.prompter).param_groups(lr_prompt, lr_mask)
             opt = torch.optim.SGD(groups, lr=lr_prompt, momentum=0.9, weight_decay=0.)
@@ -135,7 +136,7 @@ class LibStep:
         model.train()
 
     def __call__(self, images:Tensor, labels:Tensor):
-        with _autocast(self.device):
+        with _autocast(self.device, self.precision):
             logits = self.model(images)
             loss = F.cross_entropy(logits.float(), labels)
         self.opt.zero_grad(set_to_none=True)
@@ -182,10 +183,12 @@ class ClipReferenceStep:
     encoder run with gradients on every batch, logits = logit_scale · normalised image @ normalised text.T, the
     padding prompter, SGD on the prompt only, the official cosine lr set per step, the logit scale clamped to
     ln 100 after each step, and `loss.item()` / accuracy `.item()` read every step. CUDA: fp16 autocast + GradScaler
-    (as the official code); CPU: fp32, no scaler."""
-    def __init__(self, model_name:str, classes:list[str], device:torch.device, prompt_size:int=30, image_size:int=224):
+    (as the official code); CPU: fp32, no scaler, or with `cpu_bf16` bf16 autocast (the CPU's analogue of the
+    official mixed precision; no scaler is needed for bf16). Stock open_clip layers (not `use_fast_layers`)."""
+    def __init__(self, model_name:str, classes:list[str], device:torch.device, prompt_size:int=30, image_size:int=224,
+                 cpu_bf16:bool=False):
         import open_clip
-        self.device = device
+        self.device, self.cpu_bf16 = device, cpu_bf16 and device.type == "cpu"
         self.model = open_clip.create_model(model_name, pretrained=None, device=device)   # fp32, random weights
         self.model.eval()                                                                   # NOT frozen
         assert all(p.requires_grad for p in self.model.parameters())
@@ -214,7 +217,8 @@ class ClipReferenceStep:
     def __call__(self, images:Tensor, labels:Tensor):
         for g in self.opt.param_groups: g["lr"] = _official_cosine_lr(self.step_i, 40., 1000, 100_000)
         self.opt.zero_grad()
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler is not None):
+        with (torch.autocast("cpu", dtype=torch.bfloat16) if self.cpu_bf16 else
+              torch.autocast(self.device.type, dtype=torch.float16, enabled=self.scaler is not None)):
             logits, loss = self.forward(images, labels)
             if self.scaler is not None: self.scaler.scale(loss).backward(); self.scaler.step(self.opt)
             else: loss.backward(); self.opt.step()
@@ -223,6 +227,14 @@ class ClipReferenceStep:
         acc = (logits.argmax(-1) == labels).float().mean().mul(100).item()
         self.last = (loss.item(), acc); self.step_i += 1
 
+def stock_layers(model:nn.Module) -> nn.Module:
+    "Undo `adavipro.backbones.use_fast_layers` in place: the reference runs PyTorch's stock modules."
+    from adavipro.backbones import BatchFirstSelfAttention, PatchEmbedConv2d
+    for m in model.modules():
+        if type(m) is BatchFirstSelfAttention: m.__class__ = nn.MultiheadAttention
+        elif type(m) is PatchEmbedConv2d: m.__class__ = nn.Conv2d
+    return model
+
 class VisionReferenceStep:
     """A step that behaves like the official VP `main_vision.py` for an ImageNet classifier: the network NOT frozen
     (only `.eval()`), fp32 (no autocast), label mapping as `output[:, indices]`, the padding prompter, SGD on the
@@ -230,7 +242,7 @@ class VisionReferenceStep:
     def __init__(self, spec:str, num_classes:int, device:torch.device, prompt_size:int=30, image_size:int=224):
         from adavipro.backbones import create_backbone
         bb = create_backbone(spec, device=device)           # a fresh copy; the library freezes it, we unfreeze it
-        self.model = bb.model.requires_grad_(True).eval()
+        self.model = stock_layers(bb.model).requires_grad_(True).eval()
         self.device = device
         self.mean = torch.tensor(bb.cfg.mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(bb.cfg.std, device=device).view(1, 3, 1, 1)

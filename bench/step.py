@@ -18,6 +18,9 @@ Configurations (per backbone in --backbones):
               only (reported as not applicable on convnets, and as not implemented where the library lacks them).
 With --compile / --channels-last, '<config>+compile' / '<config>+cl' variants of the library configurations are
 added (torch.compile of the PromptedClassifier / channels_last memory format, as fit's compile / channels_last).
+With --bf16 (CPU), '<config>+bf16' variants run under bf16 autocast (fit's precision='bf16'), and the CLIP
+reference is also timed under CPU bf16 autocast as 'reference+bf16' (the official code's mixed precision, on a
+CPU); 'vs reference' always divides by the float32 'reference', and the summary also compares like with like.
 
 Drift: the library configurations are timed in --rounds rounds in alternating order (A B C, C B A, ...), each
 round rebuilding the prompter and doing its own warm-up, and the timed steps of all rounds are pooled, so that a
@@ -69,6 +72,9 @@ def parse_args(argv=None):
                    help="also time every library configuration with torch.compile(model) (as fit's compile=True)")
     p.add_argument("--channels-last", action="store_true",
                    help="also time every library configuration with the model in channels_last (as fit's channels_last=True)")
+    p.add_argument("--bf16", action="store_true",
+                   help="CPU: also time every library configuration under bf16 autocast (fit's precision='bf16') "
+                        "and the CLIP reference under bf16 autocast ('reference+bf16'); on CUDA bf16 is the default")
     p.add_argument("--prompt-size", type=int, default=30, help="padding width p (default 30)")
     p.add_argument("--region-size", type=int, default=32, help="AdaViPro region size R (default 32)")
     p.add_argument("--embed-dim", type=int, default=64, help="AdaViPro convergence channels D (default 64)")
@@ -143,6 +149,7 @@ def main(argv=None):
     unknown = set(configs) - {"reference", *LIB_METHODS}
     if unknown: sys.exit(f"--configs: unknown {sorted(unknown)}; use reference, {', '.join(LIB_METHODS)} (vpt = both VPTs)")
     if a.profile and a.profile.split("+")[0] not in configs: sys.exit(f"--profile {a.profile}: not among --configs {configs}")
+    if a.bf16 and cuda: print("--bf16: the library already autocasts to bf16 on CUDA; no +bf16 variants"); a.bf16 = False
     torch.manual_seed(a.seed)
 
     mem = PeakMemory(device)
@@ -177,12 +184,13 @@ def main(argv=None):
     for spec in backbones:
         print(f"\n== backbone {spec} ==", flush=True)
         # ------------------------------------------------------------------------------- reference (once)
-        if "reference" in configs:
+        for ref_name in (("reference", "reference+bf16") if a.bf16 and is_clip(spec) else ("reference",)):
+            if "reference" not in configs: break
             ref = None
             try:
                 mem.reset()
-                ref = (ClipReferenceStep(spec.split(":")[1], classes, device, a.prompt_size) if is_clip(spec)
-                       else VisionReferenceStep(spec, a.classes, device, a.prompt_size))
+                ref = (ClipReferenceStep(spec.split(":")[1], classes, device, a.prompt_size, cpu_bf16=ref_name.endswith("+bf16"))
+                       if is_clip(spec) else VisionReferenceStep(spec, a.classes, device, a.prompt_size))
                 kind = "main_clip.py-like" if is_clip(spec) else "main_vision.py-like"
                 flops, first = count_flops(ref, images, labels, device) if a.flops else (None, None)
                 warm = run_steps(ref, images, labels, max(ref_warmup - a.flops, 0), device)
@@ -192,11 +200,11 @@ def main(argv=None):
                     flops = None
                     notes.append(f"reference on {spec}: FLOPs not shown — torch.utils.flop_counter ignores `groups` in "
                                  f"the weight-gradient FLOPs of its {len(grouped)} grouped (depthwise) convs, overstating them")
-                record("reference", spec, times, first if first is not None else (warm or times)[0], mem.peak_mb(), flops,
-                       f"{kind}, {ref.n_params / 1e6:.1f}M unfrozen weights")
-                if a.profile == "reference": profile_step(ref, images, labels, device, f"reference on {spec}")
+                record(ref_name, spec, times, first if first is not None else (warm or times)[0], mem.peak_mb(), flops,
+                       f"{kind}, {ref.n_params / 1e6:.1f}M unfrozen weights" + (", bf16 autocast" if ref_name.endswith("+bf16") else ""))
+                if a.profile == ref_name: profile_step(ref, images, labels, device, f"{ref_name} on {spec}")
             except Exception as e:
-                traceback.print_exc(); notes.append(f"reference on {spec} failed: {type(e).__name__}: {e}")
+                traceback.print_exc(); notes.append(f"{ref_name} on {spec} failed: {type(e).__name__}: {e}")
             del ref; gc.collect()
 
         # ------------------------------------------------------------------ library configurations (rounds)
@@ -208,6 +216,7 @@ def main(argv=None):
         variants = [(c, "") for c in lib]
         if a.channels_last: variants += [(c, "+cl") for c in lib]
         if a.compile: variants += [(c, "+compile") for c in lib]
+        if a.bf16: variants += [(c, "+bf16") for c in lib]
         acc = {}      # name → dict(times, first, peak, flops, extra)
         skipped = set()
         for r in range(rounds):
@@ -227,7 +236,7 @@ def main(argv=None):
                     tunable = count_tunable_params(model)
                     if suffix == "+cl": model = model.to(memory_format=torch.channels_last)
                     train_model = torch.compile(model) if suffix == "+compile" else model
-                    step = LibStep(train_model, device, prompter=prompter)
+                    step = LibStep(train_model, device, prompter=prompter, precision="bf16" if suffix == "+bf16" else "auto")
                     st = acc.setdefault(name, dict(times=[], first=None, peak=0., flops=None))
                     n_warm = warmup
                     if r == 0 and a.flops and suffix != "+compile":
@@ -241,6 +250,7 @@ def main(argv=None):
                     if method.startswith("vpt"): extra += f", {a.vpt_length} prompt tokens" + (" per layer" if method == "vpt_deep" else "")
                     if suffix == "+compile": extra += "; '1st step' includes compilation"
                     if suffix == "+cl": extra += "; model in channels_last"
+                    if suffix == "+bf16": extra += "; bf16 autocast"
                     st["extra"] = extra
                     print(f"    round {r + 1}/{rounds} {name:<18} median {statistics.median(times):.3f} s/step "
                           f"({len(times)} timed; {load_str()})", flush=True)
@@ -267,7 +277,7 @@ def main(argv=None):
         ref = by.get((r["backbone"], "reference"))
         r["ratio"] = "-" if not ref else f"{r['_img_s'] / ref['_img_s']:.2f}×"
         vp = by.get((r["backbone"], "vp" + ("+" + r["config"].split("+")[1] if "+" in r["config"] else "")))
-        r["vs_vp"] = (f"{r['_img_s'] / vp['_img_s']:.2f}×" if vp and not r["config"].startswith(("vp", "reference"))
+        r["vs_vp"] = (f"{r['_img_s'] / vp['_img_s']:.3f}×" if vp and not r["config"].startswith(("vp", "reference"))
                       else "")
     print(f"\n=== results: {device}, batch {B}, {a.classes} classes, median of timed steps; "
           f"total {time.perf_counter() - t_all:.0f} s; end: {load_str()} ===")
@@ -291,11 +301,19 @@ def main(argv=None):
             tgt = is_clip(spec) and a.classes == 100 and not cuda
             print(f"  {spec}: vp / reference = {x:.2f}×" +
                   (f"  → {'MET' if x >= 6 else 'MISSED'} (target ≥ 6×)" if tgt else "  (no target for this setting)"))
-        if vp and ada:
+            vpb, refb = by.get((spec, "vp+bf16")), by.get((spec, "reference+bf16"))
+            if vpb:
+                x = vpb["_img_s"] / ref["_img_s"]
+                print(f"  {spec}: vp+bf16 / reference (float32, the target's reference) = {x:.2f}×" +
+                      (f"  → {'MET' if x >= 6 else 'MISSED'} (target ≥ 6×)" if tgt else ""))
+                if refb: print(f"  {spec}: vp+bf16 / reference+bf16 (both bf16 autocast) = {vpb['_img_s'] / refb['_img_s']:.2f}×")
+        for suffix in ("", "+bf16"):
+            vp, ada = by.get((spec, "vp" + suffix)), by.get((spec, "adavipro" + suffix))
+            if not (vp and ada): continue
             x = ada["_img_s"] / vp["_img_s"]
-            if ada["_flops"] and vp["_flops"]:
+            if ada["_flops"] and vp["_flops"] and not suffix:
                 print(f"  {spec}: FLOPs per step vp / adavipro = {vp['_flops'] / ada['_flops']:.3f}×")
-            print(f"  {spec}: adavipro / vp = {x:.3f}×  → {'MET' if x >= 0.95 else 'MISSED'} (target ≥ 0.95×)")
+            print(f"  {spec}: adavipro{suffix} / vp{suffix} = {x:.3f}×  → {'MET' if x >= 0.95 else 'MISSED'} (target ≥ 0.95×)")
     if not mem.resettable: print("  (peak memory not reset per configuration on this system: read it as a running maximum)")
 
 

@@ -110,6 +110,28 @@ def test_clip_shapes_and_config(clip):
     assert isinstance(head, ClipHead) and head(emb).shape == (2, 4)
 
 
+
+def test_fast_layers_match_stock_open_clip(clip):
+    "use_fast_layers: 12+12 attention layers and the patchify conv switched; same embeddings and input gradients."
+    from adavipro.backbones import BatchFirstSelfAttention, PatchEmbedConv2d
+    assert clip.fast_layers == 25
+    assert type(clip.model.visual.conv1) is PatchEmbedConv2d
+    assert sum(type(m) is BatchFirstSelfAttention for m in clip.model.modules()) == 24
+    stock = open_clip.create_model("ViT-B-32", pretrained=None).eval().requires_grad_(False)
+    stock.load_state_dict(clip.model.state_dict())           # same keys: only the classes changed
+    assert not any(type(m) in (BatchFirstSelfAttention, PatchEmbedConv2d) for m in stock.modules())
+    torch.manual_seed(0)
+    x = torch.randn(3, 3, 224, 224)
+    out = []
+    for f in (stock.encode_image, clip):
+        xi = x.clone().requires_grad_(True)
+        y = f(xi); y.square().sum().backward()
+        out.append((y.detach(), xi.grad))
+    assert torch.allclose(out[0][0], out[1][0], atol=1e-4, rtol=1e-4)
+    assert (out[0][1] - out[1][1]).norm() <= 1e-4 * out[0][1].norm()
+    tok = open_clip.get_tokenizer("ViT-B-32")(["This is a photo of a cat", "This is a photo of a dog"])
+    with torch.no_grad(): assert torch.allclose(stock.encode_text(tok), clip.model.encode_text(tok), atol=1e-4)
+
 def test_clip_text_encoder_runs_once(clip, monkeypatch):
     calls, encode_text = [], clip.model.encode_text
     monkeypatch.setattr(clip.model, "encode_text", lambda *a, **k: calls.append(a[0].shape) or encode_text(*a, **k))

@@ -118,6 +118,17 @@ def test_channels_last_changes_memory_format_not_results(tmp_path):
     assert math.isclose(ha.train_loss[0], hb.train_loss[0], rel_tol=1e-4)
     assert abs(a["test_acc"] - b["test_acc"]) <= 1 / a["n_test"] + 1e-9
 
+def test_bf16_precision_on_cpu_trains_and_is_a_result_field(tmp_path):
+    "precision='bf16' autocasts on the CPU too: same run shape, a loss close to float32's, and resume checks it."
+    a = fit(tiny(tmp_path / "a", method="vp", epochs=2), progress=False)
+    b = fit(tiny(tmp_path / "b", method="vp", epochs=2, precision="bf16"), progress=False)
+    ha, hb = (pd.read_csv(tmp_path / d / "run" / "history.csv") for d in "ab")
+    assert b["config"]["precision"] == "bf16" and len(hb) == 2 and hb.train_loss.notna().all()
+    assert not ha.train_loss.equals(hb.train_loss)                 # autocast really ran in bf16 ...
+    assert math.isclose(ha.train_loss[0], hb.train_loss[0], rel_tol=0.05)   # ... on the same maths
+    with pytest.raises(ConfigError, match="precision"):              # not a runtime field: resume refuses a change
+        fit(tiny(tmp_path / "b", method="vp", epochs=3, precision="fp32"), progress=False)
+
 def test_fit_dispatches_linear_probe_and_frequency_mapping(tmp_path):
     lp = fit(tiny(tmp_path / "lp", method="linear_probe", train_per_class=10), progress=False)
     assert lp["test_acc"] > 0.3 and "best_C" in lp          # real ImageNet features on real digits (chance 0.1)
