@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 from torch import nn, Tensor
 
-from .core import ConfigError, atomic_torch_save, atomic_write_json, atomic_write_text, seed_everything
+from .core import ConfigError, atomic_torch_save, atomic_write_json, atomic_write_text, precision_autocast, seed_everything
 from .prompters import Prompter
 from .backbones import Backbone, ClipBackbone
 from .data import iterate_batches
@@ -146,13 +146,15 @@ def backbone_features(backbone:Backbone, # CLIP or ImageNet-classifier backbone
 
 @torch.no_grad()
 def extract_features(model:PromptedClassifier, # the run's pipeline (its preprocessing and backbone are used)
-                     ds, batch_size:int=256) -> tuple[np.ndarray, np.ndarray]: # (N, F) float64 features, (N,) labels
+                     ds, batch_size:int=256,
+                     precision:str="auto", # as `TrainConfig.precision`
+                    ) -> tuple[np.ndarray, np.ndarray]: # (N, F) float64 features, (N,) labels
     "Frozen, unprompted features of every item of `ds`."
     device = next(model.buffers()).device
     model.eval()
     feats, labels = [], []
     for images, y in iterate_batches(ds, batch_size):
-        with torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False):
+        with precision_autocast(device, precision):
             f = backbone_features(model.backbone, model.preprocess(images.to(device)))
         feats.append(f.float().cpu()); labels.append(y)
     return torch.cat(feats).double().numpy(), torch.cat(labels).numpy()
@@ -189,7 +191,7 @@ def fit_linear_probe(cfg, # a `TrainConfig` with method='linear_probe' (epochs, 
         atomic_write_json(out / "config.json", config)
         t0 = time.time()
         bs = cfg.eval_batch_size or cfg.batch_size
-        (Xtr, ytr), (Xva, yva), (Xte, yte) = (extract_features(model, ds, bs) for ds in (data.train, data.val, data.test))
+        (Xtr, ytr), (Xva, yva), (Xte, yte) = (extract_features(model, ds, bs, cfg.precision) for ds in (data.train, data.val, data.test))
         sweep_fits = {}
         def score(C):
             clf = sweep_fits[C] = _fit_logreg(Xtr, ytr, C, max_iter)
@@ -206,8 +208,8 @@ def fit_linear_probe(cfg, # a `TrainConfig` with method='linear_probe' (epochs, 
         atomic_write_text(out / "history.csv", pd.DataFrame([]).to_csv(index=False))
         n_feat, n_cls = Xtr.shape[1], data.num_classes
         metrics = dict(test_acc=test_acc, val_acc=tried[round(math.log10(best_c), 6)],
-                       unprompted_test_acc=evaluate(model, data.test, bs, prompted=False),
-                       unprompted_val_acc=evaluate(model, data.val, bs, prompted=False),
+                       unprompted_test_acc=evaluate(model, data.test, bs, prompted=False, precision=cfg.precision),
+                       unprompted_val_acc=evaluate(model, data.val, bs, prompted=False, precision=cfg.precision),
                        best_C=best_c, refit=refit, n_C_tried=len(tried), feature_dim=n_feat,
                        n_tunable_params=(n_feat + 1) * n_cls, best_epoch=None, epochs=0, steps=0,
                        n_train=len(data.train), n_val=len(data.val), n_test=len(data.test), classes=data.classes,

@@ -84,7 +84,7 @@ class MaskGenerator(nn.Module):
         # channels_last: oneDNN/cuDNN run these convolutions ~1.8x faster in NHWC than in NCHW (bench/README.md).
         # In-place ReLU: the convolution's backward needs its input, not its output, so no (B,D,H,W) copy is made.
         h = self.convergence(edges.contiguous(memory_format=torch.channels_last))
-        if h.requires_grad and h.device.type == "cpu" and h.dtype != torch.bfloat16:   # training on the CPU
+        if h.requires_grad and h.device.type == "cpu" and h.dtype == torch.float32:   # training on the CPU
             return _ReluRegionPolicy.apply(h, self.policy.weight, self.policy.bias, self.region_size)
         return self.policy(F.relu(h, inplace=True))
 

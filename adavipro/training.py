@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 
-from .core import ConfigError, atomic_torch_save, atomic_write_json, atomic_write_text, keep_freed_memory, seed_everything
+from .core import (ConfigError, atomic_torch_save, check_precision, atomic_write_json, atomic_write_text, keep_freed_memory,
+                           precision_autocast, seed_everything)
 from .data import get_dataset, iterate_batches, datasets, DatasetSplits
 from .backbones import create_backbone
 from .prompters import prompters, check_prompt_size
@@ -27,9 +28,9 @@ import adavipro.vpt   # registers vpt_shallow, vpt_deep
 from .baselines import fit_linear_probe, frequency_mapped_head   # registers zero_shot, full_finetune, linear_probe
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_device', 'validate_config', 'build_run', 'warmup_cosine',
-           'evaluate', 'config_diff', 'load_checkpoint', 'DistContext', 'init_distributed', 'TrainingError',
-           'plot_history', 'RunLock', 'fit', 'parse_args', 'main']
+__all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'resolve_device', 'validate_config', 'build_run', 'warmup_cosine', 'evaluate',
+           'config_diff', 'load_checkpoint', 'DistContext', 'init_distributed', 'TrainingError', 'plot_history',
+           'RunLock', 'fit', 'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #92c3a6a7
 @dataclass
@@ -73,8 +74,6 @@ class TrainConfig:
     compile: bool = False                     # torch.compile the training forward/backward
     keep_freed_memory: bool = True            # CPU: glibc malloc keeps freed memory (faster steps; see core)
     precision: str = "auto"                   # 'auto' (bf16 autocast on CUDA, float32 on CPU), 'bf16' (autocast on any device), 'fp32'
-
-PRECISIONS = ("auto", "bf16", "fp32")
 
 # %% ../nbs/08_training.ipynb #48da9b25
 def _int(cfg, name, lo=None, optional=False):
@@ -129,8 +128,7 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
     if not isinstance(cfg.use_edges, bool): raise ConfigError(f"use_edges={cfg.use_edges!r} must be True or False")
     for name in ("overwrite", "channels_last", "compile", "keep_freed_memory"):
         if not isinstance(getattr(cfg, name), bool): raise ConfigError(f"{name}={getattr(cfg, name)!r} must be True or False")
-    if cfg.precision not in PRECISIONS:
-        raise ConfigError(f"precision={cfg.precision!r}: choose 'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'fp32'")
+    check_precision(cfg.precision)
     if cfg.method in ("vp", "adavipro") and cfg.prompter != "full":   # pixels; for vpt_* it is the token count L
         check_prompt_size(cfg.prompt_size, cfg.image_size, 0.5 if cfg.prompter == "padding" or cfg.method == "adavipro" else 1.0)
     if cfg.method.startswith("vpt") and cfg.prompt_size < 1:
@@ -171,11 +169,6 @@ def warmup_cosine(step:int, warmup_steps:int, total_steps:int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / (total_steps - warmup_steps)))
 
 # %% ../nbs/08_training.ipynb #081af935
-def _autocast(device:torch.device, precision:str="auto"):
-    "bf16 autocast on CUDA for 'auto' and on any device for 'bf16' (no GradScaler needed for bf16); else a no-op."
-    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
-
 @torch.no_grad()
 def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=True,
              precision:str="auto", # as `TrainConfig.precision`
@@ -187,7 +180,7 @@ def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=Tru
     correct, total = torch.zeros((), dtype=torch.long, device=device), 0
     for images, labels in iterate_batches(ds, batch_size):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with _autocast(device, precision): logits = model(images, prompted=prompted)
+        with precision_autocast(device, precision): logits = model(images, prompted=prompted)
         correct += (logits.argmax(-1) == labels).sum(); total += len(labels)
     model.train(was_training)
     return correct.item() / max(total, 1)
@@ -402,7 +395,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
             n = len(labels)
             if dist.world > 1: images, labels = images[dist.rank::dist.world], labels[dist.rank::dist.world]
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            with _autocast(device, cfg.precision):
+            with precision_autocast(device, cfg.precision):
                 logits = train_model(images)
                 loss = F.cross_entropy(logits.float(), labels)
             opt.zero_grad(set_to_none=True)

@@ -16,7 +16,8 @@ from torch import nn, Tensor
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))   # `python bench/x.py` from a checkout without `pip install -e`
 
-from adavipro.training import _autocast, warmup_cosine  # noqa: E402
+from adavipro.core import precision_autocast  # noqa: E402
+from adavipro.training import warmup_cosine  # noqa: E402
 
 # CIFAR-100's 100 fine labels (readable), used as the class names of the 100-way heads: the text encoder's cost
 # does not depend on the words (every prompt is padded to 77 tokens), but real names keep the benchmark honest.
@@ -119,7 +120,7 @@ class PeakMemory:
 # ------------------------------------------------------------------------------------------------- library step
 class LibStep:
     """One optimiser step exactly as `adavipro.training.fit` takes it on one process: forward and loss under
-    `_autocast`, zero_grad(set_to_none), backward, SGD step, LambdaLR(warmup_cosine) step, and the on-device
+    `precision_autocast`, zero_grad(set_to_none), backward, SGD step, LambdaLR(warmup_cosine) step, and the on-device
     loss/accuracy/non-finite accumulators (stacked as fit does; no `.item()` per step). Several `LibStep`s may
     share one optimiser (`opt=`, `sched=`)."""
     def __init__(self, model:nn.Module, device:torch.device, lr_prompt:float=40., lr_mask:float=1.,
@@ -136,7 +137,7 @@ class LibStep:
         model.train()
 
     def __call__(self, images:Tensor, labels:Tensor):
-        with _autocast(self.device, self.precision):
+        with precision_autocast(self.device, self.precision):
             logits = self.model(images)
             loss = F.cross_entropy(logits.float(), labels)
         self.opt.zero_grad(set_to_none=True)
