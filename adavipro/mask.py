@@ -21,44 +21,63 @@ def check_region_size(region_size:int, image_size:int):
         raise ConfigError(f"region_size={region_size!r} must divide image_size={image_size}: "
                           f"use one of {divs}")
 
-class _ReluRegionPolicy(torch.autograd.Function):
-    """`conv2d(relu(pre), W, b, stride=R)` with kernel = stride = R, and a backward written for the CPU.
+def _region_patches(x:Tensor, R:int) -> Tensor:
+    "(B,C,H,W) → (B·H/R·W/R, C, R+2, R+2), channels_last: each R×R region with its 1-pixel halo (zeros at the border)."
+    B, C, H, W = x.shape
+    p = F.pad(x, (1, 1, 1, 1)).unfold(2, R + 2, R).unfold(3, R + 2, R)      # (B,C,H/R,W/R,R+2,R+2) view
+    return p.permute(0, 2, 3, 1, 4, 5).reshape(-1, C, R + 2, R + 2).contiguous(memory_format=torch.channels_last)
 
-    `pre` is (B,D,H,W) in channels_last memory; it is overwritten by its ReLU (it is the convergence conv's output,
-    which that conv's backward does not need). The backward gives exactly the gradients of the composition, computed
-    as batched matrix products over the regions instead of oneDNN's strided-kernel convolution backward (its weight
-    gradient is ~6x slower at D=64, R=32): with h = relu(pre) seen as (B, H/R, R, W/R, R·D) in NHWC memory,
-      grad_h[b,y,i,x,(j,d)] = Σ_k g[b,k,y,x] · W[k,d,i,j]          (one bmm; written straight into NHWC)
-      grad_W[k,d,i,j]       = Σ_{b,y,x} g[b,k,y,x] · h[b,y,i,x,(j,d)] (one bmm, then a sum over b and y)
-    and grad_pre = grad_h where pre > 0, else 0."""
+class _RegionMaskGenerator(torch.autograd.Function):
+    """`conv2d(relu(conv2d(e, Wc, bc, padding=1)), Wp, bp, stride=R)` computed region by region: the CPU path.
+
+    The edge map is cut into its N = B·(H/R)·(W/R) regions with a 1-pixel halo, so the 3×3 convergence conv (no
+    padding) gives each region's (R,R,D) activations h as one contiguous row of an (N, R·R·D) matrix, and
+      logits[n,k]  = Σ_e h[n,e] · Wp[k,e] + bp[k]        (one matrix product; e = (i,j,d))
+      grad_Wp[k,e] = Σ_n g[n,k] · h[n,e]                 (one matrix product)
+      grad_h[n,e]  = Σ_k g[n,k] · Wp[k,e]
+    and the convergence conv's weight gradient is one convolution backward over the (R+2)² patches. No strided
+    convolution (oneDNN's backward for kernel = stride = R is slow) and no image-sized copy is made: the (B,D,H,W)
+    activation (411 MB in float32 at batch 32, D = 64, 224 px; 205 MB in bf16) is written once and read three times. When the upstream gradient is antisymmetric, g[n,0] = -g[n,1] (what the
+    2-way softmax of `sample_region_mask` gives, to rounding), grad_h[n,e] = g[n,1] · (Wp[1,e] - Wp[0,e]) and the
+    factor g[n,1] is moved onto the patches: the ReLU backward then reads h against one broadcast row instead of
+    materialising grad_h first. Otherwise grad_h is computed in full. Inputs: e (B,C,H,W) with H, W divisible by R and
+    no gradient required; Wc (D,C,3,3), bc (D,), Wp (K,D,R,R), bp (K,); all of one dtype, autocast off. Returns the
+    (B,K,H/R,W/R) logits in float32 (float64 for float64 inputs)."""
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cpu")   # records the autocast state (off: see MaskGenerator.forward) ...
-    def forward(ctx, pre, weight, bias, R):
-        h = pre.relu_()
-        ctx.save_for_backward(h, weight)
-        ctx.R = R
-        return F.conv2d(h, weight, bias, stride=R)
+    def forward(ctx, edges, wc, bc, wp, bp, R):
+        B, _, H, W = edges.shape
+        K, D = wp.shape[:2]
+        patches = _region_patches(edges, R)
+        h = F.conv2d(patches, wc, bc).relu_()                                  # (N,D,R,R), channels_last
+        hf = h.permute(0, 2, 3, 1).reshape(-1, R * R * D)                      # (N, R·R·D): a view of h
+        wpf = wp.permute(0, 2, 3, 1).reshape(K, R * R * D)
+        ctx.save_for_backward(patches, hf, wc, wpf)
+        ctx.shape = (B, H // R, W // R, R, D, K)
+        logits = torch.addmm(bp, hf, wpf.t())
+        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))   # bf16 → float32: g comes back in float32
+        return logits.view(B, H // R, W // R, K).permute(0, 3, 1, 2)
 
     @staticmethod
-    @torch.amp.custom_bwd(device_type="cpu")   # ... and runs backward in it, even if called inside autocast
     def backward(ctx, g):
-        h, weight = ctx.saved_tensors
-        R = ctx.R
-        B, D, H, W = h.shape
-        K, hr, wr = weight.shape[0], H // R, W // R
-        g = g.contiguous()
-        hn = h.permute(0, 2, 3, 1)                                        # (B,H,W,D), contiguous (channels_last)
-        a = g.permute(0, 2, 3, 1).reshape(B * hr, wr, K)                  # per (b,y): (x, k)
-        a = a.unsqueeze(1).expand(B * hr, R, wr, K).reshape(B * hr * R, wr, K)
-        wt = weight.permute(2, 0, 3, 1).reshape(R, K, R * D)              # per i: (k, (j,d))
-        wt = wt.unsqueeze(0).expand(B * hr, R, K, R * D).reshape(B * hr * R, K, R * D)
-        grad_h = torch.bmm(a, wt).view(B, H, W, D)                        # NHWC
-        grad_pre = torch.ops.aten.threshold_backward(grad_h, hn, 0).permute(0, 3, 1, 2)   # ReLU's backward; (B,D,H,W) view
-        at = a.transpose(1, 2)                                            # per (b,y,i): (k, x)
-        gw = torch.bmm(at, hn.reshape(B * hr * R, wr, R * D))             # (B·hr·R, K, R·D)
-        gw = gw.view(B * hr, R, K, R, D).sum(0).permute(1, 3, 0, 2)       # (K, D, i, j)
-        gb = g.sum((0, 2, 3))
-        return grad_pre, gw.to(weight.dtype), gb, None
+        patches, hf, wc, wpf = ctx.saved_tensors
+        B, hr, wr, R, D, K = ctx.shape
+        g = g.permute(0, 2, 3, 1).reshape(-1, K)                               # (N,K)
+        N = g.shape[0]
+        gf = g.to(hf.dtype)
+        grad_wp = (gf.t() @ hf).view(K, R, R, D).permute(0, 3, 1, 2)
+        grad_bp = g.sum(0).to(wpf.dtype)
+        conv_bwd = lambda grad_h, x, mask: torch.ops.aten.convolution_backward(
+            grad_h.view(N, R, R, D).permute(0, 3, 1, 2), x, wc, [D], [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask)
+        if K == 2 and bool((g[:, 0] + g[:, 1]).abs().max() <= 1e-5 * g.abs().max()):
+            s = gf[:, 1]                                                       # grad_h = s ⊗ (Wp[1] - Wp[0])
+            grad_pre = torch.ops.aten.threshold_backward((wpf[1] - wpf[0]).expand(N, -1), hf, 0)
+            grad_wc = conv_bwd(grad_pre, patches * s.view(N, 1, 1, 1), (False, True, False))[1]
+            grad_bc = s @ grad_pre.view(N, R * R, D).sum(1)
+        else:
+            grad_h = gf @ wpf
+            grad_pre = torch.ops.aten.threshold_backward.grad_input(grad_h, hf, 0, grad_input=grad_h)
+            _, grad_wc, grad_bc = conv_bwd(grad_pre, patches, (False, True, True))
+        return None, grad_wc, grad_bc, grad_wp, grad_bp, None
 
 class MaskGenerator(nn.Module):
     "Convergence conv $F_c$ (3→D, 3×3) then policy conv $F_p$ (D→2, kernel=stride=R): 2 logits per region."
@@ -76,16 +95,19 @@ class MaskGenerator(nn.Module):
 
     def forward(self, edges:Tensor # (B,3,H,W) edge map m_e; H and W divisible by R
                ) -> Tensor:        # (B,2,H/R,W/R) logits; channel 1 = "apply the prompt"
-        if edges.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
-            # bf16 autocast on the CPU (precision='bf16'): this small generator stays in float32, which keeps the
-            # hand-written backward below: 0.23 s per forward + backward at batch 32, 224 px, D = 64, against 0.31 s
-            # for the plain bf16 autograd path (and 0.44 s for plain float32 autograd).
-            with torch.autocast("cpu", enabled=False): return self.forward(edges.float())
+        R = self.region_size
+        if edges.device.type == "cpu" and not edges.requires_grad and edges.shape[-2] % R == 0 and edges.shape[-1] % R == 0:
+            # CPU: region by region, in the autocast dtype if autocast is on (precision='bf16'). Forward + backward at
+            # batch 32, 224 px, D = 64: 0.21 s in float32 and 0.13-0.16 s in bf16, against 0.44 s for plain float32
+            # autograd and 0.31 s for plain bf16 autograd (bench/README.md).
+            c, p = self.convergence, self.policy
+            dt = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else c.weight.dtype
+            with torch.autocast("cpu", enabled=False):
+                return _RegionMaskGenerator.apply(edges.to(dt), c.weight.to(dt), c.bias.to(dt),
+                                                  p.weight.to(dt), p.bias.to(dt), R)
         # channels_last: oneDNN/cuDNN run these convolutions ~1.8x faster in NHWC than in NCHW (bench/README.md).
         # In-place ReLU: the convolution's backward needs its input, not its output, so no (B,D,H,W) copy is made.
         h = self.convergence(edges.contiguous(memory_format=torch.channels_last))
-        if h.requires_grad and h.device.type == "cpu" and h.dtype == torch.float32:   # training on the CPU
-            return _ReluRegionPolicy.apply(h, self.policy.weight, self.policy.bias, self.region_size)
         return self.policy(F.relu(h, inplace=True))
 
 # %% ../nbs/05_mask_generator.ipynb #68f17ea9
