@@ -44,10 +44,11 @@ class _RegionMaskGenerator(torch.autograd.Function):
       grad_h[n,e]  = Σ_k g[n,k] · Wp[k,e]
     and the convergence conv's weight gradient is one convolution backward over the (R+2)² patches. No strided
     convolution (oneDNN's backward for kernel = stride = R is slow) and no image-sized copy is made: the (B,D,H,W)
-    activation (411 MB in float32 at batch 32, D = 64, 224 px; 205 MB in bf16) is written once and read three times. When the upstream gradient is antisymmetric, g[n,0] = -g[n,1] (what the
-    2-way softmax of `sample_region_mask` gives, to rounding), grad_h[n,e] = g[n,1] · (Wp[1,e] - Wp[0,e]) and the
-    factor g[n,1] is moved onto the patches: the ReLU backward then reads h against one broadcast row instead of
-    materialising grad_h first. Otherwise grad_h is computed in full. Inputs: e (B,C,H,W) with H, W divisible by R and
+    activation (411 MB in float32 at batch 32, D = 64, 224 px; 205 MB in bf16) is written once and read three times.
+    When the upstream gradient is antisymmetric, g[n,0] = -g[n,1] (what the 2-way softmax of `sample_region_mask`
+    gives, to rounding), grad_h[n,e] = g[n,1] · (Wp[1,e] - Wp[0,e]) and the factor g[n,1] is moved onto the patches:
+    the ReLU backward then reads h against one broadcast row instead of materialising grad_h first. Otherwise grad_h
+    is computed in full. Inputs: e (B,C,H,W) with H, W divisible by R and
     no gradient required; Wc (D,C,3,3), bc (D,), Wp (K,D,R,R), bp (K,); all of one dtype, autocast off. Returns the
     (B,K,H/R,W/R) logits in float32 (float64 for float64 inputs)."""
     @staticmethod
@@ -104,9 +105,9 @@ class MaskGenerator(nn.Module):
                ) -> Tensor:        # (B,2,H/R,W/R) logits; channel 1 = "apply the prompt"
         R = self.region_size
         if edges.device.type == "cpu" and not edges.requires_grad and edges.shape[-2] % R == 0 and edges.shape[-1] % R == 0:
-            # CPU: region by region, in the autocast dtype if autocast is on (precision='bf16'). Forward + backward at
-            # batch 32, 224 px, D = 64: 0.21 s in float32 and 0.13-0.16 s in bf16, against 0.44 s for plain float32
-            # autograd and 0.31 s for plain bf16 autograd (bench/README.md).
+            # CPU: region by region, in the autocast dtype if autocast is on (precision='bf16'). AdaViPro's prompter,
+            # forward + backward at batch 32, 224 px, D = 64: 0.19 s in float32 and 0.16 s in bf16, against 0.46 and
+            # 0.34 s with this generator as the plain composition left to autograd (bench/prompter.py).
             c, p = self.convergence, self.policy
             dt = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else c.weight.dtype
             with torch.autocast("cpu", enabled=False):

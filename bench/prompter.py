@@ -1,0 +1,107 @@
+"""Forward + backward time of the prompters alone, without a backbone: what AdaViPro's edge detector and mask
+generator add to a training step, and what the region-by-region CPU path of the mask generator saves.
+
+Per configuration and precision (float32; bf16 autocast with --bf16, as `fit`'s precision='bf16'): the median time
+of one forward of the prompter on a random (B,3,S,S) batch in training mode, a scalar loss on its output and the
+backward to the prompter's parameters (what a training step does before and after the backbone), over --steps timed
+repetitions after --warmup, interleaved between configurations.
+
+Configurations:
+  vp              VP's padding prompter (`create_method('vp')`).
+  adavipro        AdaViPro's prompter as the library runs it (on the CPU the mask generator goes through
+                  `adavipro.mask._RegionMaskGenerator`).
+  adavipro-plain  the same module and weights with the mask generator's forward written as the plain composition
+                  `policy(relu(convergence(edges)))` and left to autograd (the eager PyTorch baseline).
+
+Run from the repo root:  python bench/prompter.py --bf16     (python bench/prompter.py --help for the flags)
+"""
+from __future__ import annotations
+
+import argparse, statistics, sys, time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import environment, fmt, load_str, resolve_device, sync, table  # noqa: E402
+from adavipro.core import keep_freed_memory, precision_autocast  # noqa: E402
+from adavipro.mask import sample_region_mask, upsample_mask  # noqa: E402
+from adavipro.model import create_method  # noqa: E402
+
+
+def plain_forward(p, x):
+    "AdaViProPrompter.forward with the mask generator as the plain composition of its two convolutions."
+    mg = p.mask_generator
+    logits = mg.policy(F.relu(mg.convergence(p.edges(x)))).float()
+    mask = upsample_mask(sample_region_mask(logits, p.tau, p.training), p.region_size)
+    return x + p.template.prompt() * mask.to(x.dtype)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--prompt-size", type=int, default=30)
+    ap.add_argument("--region-size", type=int, default=32)
+    ap.add_argument("--embed-dim", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=10, help="timed repetitions per configuration (default 10)")
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="also time every configuration under bf16 autocast")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--profile", action="store_true", help="print a torch.profiler table of one 'adavipro' repetition")
+    a = ap.parse_args(argv)
+    device = resolve_device(a.device)
+    if a.threads: torch.set_num_threads(a.threads)
+    if device.type == "cpu": keep_freed_memory()      # as fit does on the CPU
+    print(f"bench/prompter.py — {environment(device)}")
+    print(f"device {device.type}, batch {a.batch_size}, {a.image_size} px, p = {a.prompt_size}, R = {a.region_size}, "
+          f"D = {a.embed_dim}; {a.warmup} warm-up + {a.steps} timed repetitions; start: {load_str()}", flush=True)
+
+    torch.manual_seed(0)
+    x = torch.randn(a.batch_size, 3, a.image_size, a.image_size, device=device)
+    vp = create_method("vp", prompt_size=a.prompt_size, image_size=a.image_size).to(device).train()
+    ada = create_method("adavipro", prompt_size=a.prompt_size, image_size=a.image_size, region_size=a.region_size,
+                        embed_dim=a.embed_dim).to(device).train()
+    configs = {"vp": (vp, vp.forward), "adavipro": (ada, ada.forward),
+               "adavipro-plain": (ada, lambda x: plain_forward(ada, x))}
+    precisions = ["fp32"] + (["bf16"] if a.bf16 else [])
+
+    def once(prompter, fwd, precision):
+        prompter.zero_grad(set_to_none=True)
+        with precision_autocast(device, precision):
+            loss = fwd(x).float().square().mean()
+        loss.backward()
+        sync(device)
+
+    times = {(c, p): [] for c in configs for p in precisions}
+    for key in times:
+        for _ in range(a.warmup): once(*configs[key[0]], key[1])
+    order = list(times)
+    for i in range(a.steps):
+        for key in (order if i % 2 == 0 else order[::-1]):
+            t = time.perf_counter(); once(*configs[key[0]], key[1]); times[key].append(time.perf_counter() - t)
+
+    rows = []
+    for (c, p), ts in times.items():
+        med = statistics.median(ts)
+        plain = statistics.median(times[("adavipro-plain", p)])
+        rows.append(dict(config=c, precision=p, ms=fmt(med * 1e3, 1), range=f"{min(ts)*1e3:.0f}–{max(ts)*1e3:.0f}",
+                         vs_plain=f"{plain / med:.2f}×" if c == "adavipro" else ""))
+    print(f"\n=== forward + backward of the prompter alone, median ms; end: {load_str()} ===")
+    print(table(rows, [("config", "config"), ("precision", "precision"), ("ms", "ms"), ("range", "min–max ms"),
+                       ("vs_plain", "plain / library")]))
+    for p in precisions:
+        extra = statistics.median(times[("adavipro", p)]) - statistics.median(times[("vp", p)])
+        print(f"  {p}: adavipro − vp = {extra * 1e3:.0f} ms per step of {a.batch_size} images")
+
+    if a.profile:
+        from torch.profiler import profile
+        once(ada, ada.forward, "fp32")
+        with profile() as prof: once(ada, ada.forward, "fp32")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
+if __name__ == "__main__":
+    main()
