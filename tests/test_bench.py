@@ -1,0 +1,29 @@
+"""The benchmark scripts still run end to end (tiny sizes; their figures are not checked here: no timed tests)."""
+import subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args, timeout=300):
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r.stdout
+
+
+def test_prompter_bench_runs_every_configuration():
+    out = _run("bench/prompter.py", "--batch-size", "2", "--image-size", "32", "--region-size", "8", "--embed-dim", "8",
+               "--prompt-size", "4", "--steps", "1", "--warmup", "0", "--bf16", "--threads", "1")
+    for config in ("vp", "adavipro", "adavipro-plain"):
+        for precision in ("fp32", "bf16"):
+            assert any(line.split()[:2] == [config, precision] for line in out.splitlines()), out
+    assert "fp32: adavipro − vp =" in out and "bf16: adavipro − vp =" in out
+
+
+def test_step_bench_runs_on_efficientnet():
+    out = _run("bench/step.py", "--backbones", "efficientnet_lite0", "--configs", "reference,vp,adavipro", "--batch-size", "2",
+               "--steps", "1", "--warmup", "1", "--rounds", "1", "--ref-steps", "1", "--ref-warmup", "0", "--no-flops",
+               "--threads", "1")
+    assert "adavipro / vp =" in out, out
+    for config in ("reference", "vp", "adavipro"):
+        assert any(line.split()[:2] == [config, "efficientnet_lite0"] for line in out.splitlines()), out
