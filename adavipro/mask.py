@@ -48,9 +48,10 @@ class _RegionMaskGenerator(torch.autograd.Function):
     When the upstream gradient is antisymmetric, g[n,0] = -g[n,1] (what the 2-way softmax of `sample_region_mask`
     gives, to rounding), grad_h[n,e] = g[n,1] · (Wp[1,e] - Wp[0,e]) and the factor g[n,1] is moved onto the patches:
     the ReLU backward then reads h against one broadcast row instead of materialising grad_h first. Otherwise grad_h
-    is computed in full. Inputs: e (B,C,H,W) with H, W divisible by R and
-    no gradient required; Wc (D,C,3,3), bc (D,), Wp (K,D,R,R), bp (K,); all of one dtype, autocast off. Returns the
-    (B,K,H/R,W/R) logits in float32 (float64 for float64 inputs)."""
+    is computed in full.
+
+    Inputs: e (B,C,H,W) with H, W divisible by R and no gradient required; Wc (D,C,3,3), bc (D,), Wp (K,D,R,R),
+    bp (K,); all of one dtype, autocast off. Returns the (B,K,H/R,W/R) logits in float32 (float64 for float64 inputs)."""
     @staticmethod
     def forward(ctx, edges, wc, bc, wp, bp, R):
         B, _, H, W = edges.shape
