@@ -17,7 +17,7 @@ from torch import nn, Tensor
 from tqdm.auto import tqdm
 
 from .core import (ConfigError, atomic_torch_save, check_precision, atomic_write_json, atomic_write_text, keep_freed_memory,
-                           precision_autocast, seed_everything)
+                   precision_autocast, seed_everything)
 from .data import get_dataset, iterate_batches, datasets, DatasetSplits
 from .backbones import create_backbone
 from .prompters import prompters, check_prompt_size
