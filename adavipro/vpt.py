@@ -125,6 +125,7 @@ class VPTPrompter(Prompter):
     def _remove(self, module, args, out):
         if not self.enabled: return None
         sd, n, L = self._layout.seq_dim, self._layout.num_prefix, self.length
+        if out.shape[sd] <= n: return None      # the block gave the class token alone (`ClassTokenBlock`): no prompts in it
         return torch.cat([out.narrow(sd, 0, n), out.narrow(sd, n + L, out.shape[sd] - n - L)], dim=sd)
 
     def extra_repr(self):

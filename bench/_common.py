@@ -58,6 +58,18 @@ def environment(device:torch.device) -> str:
     if device.type == "cuda": s += f", GPU {torch.cuda.get_device_name(device)}"
     return s
 
+# Dense (no sparsity) bf16/fp16 tensor-core peaks from the vendors' data sheets, TFLOP/s: the denominator of the
+# model FLOPs utilisation (MFU) that bench/step.py prints on these GPUs. Elsewhere pass --peak-tflops.
+GPU_PEAK_TFLOPS = {"H100 NVL": 835., "H100 PCIe": 756., "H100": 989., "H200": 989., "A100": 312.,
+                   "L40S": 362., "A10": 125., "RTX 3090": 71.}
+
+def peak_tflops(device:torch.device) -> float|None:
+    "The data-sheet dense bf16 peak of `device` if it is a GPU in `GPU_PEAK_TFLOPS` (longest name match), else None."
+    if device.type != "cuda": return None
+    name = torch.cuda.get_device_name(device)
+    hits = [k for k in GPU_PEAK_TFLOPS if all(w in name for w in k.split())]
+    return GPU_PEAK_TFLOPS[max(hits, key=len)] if hits else None
+
 def resolve_device(name:str) -> torch.device:
     if name == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     d = torch.device(name)
@@ -230,10 +242,12 @@ class ClipReferenceStep:
 
 def stock_layers(model:nn.Module) -> nn.Module:
     "Undo `adavipro.backbones.use_fast_layers` in place: the reference runs PyTorch's stock modules."
-    from adavipro.backbones import BatchFirstSelfAttention, PatchEmbedConv2d
+    import open_clip
+    from adavipro.backbones import BatchFirstSelfAttention, ClassTokenBlock, PatchEmbedConv2d
     for m in model.modules():
         if type(m) is BatchFirstSelfAttention: m.__class__ = nn.MultiheadAttention
         elif type(m) is PatchEmbedConv2d: m.__class__ = nn.Conv2d
+        elif type(m) is ClassTokenBlock: m.__class__ = open_clip.transformer.ResidualAttentionBlock
     return model
 
 class VisionReferenceStep:

@@ -22,9 +22,15 @@ With --bf16 (CPU), '<config>+bf16' variants run under bf16 autocast (fit's preci
 reference is also timed under CPU bf16 autocast as 'reference+bf16' (the official code's mixed precision, on a
 CPU); 'vs reference' always divides by the float32 'reference', and the summary also compares like with like.
 
+Allocator (CPU): adavipro.training.fit makes glibc malloc keep freed memory (adavipro.core.keep_freed_memory), so
+large activations are not page-faulted in afresh every step; the library configurations run with that setting
+(--no-keep-freed-memory: without). The official code runs with glibc's defaults, so by default the references are
+timed first, before the setting is made, and again after it as 'reference+kept' (--reference-malloc); 'vs reference'
+divides by the default-allocator 'reference', and the summary also gives the ratios to 'reference+kept'.
+
 Drift: the library configurations are timed in --rounds rounds in alternating order (A B C, C B A, ...), each
 round rebuilding the prompter and doing its own warm-up, and the timed steps of all rounds are pooled, so that a
-slow drift of the machine's speed hits every configuration alike. The reference is timed once, before them.
+slow drift of the machine's speed hits every configuration alike. The references are timed once each, before them.
 
 Run from the repo root:  python bench/step.py            (python bench/step.py --help for the flags)
 """
@@ -35,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (ClipReferenceStep, LibStep, PeakMemory, VisionReferenceStep, class_names, environment,  # noqa: E402
-                     fmt, load1, load_str, resolve_device, sync, table)
+                     fmt, load1, load_str, peak_tflops, resolve_device, sync, table)
 from adavipro.core import keep_freed_memory  # noqa: E402  (what fit calls on the CPU)
 
 import torch  # noqa: E402
@@ -85,6 +91,15 @@ def parse_args(argv=None):
                         "CPU: tell glibc malloc never to return freed memory to the OS (mallopt M_MMAP_MAX=0, "
                         "M_TRIM_THRESHOLD=huge; like MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=...), so large "
                         "activations are not page-faulted in afresh every step")
+    p.add_argument("--reference-malloc", choices=("default", "kept", "both"), default="both",
+                   help="CPU, with --keep-freed-memory: time the references under glibc's default allocator, as the "
+                        "official code runs ('default': first, before the library's malloc setting is made), under "
+                        "the library's setting ('kept': reported as 'reference+kept'), or both (default: both). "
+                        "'vs reference' divides by the default-allocator reference where there is one")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="the device's peak TFLOP/s for the MFU column (model FLOPs utilisation = counted FLOPs per "
+                        "second / peak); default: the dense bf16 data-sheet peak for known GPUs (H100, H200, A100, ...), "
+                        "none on the CPU")
     p.add_argument("--flops", action=argparse.BooleanOptionalAction, default=True,
                    help="count each configuration's FLOPs per step (torch.utils.flop_counter, in its first warm-up "
                         "step; not for +compile variants) and print GFLOP/step and achieved GFLOP/s (default: on)")
@@ -136,7 +151,9 @@ def main(argv=None):
     device = resolve_device(a.device)
     cuda = device.type == "cuda"
     if a.threads: torch.set_num_threads(a.threads)
-    if a.keep_freed_memory and not cuda: keep_freed_memory()
+    kept = a.keep_freed_memory and not cuda          # the library's malloc setting, made after the default-malloc references
+    ref_phases = ((("default",) if a.reference_malloc in ("default", "both") else ()) +
+                  (("kept",) if a.reference_malloc in ("kept", "both") else ())) if kept else ("default",)
     B = a.batch_size or (256 if cuda else 32)
     steps = a.steps or (30 if cuda else 8)
     warmup = a.warmup if a.warmup is not None else (5 if cuda else 2)
@@ -152,13 +169,17 @@ def main(argv=None):
     if a.bf16 and cuda: print("--bf16: the library already autocasts to bf16 on CUDA; no +bf16 variants"); a.bf16 = False
     torch.manual_seed(a.seed)
 
+    peak = a.peak_tflops or peak_tflops(device)
     mem = PeakMemory(device)
     classes = class_names(a.classes)
     per_round = [steps // rounds + (r < steps % rounds) for r in range(rounds)]
     print(f"bench/step.py — {environment(device)}")
     print(f"device {device}, batch {B}, {a.classes} classes; library configurations: {rounds} round(s) × "
           f"({warmup} warm-up + {'/'.join(map(str, per_round))} timed) steps; references: {ref_warmup} warm-up + "
-          f"{ref_steps} timed" + ("; freed memory kept by malloc" if a.keep_freed_memory and not cuda else ""))
+          f"{ref_steps} timed")
+    if kept: print("malloc: library configurations with freed memory kept by glibc malloc (as fit does on the CPU); "
+                   "references under " + " and ".join({"default": "the default allocator (as the official code runs; timed first)",
+                                                        "kept": "the library's setting ('+kept')"}[x] for x in ref_phases))
     print(f"memory = {mem.what}")
     print(f"start: {load_str()}")
     mem.reset(); base_mb = mem.current_mb()
@@ -177,19 +198,18 @@ def main(argv=None):
                          spread=f"{min(times):.2f}–{max(times):.2f}", first=fmt(first, 2), img_s=fmt(B / med, 2),
                          peak=f"{peak:.0f}", load=fmt(load1(), 2), _img_s=B / med, note=extra,
                          gflop="-" if flops is None else f"{flops / 1e9:.0f}",
-                         gflops="-" if flops is None else f"{flops / 1e9 / med:.0f}", _flops=flops))
+                         gflops="-" if flops is None else f"{flops / 1e9 / med:.0f}", _flops=flops,
+                         mfu="-" if flops is None or not peak else f"{100 * flops / med / (peak * 1e12):.1f}%"))
         print(f"  {name:<18} {spec:<22} {med:8.3f} s/step  {B / med:8.2f} img/s  peak {peak:.0f} MB  "
               f"({len(times)} timed; {load_str()})", flush=True)
 
-    for spec in backbones:
-        print(f"\n== backbone {spec} ==", flush=True)
-        # ------------------------------------------------------------------------------- reference (once)
-        for ref_name in (("reference", "reference+bf16") if a.bf16 and is_clip(spec) else ("reference",)):
-            if "reference" not in configs: break
-            ref = None
+    def time_references(spec, suffix=""):
+        "Time the reference step(s) on `spec` once; rows named 'reference[+bf16]' + suffix."
+        for base in (("reference", "reference+bf16") if a.bf16 and is_clip(spec) else ("reference",)):
+            ref_name, ref = base + suffix, None
             try:
                 mem.reset()
-                ref = (ClipReferenceStep(spec.split(":")[1], classes, device, a.prompt_size, cpu_bf16=ref_name.endswith("+bf16"))
+                ref = (ClipReferenceStep(spec.split(":")[1], classes, device, a.prompt_size, cpu_bf16=base.endswith("+bf16"))
                        if is_clip(spec) else VisionReferenceStep(spec, a.classes, device, a.prompt_size))
                 kind = "main_clip.py-like" if is_clip(spec) else "main_vision.py-like"
                 flops, first = count_flops(ref, images, labels, device) if a.flops else (None, None)
@@ -198,14 +218,27 @@ def main(argv=None):
                 grouped = [m for m in ref.model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
                 if flops is not None and grouped:   # torch's counter ignores groups in conv weight-gradient FLOPs
                     flops = None
-                    notes.append(f"reference on {spec}: FLOPs not shown — torch.utils.flop_counter ignores `groups` in "
-                                 f"the weight-gradient FLOPs of its {len(grouped)} grouped (depthwise) convs, overstating them")
+                    if not suffix:
+                        notes.append(f"reference on {spec}: FLOPs not shown — torch.utils.flop_counter ignores `groups` in "
+                                     f"the weight-gradient FLOPs of its {len(grouped)} grouped (depthwise) convs, overstating them")
+                malloc = "" if not kept else (", freed memory kept by malloc" if suffix else ", default malloc")
                 record(ref_name, spec, times, first if first is not None else (warm or times)[0], mem.peak_mb(), flops,
-                       f"{kind}, {ref.n_params / 1e6:.1f}M unfrozen weights" + (", bf16 autocast" if ref_name.endswith("+bf16") else ""))
+                       f"{kind}, {ref.n_params / 1e6:.1f}M unfrozen weights" + (", bf16 autocast" if base.endswith("+bf16") else "") + malloc)
                 if a.profile == ref_name: profile_step(ref, images, labels, device, f"{ref_name} on {spec}")
             except Exception as e:
                 traceback.print_exc(); notes.append(f"{ref_name} on {spec} failed: {type(e).__name__}: {e}")
             del ref; gc.collect()
+
+    if "reference" in configs and "default" in ref_phases:
+        for spec in backbones:
+            print(f"\n== backbone {spec}: reference" + (" (default malloc) ==" if kept else " =="), flush=True)
+            time_references(spec)
+    if kept: keep_freed_memory()                     # from here on, as adavipro.training.fit on the CPU
+
+    for spec in backbones:
+        print(f"\n== backbone {spec} ==", flush=True)
+        if "reference" in configs and "kept" in ref_phases:
+            time_references(spec, "" if "default" not in ref_phases else "+kept")
 
         # ------------------------------------------------------------------ library configurations (rounds)
         lib = [c for c in LIB_METHODS if c in configs]
@@ -272,6 +305,7 @@ def main(argv=None):
         del backbone, head; gc.collect()
 
     # ------------------------------------------------------------------------------------------ summary
+    rows.sort(key=lambda r: backbones.index(r["backbone"]))   # per backbone, in the order timed
     by = {(r["backbone"], r["config"]): r for r in rows}
     for r in rows:
         ref = by.get((r["backbone"], "reference"))
@@ -283,8 +317,10 @@ def main(argv=None):
           f"total {time.perf_counter() - t_all:.0f} s; end: {load_str()} ===")
     print(table(rows, [("config", "config"), ("backbone", "backbone"), ("B", "B"), ("n", "timed"),
                        ("s_step", "s/step"), ("spread", "min–max s"), ("img_s", "img/s"), ("ratio", "vs reference"),
-                       ("vs_vp", "vs vp"), ("gflop", "GFLOP/step"), ("gflops", "GFLOP/s"), ("peak", "peak MB"),
+                       ("vs_vp", "vs vp"), ("gflop", "GFLOP/step"), ("gflops", "GFLOP/s")] + ([("mfu", "MFU")] if peak else []) + [("peak", "peak MB"),
                        ("first", "1st step s"), ("load", "load1")]))
+    if peak: print(f"MFU = counted FLOPs per second / {peak:g} TFLOP/s (" + ("--peak-tflops" if a.peak_tflops else
+                   f"the dense bf16 data-sheet peak of the {torch.cuda.get_device_name(device)}") + "); FLOPs from torch.utils.flop_counter")
     print(f"peak MB = {mem.what}; process before any model: {base_mb:.0f} MB. 'vs vp' compares with vp of the same variant.")
     for r in rows:
         if r["note"]: print(f"  {r['config']} on {r['backbone']}: {r['note']}")
@@ -301,12 +337,17 @@ def main(argv=None):
             tgt = is_clip(spec) and a.classes == 100 and not cuda
             print(f"  {spec}: vp / reference = {x:.2f}×" +
                   (f"  → {'MET' if x >= 6 else 'MISSED'} (target ≥ 6×)" if tgt else "  (no target for this setting)"))
+            refk = by.get((spec, "reference+kept"))
+            if refk: print(f"  {spec}: vp / reference+kept (the reference with the library's malloc setting too) = "
+                           f"{vp['_img_s'] / refk['_img_s']:.2f}×")
             vpb, refb = by.get((spec, "vp+bf16")), by.get((spec, "reference+bf16"))
             if vpb:
                 x = vpb["_img_s"] / ref["_img_s"]
                 print(f"  {spec}: vp+bf16 / reference (float32, the target's reference) = {x:.2f}×" +
                       (f"  → {'MET' if x >= 6 else 'MISSED'} (target ≥ 6×)" if tgt else ""))
                 if refb: print(f"  {spec}: vp+bf16 / reference+bf16 (both bf16 autocast) = {vpb['_img_s'] / refb['_img_s']:.2f}×")
+                refbk = by.get((spec, "reference+bf16+kept"))
+                if refbk: print(f"  {spec}: vp+bf16 / reference+bf16+kept = {vpb['_img_s'] / refbk['_img_s']:.2f}×")
         for suffix in ("", "+bf16"):
             vp, ada = by.get((spec, "vp" + suffix)), by.get((spec, "adavipro" + suffix))
             if not (vp and ada): continue

@@ -112,14 +112,16 @@ def test_clip_shapes_and_config(clip):
 
 
 def test_fast_layers_match_stock_open_clip(clip):
-    "use_fast_layers: 12+12 attention layers and the patchify conv switched; same embeddings and input gradients."
-    from adavipro.backbones import BatchFirstSelfAttention, PatchEmbedConv2d
-    assert clip.fast_layers == 25
+    "use_fast_layers: 12+12 attention layers, the patchify conv and the last image block switched; same embeddings and input gradients."
+    from adavipro.backbones import BatchFirstSelfAttention, ClassTokenBlock, PatchEmbedConv2d
+    assert clip.fast_layers == 26
     assert type(clip.model.visual.conv1) is PatchEmbedConv2d
+    assert type(clip.model.visual.transformer.resblocks[-1]) is ClassTokenBlock
+    assert sum(type(m) is ClassTokenBlock for m in clip.model.modules()) == 1        # not in the text tower
     assert sum(type(m) is BatchFirstSelfAttention for m in clip.model.modules()) == 24
     stock = open_clip.create_model("ViT-B-32", pretrained=None).eval().requires_grad_(False)
     stock.load_state_dict(clip.model.state_dict())           # same keys: only the classes changed
-    assert not any(type(m) in (BatchFirstSelfAttention, PatchEmbedConv2d) for m in stock.modules())
+    assert not any(type(m) in (BatchFirstSelfAttention, PatchEmbedConv2d, ClassTokenBlock) for m in stock.modules())
     torch.manual_seed(0)
     x = torch.randn(3, 3, 224, 224)
     out = []

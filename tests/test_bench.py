@@ -24,6 +24,15 @@ def test_step_bench_runs_on_efficientnet():
     out = _run("bench/step.py", "--backbones", "efficientnet_lite0", "--configs", "reference,vp,adavipro", "--batch-size", "2",
                "--steps", "1", "--warmup", "1", "--rounds", "1", "--ref-steps", "1", "--ref-warmup", "0", "--no-flops",
                "--threads", "1")
-    assert "adavipro / vp =" in out, out
-    for config in ("reference", "vp", "adavipro"):
+    assert "adavipro / vp =" in out and "vp / reference+kept" in out, out
+    for config in ("reference", "reference+kept", "vp", "adavipro"):
         assert any(line.split()[:2] == [config, "efficientnet_lite0"] for line in out.splitlines()), out
+
+
+def test_gpu_script_is_valid_bash_and_rejects_unknown_parts():
+    "bench/gpu.sh needs a GPU to do its work; here only its syntax and its argument check."
+    r = subprocess.run(["bash", "-n", "bench/gpu.sh"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(["bash", "bench/gpu.sh", "nonsense"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "OUT": "/tmp/adavipro-gpu-sh-test"})
+    assert r.returncode == 2 and "unknown part 'nonsense'" in r.stdout, r.stdout + r.stderr

@@ -1,0 +1,81 @@
+"""The CUDA paths against the CPU ones. They need a CUDA GPU and are skipped without one (as in CI); run them on a
+GPU machine with `python -m pytest -q tests/test_cuda.py` (bench/gpu.sh does)."""
+import copy
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _fwd_bwd(module, x, g, dev):
+    "Forward + backward of a copy of `module` on `dev`: [output, *parameter grads] on the CPU."
+    m = copy.deepcopy(module).to(dev)
+    y = m(x.to(dev))
+    (y * g.to(dev)).sum().backward()
+    return y, [y.detach().cpu()] + [p.grad.cpu() for p in m.parameters() if p.requires_grad]
+
+
+def test_mask_generator_cuda_matches_cpu_region_path():
+    "CUDA runs the plain composition (cuDNN), the CPU the region-by-region autograd Function: same numbers (float64)."
+    from adavipro.mask import MaskGenerator
+    torch.manual_seed(0)
+    mg = MaskGenerator(embed_dim=16, region_size=8).double()
+    e = torch.randn(2, 3, 32, 48, dtype=torch.float64)
+    g = torch.randn(2, 2, 4, 6, dtype=torch.float64)
+    y_cpu, cpu = _fwd_bwd(mg, e, g, "cpu")
+    assert type(y_cpu.grad_fn).__name__ == "_RegionMaskGeneratorBackward"
+    _, cuda = _fwd_bwd(mg, e, g, "cuda")
+    for a, b in zip(cpu, cuda): torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
+
+
+def test_adavipro_prompter_bf16_autocast_on_cuda_close_to_float32():
+    "The training-mode prompter under CUDA bf16 autocast (fit's default there): same mask, gradients close to float32."
+    from adavipro.model import create_method
+    torch.manual_seed(0)
+    p = create_method("adavipro", prompt_size=8, image_size=64, region_size=16, embed_dim=16).cuda().train()
+    x = torch.randn(4, 3, 64, 64, device="cuda")
+    out = []
+    for bf16 in (False, True):
+        p.zero_grad(set_to_none=True)
+        torch.manual_seed(1)                       # the same Gumbel noise draw
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            y = p(x)
+        y.float().square().mean().backward()
+        out.append((y.detach().float(), [q.grad.float().clone() for q in p.parameters() if q.requires_grad]))
+    (y32, g32), (y16, g16) = out
+    assert torch.isfinite(y16).all() and all(torch.isfinite(t).all() for t in g16)
+    torch.testing.assert_close(y16, y32, rtol=2e-2, atol=2e-2)
+    for a, b in zip(g32, g16): assert (a - b).norm() <= 5e-2 * a.norm() + 1e-6
+
+
+def test_fast_clip_layers_match_stock_open_clip_on_cuda(clip):
+    "use_fast_layers on CUDA (SDPA attention): stock open_clip's embeddings and input gradients, float32."
+    import open_clip
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, False
+    fast = copy.deepcopy(clip).cuda()
+    stock = open_clip.create_model("ViT-B-32", pretrained=None).eval().requires_grad_(False)
+    stock.load_state_dict(clip.model.state_dict())
+    stock = stock.cuda()
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 224, 224, device="cuda")
+    out = []
+    for f in (stock.encode_image, fast):
+        xi = x.clone().requires_grad_(True)
+        y = f(xi); y.square().sum().backward()
+        out.append((y.detach(), xi.grad))
+    torch.testing.assert_close(out[1][0], out[0][0], atol=1e-4, rtol=1e-4)
+    assert (out[0][1] - out[1][1]).norm() <= 1e-4 * out[0][1].norm()
+
+
+@pytest.mark.parametrize("method", ["vp", "adavipro"])
+def test_fit_on_cuda(tmp_path, method):
+    "A tiny run of the training loop on the GPU (bf16 autocast, fit's default there) finishes with sane metrics."
+    from adavipro.training import TrainConfig, fit
+    cfg = TrainConfig(dataset="digits", backbone="efficientnet_lite0", method=method, image_size=64, prompt_size=8,
+                      region_size=16, embed_dim=8, epochs=3, batch_size=32, warmup_steps=2, train_per_class=10,
+                      val_per_class=5, test_per_class=10, device="cuda", out_dir=str(tmp_path / "run"))
+    m = fit(cfg, progress=False)
+    assert m["steps"] == 3 * 4
+    for k in ("test_acc", "val_acc", "unprompted_test_acc"): assert 0 <= m[k] <= 1, (k, m[k])
+    assert (tmp_path / "run" / "metrics.json").exists()
