@@ -13,7 +13,7 @@ from .edges import EdgeDetector
 from .mask import MaskGenerator, check_region_size, sample_region_mask, upsample_mask
 
 # %% auto #0
-__all__ = ['check_temperature', 'AdaViProPrompter']
+__all__ = ['check_temperature', 'prompted_regions', 'AdaViProPrompter']
 
 # %% ../nbs/06_adavipro.ipynb #23d609fd
 def check_temperature(tau0:float, gamma:float):
@@ -22,6 +22,17 @@ def check_temperature(tau0:float, gamma:float):
         raise ConfigError(f"tau0={tau0!r} must be a positive number (paper: 5)")
     if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and 0 < gamma <= 1):
         raise ConfigError(f"gamma={gamma!r} must be in (0, 1] (paper: 0.98; 1 keeps the temperature fixed)")
+
+def prompted_regions(prompt_size:int, # p, width of the VP frame
+                     image_size:int,  # S
+                     region_size:int, # R, divides S
+                    ) -> Tensor|None: # int64 flat (row-major) indices into the (S/R)² grid, or None for all
+    "The regions that a VP frame of width `prompt_size` reaches (any of their pixels); None when it reaches all."
+    S, p, R = image_size, prompt_size, region_size
+    frame = torch.ones(S, S, dtype=torch.bool)
+    frame[p:S - p, p:S - p] = False                                      # empty slice when 2p ≥ S: all frame
+    reached = frame.view(S // R, R, S // R, R).any(3).any(1).flatten()
+    return None if bool(reached.all()) else reached.nonzero().flatten()
 
 class AdaViProPrompter(Prompter):
     "Adaptive prompt $x + P \\odot m_p(x)$ with a learned region mask (AdaViPro, Yang et al. 2024)."
@@ -41,6 +52,7 @@ class AdaViProPrompter(Prompter):
         self.edges = EdgeDetector() if use_edges else nn.Identity()
         self.mask_generator = MaskGenerator(embed_dim, region_size)
         self.register_buffer("tau", torch.tensor(float(tau0)))
+        self.register_buffer("prompted_regions", prompted_regions(prompt_size, image_size, region_size), persistent=False)
 
     def region_mask(self, x:Tensor # (B,3,S,S) normalised images
                    ) -> Tensor:    # (B,1,S/R,S/R) decisions in {0,1}
@@ -54,7 +66,11 @@ class AdaViProPrompter(Prompter):
 
     def forward(self, x:Tensor # (B,3,S,S) normalised images
                ) -> Tensor:    # (B,3,S,S) x + P ⊙ m_p (eq. 5)
-        return x + self.template.prompt() * self.mask(x).to(x.dtype)
+        # Only the regions the frame P reaches are decided: elsewhere P = 0, so a decision there changes neither the
+        # output nor any gradient. Their logits are 0 and their (irrelevant) decisions still draw their noise.
+        logits = self.mask_generator(self.edges(x), self.prompted_regions)
+        m = upsample_mask(sample_region_mask(logits, self.tau, self.training), self.region_size)
+        return x + self.template.prompt() * m.to(x.dtype)
 
     def param_groups(self, lr_prompt:float, lr_mask:float) -> list[dict]:
         "Two SGD groups: the template $P$ at `lr_prompt` (paper 40), the mask generator at `lr_mask` (paper 1)."

@@ -8,10 +8,11 @@ repetitions after --warmup, interleaved between configurations.
 
 Configurations:
   vp              VP's padding prompter (`create_method('vp')`).
-  adavipro        AdaViPro's prompter as the library runs it (on the CPU the mask generator goes through
-                  `adavipro.mask._RegionMaskGenerator`).
+  adavipro        AdaViPro's prompter as the library runs it: the mask generator decides only the regions that the
+                  frame reaches (`prompted_regions`), on the CPU through `adavipro.mask._RegionMaskGenerator`.
   adavipro-plain  the same module and weights with the mask generator's forward written as the plain composition
-                  `policy(relu(convergence(edges)))` and left to autograd (the eager PyTorch baseline).
+                  `policy(relu(convergence(edges)))` over the whole grid and left to autograd (the eager PyTorch
+                  baseline: the paper's formula as written).
 
 Run from the repo root:  python bench/prompter.py --bf16     (python bench/prompter.py --help for the flags)
 """
@@ -31,7 +32,7 @@ from adavipro.model import create_method  # noqa: E402
 
 
 def plain_forward(p, x):
-    "AdaViProPrompter.forward with the mask generator as the plain composition of its two convolutions."
+    "AdaViProPrompter.forward with the mask generator as the plain composition of its two convolutions, every region."
     mg = p.mask_generator
     logits = mg.policy(F.relu(mg.convergence(p.edges(x)))).float()
     mask = upsample_mask(sample_region_mask(logits, p.tau, p.training), p.region_size)
