@@ -143,7 +143,8 @@ class ClassTokenBlock(open_clip.transformer.ResidualAttentionBlock):
 def _class_token_block(m:nn.Module) -> nn.Module|None:
     "The last block of `m` if `m` is an open_clip ViT that reads only the class token of its last block's output."
     if not isinstance(m, open_clip.transformer.VisionTransformer): return None
-    if m.pool_type != "tok" or m.attn_pool is not None or m.output_tokens: return None
+    if getattr(m, "pool_type", None) != "tok" or getattr(m, "attn_pool", None) is not None or getattr(m, "output_tokens", True):
+        return None
     t = m.transformer
     if not getattr(t, "batch_first", False) or len(t.resblocks) == 0: return None
     b = t.resblocks[-1]
