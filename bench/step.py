@@ -169,7 +169,7 @@ def main(argv=None):
     if a.bf16 and cuda: print("--bf16: the library already autocasts to bf16 on CUDA; no +bf16 variants"); a.bf16 = False
     torch.manual_seed(a.seed)
 
-    peak = a.peak_tflops or peak_tflops(device)
+    peak_tf = a.peak_tflops or peak_tflops(device)   # TFLOP/s for the MFU column, or None
     mem = PeakMemory(device)
     classes = class_names(a.classes)
     per_round = [steps // rounds + (r < steps % rounds) for r in range(rounds)]
@@ -199,7 +199,7 @@ def main(argv=None):
                          peak=f"{peak:.0f}", load=fmt(load1(), 2), _img_s=B / med, note=extra,
                          gflop="-" if flops is None else f"{flops / 1e9:.0f}",
                          gflops="-" if flops is None else f"{flops / 1e9 / med:.0f}", _flops=flops,
-                         mfu="-" if flops is None or not peak else f"{100 * flops / med / (peak * 1e12):.1f}%"))
+                         mfu="-" if flops is None or not peak_tf else f"{100 * flops / med / (peak_tf * 1e12):.1f}%"))
         print(f"  {name:<18} {spec:<22} {med:8.3f} s/step  {B / med:8.2f} img/s  peak {peak:.0f} MB  "
               f"({len(times)} timed; {load_str()})", flush=True)
 
@@ -317,9 +317,9 @@ def main(argv=None):
           f"total {time.perf_counter() - t_all:.0f} s; end: {load_str()} ===")
     print(table(rows, [("config", "config"), ("backbone", "backbone"), ("B", "B"), ("n", "timed"),
                        ("s_step", "s/step"), ("spread", "min–max s"), ("img_s", "img/s"), ("ratio", "vs reference"),
-                       ("vs_vp", "vs vp"), ("gflop", "GFLOP/step"), ("gflops", "GFLOP/s")] + ([("mfu", "MFU")] if peak else []) + [("peak", "peak MB"),
+                       ("vs_vp", "vs vp"), ("gflop", "GFLOP/step"), ("gflops", "GFLOP/s")] + ([("mfu", "MFU")] if peak_tf else []) + [("peak", "peak MB"),
                        ("first", "1st step s"), ("load", "load1")]))
-    if peak: print(f"MFU = counted FLOPs per second / {peak:g} TFLOP/s (" + ("--peak-tflops" if a.peak_tflops else
+    if peak_tf: print(f"MFU = counted FLOPs per second / {peak_tf:g} TFLOP/s (" + ("--peak-tflops" if a.peak_tflops else
                    f"the dense bf16 data-sheet peak of the {torch.cuda.get_device_name(device)}") + "); FLOPs from torch.utils.flop_counter")
     print(f"peak MB = {mem.what}; process before any model: {base_mb:.0f} MB. 'vs vp' compares with vp of the same variant.")
     for r in rows:

@@ -29,6 +29,21 @@ def test_step_bench_runs_on_efficientnet():
         assert any(line.split()[:2] == [config, "efficientnet_lite0"] for line in out.splitlines()), out
 
 
+def test_step_bench_mfu_column():
+    "--peak-tflops adds MFU = counted FLOP/s over the peak: here 1 TFLOP/s, so MFU % = GFLOP/s / 10."
+    out = _run("bench/step.py", "--backbones", "efficientnet_lite0", "--configs", "vp", "--batch-size", "2", "--steps", "1",
+               "--warmup", "1", "--rounds", "1", "--threads", "1", "--peak-tflops", "1")
+    lines = out.splitlines()
+    head = next(i for i, l in enumerate(lines) if l.startswith("config ") and "MFU" in l)
+    spans = [m.span() for m in __import__("re").finditer(r"-+", lines[head + 1])]      # the table's column widths
+    cell = lambda line, i: line[spans[i][0]:spans[i][1]].strip()
+    cols = [cell(lines[head], i) for i in range(len(spans))]
+    row = next(l for l in lines[head + 2:] if l.startswith("vp "))
+    gflops, mfu = cell(row, cols.index("GFLOP/s")), cell(row, cols.index("MFU"))
+    assert mfu.endswith("%") and abs(float(mfu[:-1]) - float(gflops) / 10) <= 0.06 + 0.01 * float(gflops), (gflops, mfu)
+    assert "MFU = counted FLOPs per second / 1 TFLOP/s (--peak-tflops)" in out
+
+
 def test_gpu_script_is_valid_bash_and_rejects_unknown_parts():
     "bench/gpu.sh needs a GPU to do its work; here only its syntax and its argument check."
     r = subprocess.run(["bash", "-n", "bench/gpu.sh"], cwd=ROOT, capture_output=True, text=True)
