@@ -54,10 +54,11 @@ class AdaViProPrompter(Prompter):
         self.register_buffer("tau", torch.tensor(float(tau0)))
         self.register_buffer("prompted_regions", prompted_regions(prompt_size, image_size, region_size), persistent=False)
 
-    def region_mask(self, x:Tensor # (B,3,S,S) normalised images
-                   ) -> Tensor:    # (B,1,S/R,S/R) decisions in {0,1}
+    def region_mask(self, x:Tensor,               # (B,3,S,S) normalised images
+                    regions:Tensor|None=None,     # optional flat region indices: only these are decided (logits 0 elsewhere)
+                   ) -> Tensor:                   # (B,1,S/R,S/R) decisions in {0,1}
         "One decision per region: Gumbel-Softmax sample in training mode, argmax in eval mode."
-        logits = self.mask_generator(self.edges(x))
+        logits = self.mask_generator(self.edges(x), regions)
         return sample_region_mask(logits, self.tau, self.training)
 
     def mask(self, x:Tensor) -> Tensor:
@@ -68,8 +69,7 @@ class AdaViProPrompter(Prompter):
                ) -> Tensor:    # (B,3,S,S) x + P ⊙ m_p (eq. 5)
         # Only the regions the frame P reaches are decided: elsewhere P = 0, so a decision there changes neither the
         # output nor any gradient. Their logits are 0 and their (irrelevant) decisions still draw their noise.
-        logits = self.mask_generator(self.edges(x), self.prompted_regions)
-        m = upsample_mask(sample_region_mask(logits, self.tau, self.training), self.region_size)
+        m = upsample_mask(self.region_mask(x, self.prompted_regions), self.region_size)
         return x + self.template.prompt() * m.to(x.dtype)
 
     def param_groups(self, lr_prompt:float, lr_mask:float) -> list[dict]:
