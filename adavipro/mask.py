@@ -50,8 +50,9 @@ class _RegionMaskGenerator(torch.autograd.Function):
     activation (411 MB in float32 at batch 32, D = 64, 224 px; 205 MB in bf16) is written once and read three times.
     When the upstream gradient is antisymmetric, g[n,0] = -g[n,1] (what the 2-way softmax of `sample_region_mask`
     gives, to rounding), grad_h[n,e] = g[n,1] · (Wp[1,e] - Wp[0,e]) and the factor g[n,1] is moved onto the patches:
-    the ReLU backward then reads h against one broadcast row instead of materialising grad_h first. Otherwise grad_h
-    is computed in full.
+    the ReLU backward then reads h against one broadcast row instead of materialising grad_h first, and
+    grad_Wp[0] = -grad_Wp[1] = -Σ_n g[n,1] · h[n,e] is one matrix-vector product. Otherwise grad_h and both rows of
+    grad_Wp are computed in full.
 
     Inputs: e (B,C,H,W) with H, W divisible by R and no gradient required; Wc (D,C,3,3), bc (D,), Wp (K,D,R,R),
     bp (K,); all of one dtype, autocast off; optionally `regions`, a 1-D int64 tensor of flat (row-major) indices
@@ -67,7 +68,10 @@ class _RegionMaskGenerator(torch.autograd.Function):
         wpf = wp.permute(0, 2, 3, 1).reshape(K, R * R * D)
         ctx.save_for_backward(patches, hf, wc, wpf, regions)
         ctx.shape = (B, H // R, W // R, R, D, K)
-        logits = torch.addmm(bp, hf, wpf.t())
+        if hf.dtype == torch.bfloat16:   # oneDNN reads h twice as fast for (K,E)·(E,N) as for (N,E)·(E,K) in bf16
+            logits = (wpf @ hf.t()).t().float() + bp.float()
+        else:
+            logits = torch.addmm(bp, hf, wpf.t())
         logits = logits.to(torch.promote_types(logits.dtype, torch.float32))   # bf16 → float32: g comes back in float32
         if regions is not None:                                                # the other regions' logits: 0
             logits = logits.new_zeros(B, (H // R) * (W // R), K).index_copy_(1, regions, logits.view(B, -1, K))
@@ -81,16 +85,18 @@ class _RegionMaskGenerator(torch.autograd.Function):
         g = (g if regions is None else g[:, regions]).reshape(-1, K)            # (N,K): the regions computed
         N = g.shape[0]
         gf = g.to(hf.dtype)
-        grad_wp = (gf.t() @ hf).view(K, R, R, D).permute(0, 3, 1, 2)
         grad_bp = g.sum(0).to(wpf.dtype)
         conv_bwd = lambda grad_h, x, mask: torch.ops.aten.convolution_backward(
             grad_h.view(N, R, R, D).permute(0, 3, 1, 2), x, wc, [D], [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask)
         if K == 2 and bool((g[:, 0] + g[:, 1]).abs().max() <= 1e-5 * g.abs().max()):
             s = gf[:, 1]                                                       # grad_h = s ⊗ (Wp[1] - Wp[0])
+            r = s @ hf                  # grad_wp[1]; one matrix-vector product, twice as fast as the (K,N)·(N,E) one
+            grad_wp = torch.stack([-r, r]).view(K, R, R, D).permute(0, 3, 1, 2)
             grad_pre = torch.ops.aten.threshold_backward((wpf[1] - wpf[0]).expand(N, -1), hf, 0)
             grad_wc = conv_bwd(grad_pre, patches * s.view(N, 1, 1, 1), (False, True, False))[1]
-            grad_bc = s @ grad_pre.view(N, R * R, D).sum(1)
+            grad_bc = (s @ grad_pre).view(R * R, D).sum(0, dtype=torch.promote_types(hf.dtype, torch.float32)).to(hf.dtype)
         else:
+            grad_wp = (gf.t() @ hf).view(K, R, R, D).permute(0, 3, 1, 2)
             grad_h = gf @ wpf
             grad_pre = torch.ops.aten.threshold_backward.grad_input(grad_h, hf, 0, grad_input=grad_h)
             _, grad_wc, grad_bc = conv_bwd(grad_pre, patches, (False, True, True))
