@@ -48,10 +48,11 @@ class _RegionMaskGenerator(torch.autograd.Function):
     and the convergence conv's weight gradient is one convolution backward over the (R+2)² patches. No strided
     convolution (oneDNN's backward for kernel = stride = R is slow) and no image-sized copy is made: the (B,D,H,W)
     activation (411 MB in float32 at batch 32, D = 64, 224 px; 205 MB in bf16) is written once and read three times.
-    When the upstream gradient is antisymmetric, g[n,0] = -g[n,1] (what the 2-way softmax of `sample_region_mask`
-    gives, to rounding), grad_h[n,e] = g[n,1] · (Wp[1,e] - Wp[0,e]) and the factor g[n,1] is moved onto the patches:
-    the ReLU backward then reads h against one broadcast row instead of materialising grad_h first, and
-    grad_Wp[0] = -grad_Wp[1] = -Σ_n g[n,1] · h[n,e] is one matrix-vector product. Otherwise grad_h and both rows of
+    When the upstream gradient is antisymmetric, g[n,0] = -g[n,1] (what `sample_region_mask` gives, exactly; a
+    softmax gives it to rounding, within the 1e-5 tolerance until it saturates), grad_h[n,e] = g[n,1] ·
+    (Wp[1,e] - Wp[0,e]) and the factor g[n,1] is moved onto the patches: the ReLU backward then reads h against one
+    broadcast row instead of materialising grad_h first, and grad_Wp[0] = -grad_Wp[1] = -Σ_n g[n,1] · h[n,e] is one
+    matrix-vector product. Otherwise grad_h and both rows of
     grad_Wp are computed in full.
 
     Inputs: e (B,C,H,W) with H, W divisible by R and no gradient required; Wc (D,C,3,3), bc (D,), Wp (K,D,R,R),
@@ -147,12 +148,12 @@ def sample_region_mask(logits:Tensor,      # (B,2,h,w) policy logits from `MaskG
                        training:bool,       # True: hard Gumbel-Softmax sample; False: argmax, no noise
                       ) -> Tensor:          # (B,1,h,w) region mask in {0,1}; differentiable when training
     "Region mask from policy logits: straight-through Gumbel-Softmax when training, argmax at inference (eqs. 6–7)."
-    if training:   # = F.gumbel_softmax(logits, tau, hard=True, dim=1), with the same noise draw
+    if training:   # F.gumbel_softmax(logits, tau, hard=True, dim=1)[:, 1:2]: the same noise draw and the same sample
         gumbels = -torch.empty_like(logits, memory_format=torch.legacy_contiguous_format).exponential_().log()
-        soft = ((logits + gumbels) / tau).softmax(1)
-        hard = torch.zeros_like(logits, memory_format=torch.legacy_contiguous_format).scatter_(
-            1, soft.argmax(1, keepdim=True), 1.0)
-        return (hard - soft.detach() + soft)[:, 1:2]
+        z = logits + gumbels
+        d = (z[:, 1:2] - z[:, 0:1]) / tau             # softmax(z / τ)[:, 1] = sigmoid((z1 - z0) / τ)
+        soft = d.sigmoid()
+        return (d > 0).to(soft.dtype) + (soft - soft.detach())   # exactly {0,1}; the gradient of `soft`
     return (logits[:, 1:2] > logits[:, 0:1]).to(logits.dtype)
 
 def upsample_mask(mask:Tensor,       # (B,1,h,w) region mask
