@@ -19,7 +19,7 @@ __all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_F
            'TOKEN_METHODS', 'VPT_TOKENS', 'EXPERIMENTS', 'DEFAULT_SPEC', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'RUNTIME_PARAMS',
            'ANSI', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'run_name', 'list_experiments',
            'plan_experiment', 'repo_root', 'ensure_cifar10_folder', 'run_configs', 'run_experiment', 'estimate_seconds',
-           'main']
+           'sweep_seconds', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -402,7 +402,8 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
             except OSError:   # e.g. another sweep created the folder meanwhile: train it instead
                 rows[name] = _row(name, params, run_dir, "pending"); todo.append(name)
         else:
-            rows[name] = _row(name, params, run_dir, "pending", time_s=estimate_seconds(params) if dry_run else None)
+            rows[name] = _row(name, params, run_dir, "pending",
+                              time_s=estimate_seconds(params, max(1, _cores() // jobs)) if dry_run else None)
             todo.append(name)
     table = lambda: pd.DataFrame([rows[n] for n in runs], columns=list(_row("", dict(dataset="", method=""), out_dir, "")))
     if not dry_run and not todo and rows:
@@ -445,10 +446,13 @@ def run_experiment(name:str,                  # one of `list_experiments()`
 # %% ../nbs/11_sweeps.ipynb #3c91f032
 _SIZES = {"digits": (10, 129, 14, 36), "cifar10": (10, 4500, 500, 1000), "cifar100": (100, 450, 50, 100)}
 _BACKBONE_COST = {"efficientnet_lite0": (1.0, 0.0), "clip:ViT-B-32": (2.5, 5.0)}   # (cost per image, extra seconds to build)
-_METHOD_COST = {"adavipro": (1.7, 2.0), "full_finetune": (1.5, 1.0)}   # (training, evaluation) cost vs VP
+_METHOD_COST = {"adavipro": (1.1, 1.1), "full_finetune": (1.5, 1.0)}   # (training, evaluation) cost vs VP
 
-def estimate_seconds(p:dict) -> float|None:
-    "Rough seconds one run takes on an idle 2-core CPU (None where the dataset's size is unknown)."
+def estimate_seconds(p:dict,       # the run's train.ipynb parameters
+                     threads:int=1 # torch threads of the run
+                    ) -> float|None: # seconds, or None where the dataset's size is unknown
+    """Rough seconds one run takes on this project's 2-core CPU with `threads` threads, the other core(s) busy with
+    another run as in a sweep (`--jobs 2`: one thread each)."""
     size = _SIZES.get(dataset_label(p["dataset"]))
     if size is None: return None
     C, tr, va, te = size
@@ -457,12 +461,19 @@ def estimate_seconds(p:dict) -> float|None:
     cost, build = next((v for k, v in _BACKBONE_COST.items() if p["backbone"].startswith(k)), (1.0, 0.0))
     unit, fixed = cost * (p["image_size"] / 112) ** 2, 10.0 + build
     m = p["method"]
-    if m in TRAINING_FREE: return fixed + 0.004 * unit * 2 * (n_val + n_test)
-    if m == "linear_probe": return fixed + 5.0 + 0.004 * unit * (n_train + 2 * n_val + 2 * n_test)
+    speed = max(1, threads) ** 0.63
+    if m in TRAINING_FREE: return fixed + 0.006 * unit * 2 * (n_val + n_test) / speed
+    if m == "linear_probe": return fixed + 5.0 + 0.006 * unit * (n_train + 2 * n_val + 2 * n_test) / speed
     f_train, f_eval = _METHOD_COST.get(m, (1.0, 1.0))
-    train = 0.012 * unit * f_train * n_train * p["epochs"]
-    evals = 0.004 * unit * (n_val * (p["epochs"] + 1) + 2 * n_test) * f_eval
-    return fixed + train + evals
+    train = 0.018 * unit * f_train * n_train * p["epochs"]
+    evals = 0.006 * unit * (n_val * (p["epochs"] + 1) + 2 * n_test) * f_eval
+    return fixed + (train + evals) / speed
+
+def sweep_seconds(run_seconds, # per-run estimates, each at the sweep's threads per run (`estimate_seconds`)
+                  jobs:int,    # runs at once
+                  cores:int|None=None) -> float: # wall seconds of the sweep
+    "Wall time of a sweep: its runs' seconds shared among the runs that go at once (at most one per core)."
+    return sum(run_seconds) / max(1, min(jobs, cores or _cores()))
 
 # %% ../nbs/11_sweeps.ipynb #34e1aa47
 def _parse_value(name:str, s:str):
@@ -503,7 +514,8 @@ def main(argv:list[str]|None=None) -> int:
         print(df[cols].to_string(index=False))
     counts = df.status.value_counts().to_dict()
     print(f"{a.experiment} ({a.preset}): " + ", ".join(f"{n} {s}" for s, n in counts.items())
-          + (f"; estimated {df.time_s.sum() / 60:.0f} min" if a.dry_run and df.time_s.notna().any() else ""))
+          + (f"; estimated {sweep_seconds(df.time_s.dropna(), a.jobs) / 60:.0f} min with --jobs {a.jobs}"
+             if a.dry_run and df.time_s.notna().any() else ""))
     return int(counts.get("failed", 0) > 0)
 
 # %% ../nbs/11_sweeps.ipynb #d008cc43
