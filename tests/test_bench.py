@@ -51,3 +51,13 @@ def test_gpu_script_is_valid_bash_and_rejects_unknown_parts():
     r = subprocess.run(["bash", "bench/gpu.sh", "nonsense"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                        env={"PATH": "/usr/bin:/bin", "OUT": "/tmp/adavipro-gpu-sh-test"})
     assert r.returncode == 2 and "unknown part 'nonsense'" in r.stdout, r.stdout + r.stderr
+
+
+def test_pair_bench_prints_a_paired_ratio_per_precision():
+    out = _run("bench/pair.py", "--backbones", "efficientnet_lite0", "--batch-size", "2", "--image-size", "64",
+               "--region-size", "8", "--prompt-size", "4", "--embed-dim", "8", "--pairs", "2", "--warmup", "1",
+               "--threads", "1")
+    for precision in ("fp32", "bf16"):
+        assert f"efficientnet_lite0     {precision}: vp " in out and "median of 2 pairs" in out, out
+        line = next(l for l in out.splitlines() if l.startswith(f"  efficientnet_lite0 {precision}: "))
+        assert line.rstrip().endswith(("MET", "MISSED")), line

@@ -1,0 +1,102 @@
+"""AdaViPro's training step against VP's, timed in pairs: the two steps alternate one by one on the same backbone,
+so the ratio of each pair sees the same state of the machine.
+
+`bench/step.py` times each configuration for a few steps in a row; on a shared VM whose speed drifts by ±10–20 %
+between minutes, that spreads a 5 % target ratio over several runs. Here every timed pair is (vp step, adavipro
+step) or (adavipro, vp), alternating the order, and the figure is the median over the pairs of
+vp s/step ÷ adavipro s/step (= adavipro img/s ÷ vp img/s), with its interquartile range. Each step is the library's
+(`LibStep`: forward and loss under `precision_autocast`, backward, SGD and LambdaLR steps, as `fit` takes it) on a
+random batch at 224 px; both prompters train on the same batch, as in `bench/step.py`.
+
+Run from the repo root:  python bench/pair.py          (python bench/pair.py --help for the flags)
+"""
+from __future__ import annotations
+
+import argparse, statistics, sys, time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import LibStep, class_names, environment, load_str, resolve_device, sync  # noqa: E402
+from adavipro.backbones import create_backbone  # noqa: E402
+from adavipro.core import keep_freed_memory  # noqa: E402
+from adavipro.model import PromptedClassifier, Preprocess, create_method  # noqa: E402
+
+
+def quartiles(xs:list[float]) -> tuple[float, float]:
+    "First and third quartiles (the median itself for fewer than 4 values)."
+    if len(xs) < 4: m = statistics.median(xs); return m, m
+    q = statistics.quantiles(xs, n=4)
+    return q[0], q[2]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    ap.add_argument("--backbones", default="clip:ViT-B-32:random,efficientnet_lite0", help="comma-separated backbone specs")
+    ap.add_argument("--precisions", default="fp32,bf16", help="comma-separated, from fp32 and bf16 (fit's precision)")
+    ap.add_argument("--batch-size", type=int, default=None, help="default 32 on CPU, 256 on CUDA")
+    ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--pairs", type=int, default=12, help="timed pairs per backbone and precision (default 12)")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps of each method first (default 2)")
+    ap.add_argument("--classes", type=int, default=100)
+    ap.add_argument("--prompt-size", type=int, default=30)
+    ap.add_argument("--region-size", type=int, default=32)
+    ap.add_argument("--embed-dim", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--target", type=float, default=0.95, help="the ratio to meet (default 0.95)")
+    a = ap.parse_args(argv)
+    device = resolve_device(a.device)
+    if a.threads: torch.set_num_threads(a.threads)
+    if device.type == "cpu": keep_freed_memory()      # as fit does on the CPU
+    B = a.batch_size or (256 if device.type == "cuda" else 32)
+    precisions = [p for p in a.precisions.split(",") if p]
+    if not set(precisions) <= {"fp32", "bf16"}: sys.exit(f"--precisions {a.precisions}: use fp32 and/or bf16")
+    print(f"bench/pair.py — {environment(device)}")
+    print(f"device {device.type}, batch {B}, {a.image_size} px, {a.classes} classes, p = {a.prompt_size}, "
+          f"R = {a.region_size}, D = {a.embed_dim}; {a.warmup} warm-up steps each, then {a.pairs} timed pairs; "
+          f"start: {load_str()}", flush=True)
+    torch.manual_seed(0)
+    images = torch.rand(B, 3, a.image_size, a.image_size, device=device)
+    labels = torch.randint(0, a.classes, (B,), device=device)
+    results = []
+    for spec in [s for s in a.backbones.split(",") if s]:
+        backbone = create_backbone(spec, device=device)
+        backbone.check_image_size(a.image_size)
+        head = backbone.create_head(class_names(a.classes))
+        for precision in precisions:
+            steps = {}
+            for method in ("vp", "adavipro"):
+                torch.manual_seed(0)
+                prompter = create_method(method, prompt_size=a.prompt_size, image_size=a.image_size,
+                                         region_size=a.region_size, embed_dim=a.embed_dim)
+                prompter.attach(backbone)
+                model = PromptedClassifier(Preprocess(a.image_size, backbone.cfg.mean, backbone.cfg.std),
+                                           prompter, backbone, head).to(device)
+                steps[method] = LibStep(model, device, prompter=prompter,
+                                        precision="bf16" if precision == "bf16" else "auto")
+            for step in steps.values():
+                for _ in range(a.warmup): step(images, labels)
+            sync(device)
+            times = {m: [] for m in steps}
+            for i in range(a.pairs):
+                for m in (("vp", "adavipro") if i % 2 == 0 else ("adavipro", "vp")):
+                    t = time.perf_counter(); steps[m](images, labels); sync(device)
+                    times[m].append(time.perf_counter() - t)
+            ratios = [v / w for v, w in zip(times["vp"], times["adavipro"])]
+            q1, q3 = quartiles(ratios)
+            r = statistics.median(ratios)
+            results.append((spec, precision, r))
+            print(f"  {spec:<22} {precision}: vp {statistics.median(times['vp']):.3f} s/step, adavipro "
+                  f"{statistics.median(times['adavipro']):.3f} s/step; adavipro / vp img/s, median of {len(ratios)} "
+                  f"pairs {r:.3f}× (quartiles {q1:.3f}–{q3:.3f}; range {min(ratios):.3f}–{max(ratios):.3f}); "
+                  f"{load_str()}", flush=True)
+            del steps
+    print(f"\ntargets: adavipro ≥ {a.target}× vp img/s (median of paired ratios); end: {load_str()}")
+    for spec, precision, r in results:
+        print(f"  {spec} {precision}: {r:.3f}×  → {'MET' if r >= a.target else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
