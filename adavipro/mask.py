@@ -52,8 +52,7 @@ class _RegionMaskGenerator(torch.autograd.Function):
     softmax gives it to rounding, within the 1e-5 tolerance until it saturates), grad_h[n,e] = g[n,1] ·
     (Wp[1,e] - Wp[0,e]) and the factor g[n,1] is moved onto the patches: the ReLU backward then reads h against one
     broadcast row instead of materialising grad_h first, and grad_Wp[0] = -grad_Wp[1] = -Σ_n g[n,1] · h[n,e] is one
-    matrix-vector product. Otherwise grad_h and both rows of
-    grad_Wp are computed in full.
+    matrix-vector product. Otherwise grad_h and both rows of grad_Wp are computed in full.
 
     Inputs: e (B,C,H,W) with H, W divisible by R and no gradient required; Wc (D,C,3,3), bc (D,), Wp (K,D,R,R),
     bp (K,); all of one dtype, autocast off; optionally `regions`, a 1-D int64 tensor of flat (row-major) indices
