@@ -463,7 +463,7 @@ def estimate_seconds(p:dict,       # the run's train.ipynb parameters
     m = p["method"]
     speed = max(1, threads) ** 0.63
     if m in TRAINING_FREE: return fixed + 0.006 * unit * 2 * (n_val + n_test) / speed
-    if m == "linear_probe": return fixed + 5.0 + 0.006 * unit * (n_train + 2 * n_val + 2 * n_test) / speed
+    if m == "linear_probe": return fixed + 0.006 * unit * (n_train + n_val + n_test) / speed   # features once, then sklearn
     f_train, f_eval = _METHOD_COST.get(m, (1.0, 1.0))
     train = 0.018 * unit * f_train * n_train * p["epochs"]
     evals = 0.006 * unit * (n_val * (p["epochs"] + 1) + 2 * n_test) * f_eval
