@@ -13,6 +13,12 @@ Configurations:
   adavipro-plain  the same module and weights with the mask generator's forward written as the plain composition
                   `policy(relu(convergence(edges)))` over the whole grid and left to autograd (the eager PyTorch
                   baseline: the paper's formula as written).
+  convs-only      a floor, not a prompter: only the two convolutions that AdaViPro's prompter cannot avoid, on the
+                  regions it decides and in the same dtype: the 3→D convergence convolution with its ReLU (forward)
+                  and that convolution's weight gradient (backward), as the library's CPU path calls them. Every
+                  other operation of the prompter (edge detector, policy products, passes over the activation,
+                  Gumbel sampling, eq. 5) is left out, so `adavipro − convs-only` is what a kernel fusing all of
+                  them away could save at most.
 
 Run from the repo root:  python bench/prompter.py --bf16     (python bench/prompter.py --help for the flags)
 """
@@ -27,7 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, fmt, load_str, resolve_device, sync, table  # noqa: E402
 from adavipro.core import keep_freed_memory, precision_autocast  # noqa: E402
-from adavipro.mask import sample_region_mask, upsample_mask  # noqa: E402
+from adavipro.mask import _conv_relu, _region_patches, sample_region_mask, upsample_mask  # noqa: E402
 from adavipro.model import create_method  # noqa: E402
 
 
@@ -37,6 +43,21 @@ def plain_forward(p, x):
     logits = mg.policy(F.relu(mg.convergence(p.edges(x)))).float()
     mask = upsample_mask(sample_region_mask(logits, p.tau, p.training), p.region_size)
     return x + p.template.prompt() * mask.to(x.dtype)
+
+
+def convs_only(p, x):
+    "The floor: the convergence conv + ReLU and its weight gradient on the decided regions, nothing else (no autograd)."
+    mg = p.mask_generator
+    w, b = mg.convergence.weight, mg.convergence.bias
+    dt = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else w.dtype
+    with torch.autocast(x.device.type, enabled=False), torch.no_grad():
+        R, D = mg.region_size, w.shape[0]
+        patches = _region_patches(x.to(dt), R, p.prompted_regions)         # (N,3,R+2,R+2), stands in for the edges
+        w, b = w.to(dt), b.to(dt)
+        h = _conv_relu(patches, w, b) if x.device.type == "cpu" else F.conv2d(patches, w, b).relu_()
+        grad_wc = torch.ops.aten.convolution_backward(h, patches, w, [D], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+                                                      (False, True, False))[1]
+    return grad_wc
 
 
 def main(argv=None):
@@ -66,14 +87,14 @@ def main(argv=None):
     ada = create_method("adavipro", prompt_size=a.prompt_size, image_size=a.image_size, region_size=a.region_size,
                         embed_dim=a.embed_dim).to(device).train()
     configs = {"vp": (vp, vp.forward), "adavipro": (ada, ada.forward),
-               "adavipro-plain": (ada, lambda x: plain_forward(ada, x))}
+               "adavipro-plain": (ada, lambda x: plain_forward(ada, x)), "convs-only": (ada, lambda x: convs_only(ada, x))}
     precisions = ["fp32"] + (["bf16"] if a.bf16 else [])
 
     def once(prompter, fwd, precision):
         prompter.zero_grad(set_to_none=True)
         with precision_autocast(device, precision):
-            loss = fwd(x).float().square().mean()
-        loss.backward()
+            out = fwd(x)
+        if out.requires_grad: out.float().square().mean().backward()
         sync(device)
 
     times = {(c, p): [] for c in configs for p in precisions}
@@ -96,6 +117,9 @@ def main(argv=None):
     for p in precisions:
         extra = statistics.median(times[("adavipro", p)]) - statistics.median(times[("vp", p)])
         print(f"  {p}: adavipro − vp = {extra * 1e3:.0f} ms per step of {a.batch_size} images")
+        floor = statistics.median(times[("convs-only", p)])
+        print(f"  {p}: the two convolutions alone (convs-only) take {floor * 1e3:.0f} ms: no kernel that keeps them "
+              f"can make adavipro − vp smaller than that")
 
     if a.profile:
         from torch.profiler import profile

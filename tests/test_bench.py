@@ -14,10 +14,10 @@ def _run(*args, timeout=300):
 def test_prompter_bench_runs_every_configuration():
     out = _run("bench/prompter.py", "--batch-size", "2", "--image-size", "32", "--region-size", "8", "--embed-dim", "8",
                "--prompt-size", "4", "--steps", "1", "--warmup", "0", "--bf16", "--threads", "1")
-    for config in ("vp", "adavipro", "adavipro-plain"):
+    for config in ("vp", "adavipro", "adavipro-plain", "convs-only"):
         for precision in ("fp32", "bf16"):
             assert any(line.split()[:2] == [config, precision] for line in out.splitlines()), out
-    assert "fp32: adavipro − vp =" in out and "bf16: adavipro − vp =" in out
+    assert "fp32: adavipro − vp =" in out and "bf16: adavipro − vp =" in out and "bf16: the two convolutions alone" in out
 
 
 def test_step_bench_runs_on_efficientnet():
