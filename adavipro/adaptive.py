@@ -39,7 +39,7 @@ def add_masked_prompt(x:Tensor,         # (B,C,S,S) images
                       mask:Tensor,      # (B,1,S/R,S/R) region mask m, values in {0,1}
                       region_size:int,  # R
                      ) -> Tensor:       # (B,C,S,S) x + P ⊙ Φ(m), in the promoted dtype of x and P
-    """Eq. 5, $x + P \odot \Phi(m)$ with $\Phi$ the nearest upsampling of eq. 4, as one `addcmul` over `(S/R, R)`
+    r"""Eq. 5, $x + P \odot \Phi(m)$ with $\Phi$ the nearest upsampling of eq. 4, as one `addcmul` over `(S/R, R)`
     views of the image axes: $\Phi(m)$ is never materialised and the mask's gradient is a sum over each region."""
     B, C, H, W = x.shape
     h, w = mask.shape[-2:]
