@@ -15,7 +15,8 @@ Configurations:
                   baseline: the paper's formula as written).
   convs-only      a floor, not a prompter: only the two convolutions that AdaViPro's prompter cannot avoid, on the
                   regions it decides and in the same dtype: the 3→D convergence convolution with its ReLU (forward)
-                  and that convolution's weight gradient (backward), as the library's CPU path calls them. Every
+                  and that convolution's weight gradient (backward), as the library's CPU path calls them, plus
+                  the copy of the regions' patches they read (~1–2 ms at batch 32). Every
                   other operation of the prompter (edge detector, policy products, passes over the activation,
                   Gumbel sampling, eq. 5) is left out, so `adavipro − convs-only` is what a kernel fusing all of
                   them away could save at most.
