@@ -4,6 +4,7 @@
 
 # %% ../nbs/06_adavipro.ipynb #bb778c2d
 from __future__ import annotations
+import math
 import torch
 from torch import nn, Tensor
 
@@ -11,9 +12,11 @@ from .core import ConfigError
 from .prompters import Prompter, PaddingPrompter
 from .edges import EdgeDetector
 from .mask import MaskGenerator, check_region_size, sample_region_mask, upsample_mask
+import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['check_temperature', 'prompted_regions', 'add_masked_prompt', 'AdaViProPrompter']
+__all__ = ['SATURATED', 'check_temperature', 'prompted_regions', 'add_masked_prompt', 'oracle_region_mask', 'MaskStats',
+           'AdaViProPrompter']
 
 # %% ../nbs/06_adavipro.ipynb #23d609fd
 def check_temperature(tau0:float, gamma:float):
@@ -22,6 +25,18 @@ def check_temperature(tau0:float, gamma:float):
         raise ConfigError(f"tau0={tau0!r} must be a positive number (paper: 5)")
     if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and 0 < gamma <= 1):
         raise ConfigError(f"gamma={gamma!r} must be in (0, 1] (paper: 0.98; 1 keeps the temperature fixed)")
+
+def _number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+def _check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight):
+    "`ConfigError` for a negative τ floor or warm-up, a target rate outside (0, 1), or a negative λ."
+    if not (_number(tau_min) and tau_min >= 0): raise ConfigError(f"tau_min={tau_min!r} must be a number >= 0 (0: no floor)")
+    if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
+        raise ConfigError(f"mask_warmup_epochs={warmup_epochs!r} must be an integer >= 0 (0: no warm-up)")
+    if target_rate is not None and not (_number(target_rate) and 0 < target_rate < 1):
+        raise ConfigError(f"target_rate={target_rate!r} must be None or strictly between 0 and 1 (ConvNet-AIG: 0.6)")
+    if not (_number(target_weight) and target_weight >= 0):
+        raise ConfigError(f"target_weight={target_weight!r} must be a number >= 0 (ConvNet-AIG: 2)")
 
 def prompted_regions(prompt_size:int, # p, width of the VP frame
                      image_size:int,  # S
@@ -51,8 +66,69 @@ def add_masked_prompt(x:Tensor,         # (B,C,S,S) images
                         mask.view(B, 1, h, 1, w, 1).to(torch.promote_types(x.dtype, prompt.dtype)))
     return out.reshape(B, C, H, W)
 
+# %% ../nbs/06_adavipro.ipynb #5a1c0e11
+def oracle_region_mask(object_mask:Tensor, region_size:int) -> Tensor:   # TEMP until 01_data has it
+    return 1 - F.max_pool2d(object_mask.float(), region_size)
+
+SATURATED = 0.01   # a region is saturated when the policy's P(on) is below this or above 1 - this
+
+class MaskStats:
+    """Running sums of what a region mask did, kept on the device and read once per epoch (`read`), so that
+    recording them adds no host synchronisation to a step. Training forwards add the policy's logit gaps
+    $l_1 - l_0$ and the sampled decisions; eval forwards add the argmax decisions and, when the object is known
+    (placement data), the oracle's decisions. All over the regions the prompter decides (those its frame reaches)."""
+    def __init__(self): self.reset()
+
+    def reset(self):
+        self.n_train = self.n_eval = self.n_agree = 0
+        self.train = self.eval_on = self.agree = None
+
+    @staticmethod
+    def _acc(total, t): return t if total is None else total + t
+
+    def add_train(self, gap:Tensor,   # (B,n) logit gaps l1 - l0, float
+                  mask:Tensor):       # (B,n) sampled decisions in {0,1}
+        p = gap.detach().float().sigmoid()       # the policy's P(on): a hard Gumbel sample is on with this probability
+        sums = torch.stack([mask.detach().float().sum(), ((p < SATURATED) | (p > 1 - SATURATED)).float().sum(),
+                            gap.detach().float().abs().sum()]).double()
+        self.train, self.n_train = self._acc(self.train, sums), self.n_train + gap.numel()
+
+    def add_eval(self, mask:Tensor,               # (B,n) argmax decisions in {0,1}
+                 oracle:Tensor|None=None):         # (B,n) the oracle's decisions, if the object is known
+        self.eval_on, self.n_eval = self._acc(self.eval_on, mask.detach().double().sum(0)), self.n_eval + mask.shape[0]
+        if oracle is not None:
+            self.agree = self._acc(self.agree, (mask.detach() == oracle).double().sum())
+            self.n_agree += mask.numel()
+
+    def read(self) -> dict[str, float]:
+        """The epoch's figures, then reset: `train_on_rate` (share of sampled decisions that were on),
+        `train_saturated` (share of decisions whose P(on) was outside [0.01, 0.99]), `train_logit_gap` (mean
+        |l1 - l0|), `eval_on_rate` (share of argmax decisions on), `eval_spread` (mean over regions of
+        4·q(1-q), q the share of images whose region is on: 0 when every image gets the same mask, 1 when each region
+        is on for half of the images) and `eval_oracle_agreement` (share of decisions equal to the oracle's)."""
+        out = {}
+        if self.n_train:
+            on, sat, gap = (self.train / self.n_train).tolist()
+            out.update(train_on_rate=on, train_saturated=sat, train_logit_gap=gap)
+        if self.n_eval:
+            q = self.eval_on / self.n_eval
+            out.update(eval_on_rate=q.mean().item(), eval_spread=(4 * q * (1 - q)).mean().item())
+        if self.n_agree: out["eval_oracle_agreement"] = self.agree.item() / self.n_agree
+        self.reset()
+        return out
+
+# %% ../nbs/06_adavipro.ipynb #5a1c0e12
 class AdaViProPrompter(Prompter):
-    "Adaptive prompt $x + P \\odot m_p(x)$ with a learned region mask (AdaViPro, Yang et al. 2024)."
+    """Adaptive prompt $x + P \odot m_p(x)$ with a learned region mask (AdaViPro, Yang et al. 2024, eqs. 3–7).
+
+    The paper's recipe is the default. The other arguments are stabilisers for the mask (none is in the paper; see
+    "Keeping the mask alive" below): `policy_norm` and `init_on` go to `MaskGenerator`; `tau_min` floors the
+    temperature (DynConv and AdaViT keep it fixed); `warmup_epochs` trains the template under an all-on mask first;
+    `target_rate` ρ with weight λ = `target_weight` adds λ·(mean(m) − ρ)² to the loss (ConvNet-AIG, DynamicViT,
+    AdaViT). Raises `ConfigError` for a region size that does not divide `image_size`, a bad temperature, a target
+    rate outside (0, 1), or a negative λ, τ floor or warm-up."""
+    uses_object_mask = True   # with placement data, eval forwards also measure agreement with the oracle
+
     def __init__(self, prompt_size:int=30,   # p, width of the VP padding template P (S/2 covers the image)
                  image_size:int=224,          # S, input side; must be divisible by region_size
                  region_size:int=32,          # R, side of a decision region (paper: 32)
@@ -60,41 +136,84 @@ class AdaViProPrompter(Prompter):
                  tau0:float=5.,               # initial Gumbel-Softmax temperature (paper: 5)
                  gamma:float=0.98,            # temperature decay per epoch, in (0, 1] (paper: 0.98)
                  use_edges:bool=True,         # False: F_c sees the image instead of its edge map (Table 4)
-                 init:str="randn"):           # template init, as in VP
+                 init:str="randn",            # template init, as in VP
+                 policy_norm:str="none",      # 'none' (paper) or 'area': F_p's sum divided by R²
+                 init_on:float|None=None,     # None (paper) or the initial P(on) of every region, in (0, 1)
+                 tau_min:float=0.,            # floor of the temperature (paper: none, 0)
+                 warmup_epochs:int=0,         # epochs with the mask held all-on before it is learned (paper: 0)
+                 target_rate:float|None=None, # ρ in (0, 1): target share of regions on (paper: none)
+                 target_weight:float=0.,      # λ ≥ 0 of the target-rate loss
+                ):
         super().__init__()
         check_region_size(region_size, image_size)
         check_temperature(tau0, gamma)
+        _check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight)
         self.region_size, self.gamma, self.use_edges = region_size, float(gamma), bool(use_edges)
+        self.tau_min, self.warmup_epochs = float(tau_min), int(warmup_epochs)
+        self.target_rate, self.target_weight = target_rate, float(target_weight)
         self.template = PaddingPrompter(prompt_size, image_size, init)
         self.edges = EdgeDetector() if use_edges else nn.Identity()
-        self.mask_generator = MaskGenerator(embed_dim, region_size)
+        self.mask_generator = MaskGenerator(embed_dim, region_size, policy_norm=policy_norm, init_on=init_on)
         self.register_buffer("tau", torch.tensor(float(tau0)))
+        self.register_buffer("epochs_done", torch.zeros((), dtype=torch.long))   # for the warm-up; saved with the state
         self.register_buffer("prompted_regions", prompted_regions(prompt_size, image_size, region_size), persistent=False)
+        self.stats, self._extra = MaskStats(), None
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "epochs_done", torch.zeros((), dtype=torch.long))   # checkpoints made before it
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def warming_up(self) -> bool:
+        "True while the mask is held all-on (the first `warmup_epochs` epochs)."
+        return self.warmup_epochs > 0 and int(self.epochs_done) < self.warmup_epochs
 
     def region_mask(self, x:Tensor,               # (B,3,S,S) normalised images
                     regions:Tensor|None=None,     # optional flat region indices: only these are decided (logits 0 elsewhere)
                    ) -> Tensor:                   # (B,1,S/R,S/R) decisions in {0,1}
-        "One decision per region: Gumbel-Softmax sample in training mode, argmax in eval mode."
+        "The mask generator's decisions: Gumbel-Softmax sample in training mode, argmax in eval mode (eqs. 6–7)."
         logits = self.mask_generator(self.edges(x), regions)
         return sample_region_mask(logits, self.tau, self.training)
 
     def mask(self, x:Tensor) -> Tensor:
-        "The pixel mask $m_p$ `(B,1,S,S)` (eq. 4)."
+        "The pixel mask $m_p$ `(B,1,S,S)` (eq. 4) the generator decides (all-on during a warm-up is not shown here)."
         return upsample_mask(self.region_mask(x), self.region_size)
 
-    def forward(self, x:Tensor # (B,3,S,S) normalised images
-               ) -> Tensor:    # (B,3,S,S) x + P ⊙ m_p (eq. 5)
+    def forward(self, x:Tensor,                     # (B,3,S,S) normalised images
+                object_mask:Tensor|None=None,       # (B,1,S,S) object matte in {0,1} (placement data), or None
+               ) -> Tensor:                         # (B,3,S,S) x + P ⊙ m_p (eq. 5)
         # Only the regions the frame P reaches are decided: elsewhere P = 0, so a decision there changes neither the
         # output nor any gradient. Their logits are 0 and their (irrelevant) decisions still draw their noise.
-        # One addcmul instead of upsampling the mask and multiplying: 7.7 against 12.1 ms forward + backward at
-        # batch 32, 224 px on the CPU, same output, and the mask's gradient summed region by region.
-        return add_masked_prompt(x, self.template.prompt(), self.region_mask(x, self.prompted_regions), self.region_size)
+        idx = self.prompted_regions
+        warm = self.warming_up
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not warm):   # warm-up: the generator is not trained
+            logits = self.mask_generator(self.edges(x), idx)
+        m = sample_region_mask(logits, self.tau, self.training)              # (B,1,h,w)
+        flat = lambda t: t.flatten(1) if idx is None else t.flatten(1)[:, idx]   # (B,n): the decided regions
+        if self.training:
+            self.stats.add_train(flat(logits[:, 1] - logits[:, 0]), flat(m))
+            self._extra = None if self.target_rate is None or warm else \
+                self.target_weight * (flat(m).mean() - self.target_rate) ** 2
+        else:
+            oracle = None if object_mask is None else flat(oracle_region_mask(object_mask, self.region_size))
+            self.stats.add_eval(flat(m), oracle)
+        if warm: m = torch.ones_like(m)
+        return add_masked_prompt(x, self.template.prompt(), m, self.region_size)
+
+    def extra_loss(self) -> Tensor|None:
+        "λ·(mean(m) − ρ)² of the last training forward, over the decided regions; None without a target rate."
+        return self._extra
+
+    def diagnostics(self) -> dict[str, float]:
+        "`MaskStats.read()`: the mask's on-rates, saturation, logit gap, spread and oracle agreement since the last call."
+        return self.stats.read()
 
     def param_groups(self, lr_prompt:float, lr_mask:float) -> list[dict]:
-        "Two SGD groups: the template $P$ at `lr_prompt` (paper 40), the mask generator at `lr_mask` (paper 1)."
+        "Two groups: the template $P$ at `lr_prompt` (paper 40), the mask generator at `lr_mask` (paper 1)."
         return [dict(params=list(self.template.parameters()), lr=lr_prompt, name="prompt"),
                 dict(params=list(self.mask_generator.parameters()), lr=lr_mask, name="mask")]
 
     def on_epoch_end(self):
-        "Temperature decay $\\tau \\leftarrow \\gamma\\,\\tau$ (paper §3.3)."
-        self.tau.mul_(self.gamma)
+        "Temperature decay $\\tau \\leftarrow \\max(\\gamma\\,\\tau, \\tau_{min})$ (paper §3.3, with the optional floor)."
+        self.tau.mul_(self.gamma).clamp_(min=self.tau_min)
+        self.epochs_done += 1

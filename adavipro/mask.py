@@ -4,6 +4,7 @@
 
 # %% ../nbs/05_mask_generator.ipynb #181e0af5
 from __future__ import annotations
+import math
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
@@ -23,8 +24,8 @@ def check_region_size(region_size:int, image_size:int):
 
 def _conv_relu(x:Tensor, w:Tensor, b:Tensor) -> Tensor:
     "`relu(conv2d(x, w, b))`, fused by oneDNN on the CPU where torch has the op (one pass less over the output)."
-    if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and torch.backends.mkldnn.is_available()
-            and hasattr(torch.ops.mkldnn, "_convolution_pointwise")):
+    if (x.device.type == "cpu" and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+            and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and torch.ops.mkldnn._is_mkldnn_bf16_supported()))):
         return torch.ops.mkldnn._convolution_pointwise(x, w, b, [0, 0], [1, 1], [1, 1], 1, "relu", [None], "")
     return F.conv2d(x, w, b).relu_()
 
@@ -103,18 +104,39 @@ class _RegionMaskGenerator(torch.autograd.Function):
         return None, grad_wc, grad_bc, grad_wp, grad_bp, None, None
 
 class MaskGenerator(nn.Module):
-    "Convergence conv $F_c$ (3→D, 3×3) then policy conv $F_p$ (D→2, kernel=stride=R): 2 logits per region."
+    """Convergence conv $F_c$ (3→D, 3×3) then policy conv $F_p$ (D→2, kernel=stride=R): 2 logits per region.
+
+    `policy_norm='area'` divides $F_p$'s weighted sum by the region's area $R^2$ (the bias is not scaled), so a
+    logit is the region's *mean* of $w\cdot h$ rather than its sum over $R^2$ positions: the paper says $F_p$
+    "normalises the logit map according to the predefined size" (Yang et al. 2024, §3.2) without a formula, and the
+    plain sum grows with $R^2$ (65,536 terms at D = 64, R = 32), which makes its logits run away (`06_adavipro`).
+    `init_on` sets the policy bias so that every region starts on with probability `init_on` (ConvNet-AIG, Veit &
+    Belongie 2018, opens ~85 % of its gates at the start): $b_1 - b_0 = \log\frac{q}{1-q}$."""
     def __init__(self, embed_dim:int=64,  # D, channels of the convergence module (paper default 64)
                  region_size:int=32,      # R, side of a decision region in pixels (paper default 32)
-                 in_channels:int=3):      # channels of the edge map
+                 in_channels:int=3,       # channels of the edge map
+                 policy_norm:str="none",  # 'none' (the paper's plain sum) or 'area' (divided by R²)
+                 init_on:float|None=None, # None (PyTorch's default init) or the initial P(on) in (0, 1)
+                ):
         super().__init__()
         if not isinstance(embed_dim, int) or isinstance(embed_dim, bool) or embed_dim < 1:
             raise ConfigError(f"embed_dim={embed_dim!r} must be a positive integer (paper: 8, 16, 32 or 64)")
         if not isinstance(region_size, int) or isinstance(region_size, bool) or region_size < 1:
             raise ConfigError(f"region_size={region_size!r} must be a positive integer (paper: 8, 16, 32 or 56)")
-        self.region_size = region_size
+        if policy_norm not in ("none", "area"):
+            raise ConfigError(f"policy_norm={policy_norm!r}: choose 'none' (the paper's sum) or 'area' (the mean over the region)")
+        if init_on is not None and not (isinstance(init_on, (int, float)) and not isinstance(init_on, bool) and 0 < init_on < 1):
+            raise ConfigError(f"mask_init_on={init_on!r} must be None or a probability strictly between 0 and 1 (ConvNet-AIG: 0.85)")
+        self.region_size, self.policy_norm = region_size, policy_norm
         self.convergence = nn.Conv2d(in_channels, embed_dim, kernel_size=3, padding=1)
         self.policy = nn.Conv2d(embed_dim, 2, kernel_size=region_size, stride=region_size)
+        if init_on is not None:
+            gap = math.log(init_on / (1 - init_on))
+            with torch.no_grad(): self.policy.bias.copy_(torch.tensor([-gap / 2, gap / 2]))
+
+    def policy_weight(self) -> Tensor:
+        "$F_p$'s weight as applied: divided by $R^2$ under `policy_norm='area'`."
+        return self.policy.weight / self.region_size ** 2 if self.policy_norm == "area" else self.policy.weight
 
     def forward(self, edges:Tensor,            # (B,3,H,W) edge map m_e; H and W divisible by R
                 regions:Tensor|None=None,      # optional int64 flat indices into the (H/R, W/R) grid: only these
@@ -129,17 +151,19 @@ class MaskGenerator(nn.Module):
             dt = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else c.weight.dtype
             with torch.autocast("cpu", enabled=False):
                 return _RegionMaskGenerator.apply(edges.to(dt), c.weight.to(dt), c.bias.to(dt),
-                                                  p.weight.to(dt), p.bias.to(dt), R, regions)
+                                                  self.policy_weight().to(dt), p.bias.to(dt), R, regions)
         if regions is not None:   # only those regions: the same two convolutions on their patches (halo, no padding)
             B, hr, wr = edges.shape[0], edges.shape[-2] // R, edges.shape[-1] // R
             h = F.conv2d(_region_patches(edges, R, regions), self.convergence.weight, self.convergence.bias)
-            logits = self.policy(F.relu(h, inplace=True)).view(B, -1, 2)             # (B, n, 2)
+            logits = self._policy(F.relu(h, inplace=True)).view(B, -1, 2)            # (B, n, 2)
             out = logits.new_zeros(B, hr * wr, 2).index_copy(1, regions, logits)
             return out.view(B, hr, wr, 2).permute(0, 3, 1, 2)
         # channels_last: oneDNN/cuDNN run these convolutions ~1.8x faster in NHWC than in NCHW (bench/README.md).
         # In-place ReLU: the convolution's backward needs its input, not its output, so no (B,D,H,W) copy is made.
         h = self.convergence(edges.contiguous(memory_format=torch.channels_last))
-        return self.policy(F.relu(h, inplace=True))
+        return self._policy(F.relu(h, inplace=True))
+
+    def _policy(self, h:Tensor) -> Tensor: return F.conv2d(h, self.policy_weight(), self.policy.bias, stride=self.region_size)
 
 # %% ../nbs/05_mask_generator.ipynb #68f17ea9
 def sample_region_mask(logits:Tensor,      # (B,2,h,w) policy logits from `MaskGenerator`

@@ -30,7 +30,16 @@ class Prompter(nn.Module):
     def on_epoch_end(self):
         "Called by the training loop after every epoch; nothing by default."
 
-    enabled:bool = True   # set by `PromptedClassifier` before each forward: False → the unprompted model
+    def extra_loss(self) -> Tensor|None:
+        "A loss term of the last training forward, added to the cross-entropy (AdaViPro's target-rate loss); None by default."
+        return None
+
+    def diagnostics(self) -> dict[str, float]:
+        "What the prompter did since the last call, as float columns for `history.csv` (AdaViPro: its mask); resets. Empty by default."
+        return {}
+
+    enabled:bool = True            # set by `PromptedClassifier` before each forward: False → the unprompted model
+    uses_object_mask:bool = False  # True: `forward(x, object_mask=...)` gets the object's matte (placement data) or None
 
     def attach(self, backbone:nn.Module):
         "Called once by `build_run` with the frozen backbone, before training; nothing by default."
