@@ -11,12 +11,11 @@ from torch import nn, Tensor
 from .core import ConfigError
 from .prompters import Prompter, PaddingPrompter
 from .edges import EdgeDetector
+from .data import oracle_region_mask
 from .mask import MaskGenerator, check_region_size, sample_region_mask, upsample_mask
-import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SATURATED', 'check_temperature', 'prompted_regions', 'add_masked_prompt', 'oracle_region_mask', 'MaskStats',
-           'AdaViProPrompter']
+__all__ = ['SATURATED', 'check_temperature', 'prompted_regions', 'add_masked_prompt', 'MaskStats', 'AdaViProPrompter']
 
 # %% ../nbs/06_adavipro.ipynb #23d609fd
 def check_temperature(tau0:float, gamma:float):
@@ -67,9 +66,6 @@ def add_masked_prompt(x:Tensor,         # (B,C,S,S) images
     return out.reshape(B, C, H, W)
 
 # %% ../nbs/06_adavipro.ipynb #5a1c0e11
-def oracle_region_mask(object_mask:Tensor, region_size:int) -> Tensor:   # TEMP until 01_data has it
-    return 1 - F.max_pool2d(object_mask.float(), region_size)
-
 SATURATED = 0.01   # a region is saturated when the policy's P(on) is below this or above 1 - this
 
 class MaskStats:
@@ -96,16 +92,20 @@ class MaskStats:
     def add_eval(self, mask:Tensor,               # (B,n) argmax decisions in {0,1}
                  oracle:Tensor|None=None):         # (B,n) the oracle's decisions, if the object is known
         self.eval_on, self.n_eval = self._acc(self.eval_on, mask.detach().double().sum(0)), self.n_eval + mask.shape[0]
-        if oracle is not None:
-            self.agree = self._acc(self.agree, (mask.detach() == oracle).double().sum())
-            self.n_agree += mask.numel()
+        if oracle is not None:   # agreement on the object's regions (oracle off) and on the others (oracle on)
+            m, o = mask.detach().double(), oracle.double()
+            sums = torch.stack([((1 - m) * (1 - o)).sum(), (1 - o).sum(), (m * o).sum(), o.sum()])
+            self.agree, self.n_agree = self._acc(self.agree, sums), self.n_agree + mask.numel()
 
     def read(self) -> dict[str, float]:
         """The epoch's figures, then reset: `train_on_rate` (share of sampled decisions that were on),
         `train_saturated` (share of decisions whose P(on) was outside [0.01, 0.99]), `train_logit_gap` (mean
         |l1 - l0|), `eval_on_rate` (share of argmax decisions on), `eval_spread` (mean over regions of
         4·q(1-q), q the share of images whose region is on: 0 when every image gets the same mask, 1 when each region
-        is on for half of the images) and `eval_oracle_agreement` (share of decisions equal to the oracle's)."""
+        is on for half of the images), `eval_oracle_agreement` (share of decisions equal to the oracle's),
+        `eval_object_off` (share of the object's regions switched off, where the oracle is off) and
+        `eval_oracle_balanced` (the mean of that and the share of the other regions on: 0.5 for an all-on or all-off
+        mask, whatever the object's size, against an agreement that an all-on mask inflates when objects are small)."""
         out = {}
         if self.n_train:
             on, sat, gap = (self.train / self.n_train).tolist()
@@ -113,7 +113,11 @@ class MaskStats:
         if self.n_eval:
             q = self.eval_on / self.n_eval
             out.update(eval_on_rate=q.mean().item(), eval_spread=(4 * q * (1 - q)).mean().item())
-        if self.n_agree: out["eval_oracle_agreement"] = self.agree.item() / self.n_agree
+        if self.n_agree:
+            obj_off, n_obj, bg_on, n_bg = self.agree.tolist()
+            off, on = obj_off / max(n_obj, 1), bg_on / max(n_bg, 1)
+            out.update(eval_oracle_agreement=(obj_off + bg_on) / self.n_agree, eval_object_off=off,
+                       eval_oracle_balanced=(off + on) / 2)
         self.reset()
         return out
 

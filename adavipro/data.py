@@ -12,6 +12,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from sklearn.model_selection import train_test_split
 from torch import Tensor
@@ -25,18 +26,20 @@ from .core import ConfigError, Registry
 
 # %% auto #0
 __all__ = ['TEST_FRACTION', 'TEST_SEED', 'datasets', 'FLOWERS102_CLASSES', 'EUROSAT_CLASSES', 'IMAGE_EXTENSIONS',
-           'SMALL_IMAGE_MAX', 'TensorImageDataset', 'load_image', 'FileImageDataset', 'DatasetSplits', 'list_datasets',
-           'get_dataset', 'iterate_batches']
+           'SMALL_IMAGE_MAX', 'PLACEMENT_BACKGROUND', 'PLACEMENT_SCALE', 'PLACEMENT_GRID', 'PLACEMENT_SEED',
+           'TensorImageDataset', 'load_image', 'FileImageDataset', 'DatasetSplits', 'list_datasets', 'get_dataset',
+           'check_dataset_spec', 'iterate_batches', 'placement_grid', 'make_placement', 'oracle_region_mask']
 
 # %% ../nbs/01_data.ipynb #fa8e4977
 class TensorImageDataset(Dataset):
     "Images held in memory as one uint8 tensor; item `i` is `(images[i], int(labels[i]))`."
-    def __init__(self, images:Tensor, # uint8 (N,3,H,W), values in [0,255]
+    def __init__(self, images:Tensor, # uint8 (N,3,H,W) RGB in [0,255], or (N,4,H,W): RGB + the object's matte
                  labels:Tensor|Sequence[int], # (N,) class indices, stored as int64
                 ):
         labels = torch.as_tensor(labels, dtype=torch.int64)
-        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
-            raise ConfigError(f"images must be a uint8 tensor (N,3,H,W), got {images.dtype} {tuple(images.shape)}")
+        if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] not in (3, 4):
+            raise ConfigError(f"images must be a uint8 tensor (N,3,H,W), or (N,4,H,W) with the object's matte as "
+                              f"channel 3, got {images.dtype} {tuple(images.shape)}")
         if labels.shape != (len(images),):
             raise ConfigError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
         self.images, self.labels = images, labels
@@ -90,7 +93,7 @@ def _describe(ds:Dataset) -> str:
 
 @dataclass
 class DatasetSplits:
-    "Train, val and test splits of one dataset; every item is `(uint8 (3,H,W) in [0,255], int label)`."
+    "Train, val and test splits of one dataset; every item is `(uint8 (3,H,W) in [0,255], int label)` ((4,S,S) for placement data)."
     name: str          # the name given to `get_dataset`
     train: Dataset     # used for training
     val: Dataset       # picks checkpoints and hyper-parameters (official val split, or carved from train)
@@ -171,7 +174,8 @@ def _hold_out_test(src:_Source, classes) -> dict[str, _Source]:
 datasets = Registry("dataset")
 
 def list_datasets() -> list[str]:
-    "Names `get_dataset` accepts; 'imagefolder:<path>' stands for any folder with train/<class>/ and test/<class>/."
+    """Names `get_dataset` accepts; 'imagefolder:<path>' stands for any folder with train/<class>/ and test/<class>/,
+    'placement:<dataset>' for any of them placed on canvases (see `make_placement`)."""
     return datasets.names()
 
 # %% ../nbs/01_data.ipynb #cb86d9fa
@@ -398,7 +402,7 @@ def _build(name, raw:_Raw, chosen:dict[str, _Source], image_size:int) -> Dataset
                 out[k] = TensorImageDataset(images[i:i + len(s.labels)], torch.from_numpy(s.labels)); i += len(s.labels)
     return DatasetSplits(name, out["train"], out["val"], out["test"], raw.classes)
 
-def get_dataset(name:str, # a name from `list_datasets()`, or 'imagefolder:<path>'
+def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' or 'placement:<name>'
                 data_root:str|Path='data', # folder of torchvision datasets (and data_root/ucf101/)
                 image_size:int=224, # side of the square large images are resized and cropped to (small ones keep theirs)
                 train_per_class:int|None=None, # at most this many training images per class (after val is carved)
@@ -407,13 +411,16 @@ def get_dataset(name:str, # a name from `list_datasets()`, or 'imagefolder:<path
                 val_fraction:float=0.1, # share of train carved out as val where there is no official val split
                 seed:int=0, # seed of the val carve and of the train/val caps; same seed → same split
                 download:bool=True, # let torchvision download a missing dataset
-               ) -> DatasetSplits: # train/val/test of (uint8 (3,H,W) in [0,255], int label) items, and class names
+               ) -> DatasetSplits: # train/val/test of (uint8 (3,H,W) in [0,255], int label) items ((4,S,S) for placement), and class names
     """Load dataset `name` as train/val/test splits.
     Raises `ConfigError` (one line, before anything slow) for an unknown name, bad arguments, a dataset that is
     missing and cannot be downloaded, a malformed image folder, a class too small to carve val, or an unreadable image."""
     if not isinstance(name, str): raise ConfigError(f"dataset name must be a string such as 'cifar10', got {name!r}")
     caps = dict(train_per_class=train_per_class, val_per_class=val_per_class, test_per_class=test_per_class)
     _check_args(image_size, caps, val_fraction, seed)
+    if name.startswith("placement:"):
+        return _placement(name, data_root=data_root, image_size=image_size, val_fraction=val_fraction, seed=seed,
+                          download=download, **caps)
     if name.startswith("imagefolder:") and name != "imagefolder:<path>": raw = _imagefolder(name[len("imagefolder:"):])
     else: raw = datasets.get(name)(Path(data_root).expanduser(), download)
     src = raw.sources
@@ -426,6 +433,25 @@ def get_dataset(name:str, # a name from `list_datasets()`, or 'imagefolder:<path
                   test=capped(src["test"], test_per_class, TEST_SEED, 3))
     return _build(name, raw, chosen, image_size)
 
+# %% ../nbs/01_data.ipynb #b332c1c2
+def check_dataset_spec(spec:str # what `get_dataset` is given: a registered name, 'imagefolder:<path>' or 'placement:<spec>'
+                      ):
+    "`ConfigError` (one line) unless `get_dataset` accepts the form of `spec`. Nothing is read from disk."
+    if not isinstance(spec, str) or not spec:
+        raise ConfigError(f"dataset={spec!r} must be a non-empty string such as 'cifar10' (see list_datasets())")
+    if spec.startswith("placement:"):
+        base = spec[len("placement:"):]
+        if not base or base == "<dataset>":
+            raise ConfigError(f"dataset={spec!r} needs a dataset after 'placement:', e.g. 'placement:digits' or "
+                              "'placement:imagefolder:<path>'")
+        if base.startswith("placement:"):
+            raise ConfigError(f"dataset={spec!r}: 'placement:' cannot be nested; write it once, e.g. 'placement:digits'")
+        try: check_dataset_spec(base)
+        except ConfigError as e: raise ConfigError(f"dataset={spec!r}: {e}") from None
+    elif spec == "imagefolder:": raise ConfigError("dataset='imagefolder:<path>' needs a path, e.g. 'imagefolder:data/my_images'")
+    elif spec == "imagefolder:<path>": _imagefolder_placeholder(None, False)
+    elif not spec.startswith("imagefolder:"): datasets.get(spec)
+
 # %% ../nbs/01_data.ipynb #39149d1c
 def _tensor_view(ds:Dataset) -> tuple[TensorImageDataset, Tensor|None]|None:
     "A `TensorImageDataset` (or nested `Subset` of one) as (base, indices into base or None); None otherwise."
@@ -436,13 +462,13 @@ def _tensor_view(ds:Dataset) -> tuple[TensorImageDataset, Tensor|None]|None:
         ds = ds.dataset
     return (ds, idx) if isinstance(ds, TensorImageDataset) else None
 
-def iterate_batches(ds:Dataset, # items (uint8 (3,H,W), int), e.g. a split of `get_dataset`
+def iterate_batches(ds:Dataset, # items (uint8 (3,H,W) or (4,H,W), int), e.g. a split of `get_dataset`
                     batch_size:int, # images per batch (the last one may be smaller unless drop_last)
                     shuffle:bool=False, # a new random order each call, drawn from `generator`
                     generator:torch.Generator|None=None, # CPU generator for the order (None: torch's global RNG)
                     num_workers:int=0, # DataLoader worker processes, for file datasets only
                     drop_last:bool=False, # skip a last, smaller batch
-                   ) -> Iterator[tuple[Tensor, Tensor]]: # (uint8 (B,3,H,W) in [0,255], int64 (B,)) per batch
+                   ) -> Iterator[tuple[Tensor, Tensor]]: # (uint8 (B,3,H,W) in [0,255] ((B,4,S,S) for placement data), int64 (B,)) per batch
     "Batches of `ds`: in-memory datasets are indexed directly, others go through a `DataLoader`. Checks args at the call."
     if not _is_int(batch_size, 1): raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not _is_int(num_workers, 0): raise ConfigError(f"num_workers must be a non-negative integer, got {num_workers!r}")
@@ -463,3 +489,88 @@ def _index_batches(base:TensorImageDataset, order:Tensor|None, batch_size:int, s
         else:
             b = order[s:s + batch_size]
             yield base.images[b], base.labels[b]
+
+# %% ../nbs/01_data.ipynb #84302c1f
+PLACEMENT_BACKGROUND = 128  # grey level of the canvas, in every channel
+PLACEMENT_SCALE = 3 / 7     # object side / canvas side: round(PLACEMENT_SCALE·S) px, 3 of 7 grid cells (48 px at 112)
+PLACEMENT_GRID = None       # corners are multiples of this many pixels; None: `placement_grid(S)` (S/7 when 7 divides S)
+PLACEMENT_SEED = 0          # seed of the positions, with the split's stream (train 1, val 2, test 3); never the run's seed
+
+def placement_grid(image_size:int) -> int:
+    "Default position grid: the smallest divisor of S that is at least S/7 (S/7 when 7 divides S; 8 at 32 px, 16 at 64 and 96)."
+    return next(d for d in range(1, image_size + 1) if image_size % d == 0 and 7 * d >= image_size)
+
+def _placement_side(scale, image_size:int) -> int:
+    "round(scale·S), the object's side; `ConfigError` unless scale is in (0, 1] and the side at least 1 px."
+    ok = isinstance(scale, numbers.Real) and not isinstance(scale, bool) and 0 < scale <= 1
+    if not _is_int(image_size, 1): raise ConfigError(f"image_size must be a positive integer, got {image_size!r}")
+    if not ok or round(scale * image_size) < 1:
+        raise ConfigError(f"placement scale={scale!r} must be in (0, 1] and give an object of at least 1 px at {image_size} px")
+    return round(scale * image_size)
+
+def _resize_square(images:Tensor, side:int, chunk:int=1024) -> Tensor:
+    "uint8 (N,3,h,w) → uint8 (N,3,side,side), bilinear with antialiasing, `chunk` images at a time."
+    if images.shape[-2:] == (side, side): return images
+    out = torch.empty(len(images), 3, side, side, dtype=torch.uint8)
+    for s in range(0, len(images), chunk):
+        x = F.interpolate(images[s:s + chunk].float(), size=(side, side), mode="bilinear", align_corners=False, antialias=True)
+        out[s:s + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+def make_placement(images:Tensor,             # uint8 (N,3,h,w) objects, any size (resized to a square)
+                   image_size:int,             # S, side of the square canvas (the model's input size)
+                   scale:float|None=None,      # object side / S, in (0,1]; None: PLACEMENT_SCALE
+                   grid:int|None=None,         # corners are multiples of `grid` pixels; None: PLACEMENT_GRID or placement_grid(S)
+                   background:int|None=None,   # canvas grey level in [0,255]; None: PLACEMENT_BACKGROUND
+                   seed:int|Sequence[int]|None=None, # numpy seed of the positions (image i: the i-th draw, whatever N); None: PLACEMENT_SEED
+                  ) -> Tensor:                 # uint8 (N,4,S,S): the RGB canvas, then the object's matte (255 on it, 0 elsewhere)
+    "Each image resized to a square of side round(scale·S) and pasted on a constant canvas at a seeded grid-aligned place."
+    scale = PLACEMENT_SCALE if scale is None else scale
+    grid = (PLACEMENT_GRID or placement_grid(image_size)) if grid is None else grid
+    background = PLACEMENT_BACKGROUND if background is None else background
+    seed = PLACEMENT_SEED if seed is None else seed
+    side = _placement_side(scale, image_size)
+    if not _is_int(grid, 1): raise ConfigError(f"placement grid={grid!r} must be a positive integer (pixels)")
+    if not (_is_int(background, 0) and background <= 255): raise ConfigError(f"placement background={background!r} must be an integer in [0, 255]")
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ConfigError(f"placement objects must be a uint8 tensor (N,3,H,W), got {images.dtype} {tuple(images.shape)}")
+    n, S = len(images), image_size
+    corners = np.random.default_rng(seed).integers(0, (S - side) // grid + 1, size=(n, 2)) * grid   # (N,2) top, left
+    objects = _resize_square(images, side)
+    out = torch.full((n, 4, S, S), background, dtype=torch.uint8)
+    out[:, 3] = 0
+    for top, left in np.unique(corners, axis=0):   # at most ((S - side)/grid + 1)² groups
+        idx = torch.from_numpy(np.flatnonzero((corners == (top, left)).all(1)))
+        out[idx, :3, top:top + side, left:left + side] = objects[idx]
+        out[idx, 3, top:top + side, left:left + side] = 255
+    return out
+
+def oracle_region_mask(object_mask:Tensor, # (B,1,S,S) the object's matte: 1 on the object, 0 elsewhere
+                       region_size:int,     # R, divides S
+                      ) -> Tensor:          # (B,1,S/R,S/R) float in {0,1}: 1 (prompt on) where a region holds no object pixel
+    "The region mask of the oracle: every region is prompted except those holding at least one pixel of the object."
+    H, W = object_mask.shape[-2:]
+    if not _is_int(region_size, 1) or H % region_size or W % region_size:
+        raise ConfigError(f"region_size={region_size!r} must divide the mask's {H}×{W} pixels")
+    on_object = F.max_pool2d(object_mask.float(), region_size) >= 0.5
+    return (~on_object).to(object_mask.dtype if object_mask.is_floating_point() else torch.float32)
+
+# %% ../nbs/01_data.ipynb #05348f11
+@datasets.register("placement:<dataset>")
+def _placement_placeholder(root, download):
+    raise ConfigError("replace <dataset> in 'placement:<dataset>' by a dataset, e.g. 'placement:digits'")
+
+def _object_images(ds:Dataset, side:int) -> Tensor:
+    "All images of a split as uint8 (N,3,h,w): an in-memory split's tensor, or its files decoded at `side` px."
+    if isinstance(ds, TensorImageDataset): return ds.images
+    return torch.stack([load_image(p, side) for p, _ in ds.samples])
+
+def _placement(name:str, image_size:int, **kwargs) -> DatasetSplits:
+    "`get_dataset` of 'placement:<base>': the base's splits (same caps, seed and val), every image placed on a canvas."
+    check_dataset_spec(name)
+    base = get_dataset(name[len("placement:"):], image_size=image_size, **kwargs)
+    side = _placement_side(PLACEMENT_SCALE, image_size)   # checked before anything is read
+    splits = {k: TensorImageDataset(make_placement(_object_images(getattr(base, k), side), image_size,
+                                                   seed=[PLACEMENT_SEED, stream]), getattr(base, k).labels)
+              for stream, k in enumerate(("train", "val", "test"), start=1)}
+    return DatasetSplits(name, **splits, classes=base.classes)

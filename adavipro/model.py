@@ -9,11 +9,14 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 
 from .core import ConfigError, Registry
-from .prompters import Prompter, create_prompter, list_prompters
-from .adaptive import AdaViProPrompter
+from .prompters import Prompter, PaddingPrompter, create_prompter, list_prompters
+from .adaptive import AdaViProPrompter, add_masked_prompt
+from .mask import check_region_size
+from .data import oracle_region_mask
 
 # %% auto #0
-__all__ = ['methods', 'Preprocess', 'PromptedClassifier', 'count_tunable_params', 'list_methods', 'create_method']
+__all__ = ['methods', 'Preprocess', 'PromptedClassifier', 'count_tunable_params', 'list_methods', 'create_method',
+           'OraclePrompter']
 
 # %% ../nbs/07_model.ipynb #b61700aa
 class Preprocess(nn.Module):
@@ -26,13 +29,24 @@ class Preprocess(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
-    def forward(self, images:Tensor # (B,3,h,w) uint8 in [0,255] (or float in [0,1])
+    def forward(self, images:Tensor # (B,3,h,w) uint8 in [0,255] (or float in [0,1]); a 4th channel (object matte) is ignored
                ) -> Tensor:         # (B,3,S,S) float32, normalised
-        x = images.float() / 255. if images.dtype == torch.uint8 else images.float()
+        x = images[:, :3]
+        x = x.float() / 255. if x.dtype == torch.uint8 else x.float()
         if x.shape[-2:] != (self.image_size, self.image_size):
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False,
                               antialias=max(x.shape[-2:]) > self.image_size)
         return (x - self.mean) / self.std
+
+    def object_mask(self, images:Tensor # (B,4,h,w): RGB + the object's matte (placement data), or (B,3,h,w)
+                   ) -> Tensor|None:    # (B,1,S,S) float32, 1 on the object and 0 elsewhere; None for 3-channel images
+        "The object's matte at the model's input size (nearest resize), or None when the images carry none."
+        if images.shape[1] < 4: return None
+        m = images[:, 3:4]
+        m = (m >= 128 if m.dtype == torch.uint8 else m >= 0.5).float()
+        if m.shape[-2:] != (self.image_size, self.image_size):
+            m = F.interpolate(m, size=(self.image_size, self.image_size), mode="nearest")
+        return m
 
 # %% ../nbs/07_model.ipynb #7167e8ad
 class PromptedClassifier(nn.Module):
@@ -41,17 +55,22 @@ class PromptedClassifier(nn.Module):
         super().__init__()
         self.preprocess, self.prompter, self.backbone, self.head = preprocess, prompter, backbone, head
 
-    def forward(self, images:Tensor,      # (B,3,h,w) uint8 images
+    def forward(self, images:Tensor,      # (B,3,h,w) uint8 images, or (B,4,h,w) with the object's matte (placement data)
                 prompted:bool=True,       # False: skip the prompter (the unprompted baseline)
                ) -> Tensor:               # (B,C) class logits
         x = self.preprocess(images)
         self.prompter.enabled = prompted          # prompters acting inside the backbone (VPT) read this
-        if prompted: x = self.prompter(x)
+        if prompted: x = self._prompt(images, x)
         return self.head(self.backbone(x))
+
+    def _prompt(self, images:Tensor, x:Tensor) -> Tensor:
+        "The prompter on `x`; one that `uses_object_mask` also gets the images' matte (None when they have none)."
+        if self.prompter.uses_object_mask: return self.prompter(x, object_mask=self.preprocess.object_mask(images))
+        return self.prompter(x)
 
     def prompted_input(self, images:Tensor) -> Tensor:
         "The normalised, prompted input `(B,3,S,S)` the backbone sees (for figures)."
-        return self.prompter(self.preprocess(images))
+        return self._prompt(images, self.preprocess(images))
 
 def count_tunable_params(module:nn.Module) -> int:
     "Number of parameters with `requires_grad` (the papers' 'tunable parameters')."
@@ -73,12 +92,15 @@ def _vp(prompter:str="padding", prompt_size:int=30, image_size:int=224, init:str
 @methods.register("adavipro")
 def _adavipro(prompter:str="padding", prompt_size:int=30, image_size:int=224, region_size:int=32,
               embed_dim:int=64, tau0:float=5., gamma:float=0.98, use_edges:bool=True, init:str="randn",
-              **kwargs) -> Prompter:
-    "AdaViPro (Yang et al. 2024): VP's padding template under a learned region mask."
+              policy_norm:str="none", mask_init_on:float|None=None, tau_min:float=0., mask_warmup_epochs:int=0,
+              target_rate:float|None=None, target_weight:float=0., **kwargs) -> Prompter:
+    "AdaViPro (Yang et al. 2024): VP's padding template under a learned region mask (stabilisers: `AdaViProPrompter`)."
     if prompter != "padding":
         raise ConfigError(f"method 'adavipro' uses VP's padding template; got prompter={prompter!r}: "
                           "set prompter='padding' (prompt_size sets its width)")
-    return AdaViProPrompter(prompt_size, image_size, region_size, embed_dim, tau0, gamma, use_edges, init)
+    return AdaViProPrompter(prompt_size, image_size, region_size, embed_dim, tau0, gamma, use_edges, init,
+                            policy_norm=policy_norm, init_on=mask_init_on, tau_min=tau_min,
+                            warmup_epochs=mask_warmup_epochs, target_rate=target_rate, target_weight=target_weight)
 
 def list_methods() -> list[str]:
     "Names accepted by `create_method`."
@@ -87,3 +109,36 @@ def list_methods() -> list[str]:
 def create_method(name:str, **kwargs) -> Prompter:
     "The prompter of method `name` (see `list_methods()`); keyword arguments are the training parameters."
     return methods.get(name)(**kwargs)
+
+# %% ../nbs/07_model.ipynb #62ac545c
+class OraclePrompter(Prompter):
+    "VP's padding template under the ground-truth region mask: $x + P \\odot \\Phi(m_\\text{oracle})$ (placement data only)."
+    uses_object_mask = True
+    def __init__(self, prompt_size:int=30, # p, width of the VP padding template P (S/2 covers the image)
+                 image_size:int=224,        # S, input side; must be divisible by region_size
+                 region_size:int=32,        # R, side of a region: off when any of its pixels is on the object
+                 init:str="randn"):         # template init, as in VP
+        super().__init__()
+        check_region_size(region_size, image_size)
+        self.region_size = region_size
+        self.template = PaddingPrompter(prompt_size, image_size, init)
+
+    def region_mask(self, object_mask:Tensor|None # (B,1,S,S) the object's matte from `Preprocess.object_mask`
+                   ) -> Tensor:                   # (B,1,S/R,S/R) in {0,1}: 1 on regions without object pixels
+        if object_mask is None:
+            raise ConfigError("method 'oracle' needs the object's position: use a placement dataset (dataset='placement:<base>')")
+        return oracle_region_mask(object_mask, self.region_size)
+
+    def forward(self, x:Tensor,                   # (B,3,S,S) normalised images
+                object_mask:Tensor|None=None,     # (B,1,S,S) the object's matte; None raises `ConfigError`
+               ) -> Tensor:                       # (B,3,S,S) x + P ⊙ Φ(m_oracle)
+        return add_masked_prompt(x, self.template.prompt(), self.region_mask(object_mask), self.region_size)
+
+@methods.register("oracle")
+def _oracle(prompter:str="padding", prompt_size:int=30, image_size:int=224, region_size:int=32, init:str="randn",
+            **kwargs) -> Prompter:
+    "Placement data only: VP's padding template on every region that holds no pixel of the object."
+    if prompter != "padding":
+        raise ConfigError(f"method 'oracle' uses VP's padding template; got prompter={prompter!r}: "
+                          "set prompter='padding' (prompt_size sets its width)")
+    return OraclePrompter(prompt_size, image_size, region_size, init)

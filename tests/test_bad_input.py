@@ -28,7 +28,7 @@ def _folder(tmp_path, corrupt=False, empty=False):
 CASES = {
     "unknown dataset": (dict(dataset="imagenet"), "unknown dataset 'imagenet'; choose one of"),
     "unknown backbone": (dict(backbone="resnet50"), "resnet50"),
-    "unknown method": (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, vp, vpt_deep, vpt_shallow, zero_shot"),
+    "unknown method": (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, oracle, vp, vpt_deep, vpt_shallow, zero_shot"),
     "unknown prompter": (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
     "prompt_size too big": (dict(prompt_size=17), "prompt_size=17 is out of range for image_size=32"),
     "prompt_size zero": (dict(method="vp", prompt_size=0), "prompt_size=0 is out of range"),
