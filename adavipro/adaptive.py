@@ -79,6 +79,13 @@ class MaskStats:
         self.n_train = self.n_eval = self.n_agree = 0
         self.train = self.eval_on = self.agree = None
 
+    _FIELDS = ("n_train", "n_eval", "n_agree", "train", "eval_on", "agree")
+    def state(self) -> dict: return {k: getattr(self, k) for k in self._FIELDS}
+    def load(self, state:dict|None):
+        "Restore `state()` (a run resumed inside an epoch goes on with the sums it had); None: reset."
+        self.reset()
+        for k, v in (state or {}).items(): setattr(self, k, v)
+
     @staticmethod
     def _acc(total, t): return t if total is None else total + t
 
@@ -123,7 +130,7 @@ class MaskStats:
 
 # %% ../nbs/06_adavipro.ipynb #5a1c0e12
 class AdaViProPrompter(Prompter):
-    """Adaptive prompt $x + P \odot m_p(x)$ with a learned region mask (AdaViPro, Yang et al. 2024, eqs. 3–7).
+    r"""Adaptive prompt $x + P \odot m_p(x)$ with a learned region mask (AdaViPro, Yang et al. 2024, eqs. 3–7).
 
     The paper's recipe is the default. The other arguments are stabilisers for the mask (none is in the paper; see
     "Keeping the mask alive" below): `policy_norm` and `init_on` go to `MaskGenerator`; `tau_min` floors the
@@ -163,8 +170,12 @@ class AdaViProPrompter(Prompter):
         self.register_buffer("prompted_regions", prompted_regions(prompt_size, image_size, region_size), persistent=False)
         self.stats, self._extra = MaskStats(), None
 
+    def get_extra_state(self) -> dict: return self.stats.state()   # in checkpoints: a resumed epoch keeps its sums
+    def set_extra_state(self, state:dict|None): self.stats.load(state)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        state_dict.setdefault(prefix + "epochs_done", torch.zeros((), dtype=torch.long))   # checkpoints made before it
+        state_dict.setdefault(prefix + "epochs_done", torch.zeros((), dtype=torch.long))   # checkpoints made before
+        state_dict.setdefault(prefix + "_extra_state", None)                              # these two existed
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property

@@ -104,7 +104,7 @@ class _RegionMaskGenerator(torch.autograd.Function):
         return None, grad_wc, grad_bc, grad_wp, grad_bp, None, None
 
 class MaskGenerator(nn.Module):
-    """Convergence conv $F_c$ (3→D, 3×3) then policy conv $F_p$ (D→2, kernel=stride=R): 2 logits per region.
+    r"""Convergence conv $F_c$ (3→D, 3×3) then policy conv $F_p$ (D→2, kernel=stride=R): 2 logits per region.
 
     `policy_norm='area'` divides $F_p$'s weighted sum by the region's area $R^2$ (the bias is not scaled), so a
     logit is the region's *mean* of $w\cdot h$ rather than its sum over $R^2$ positions: the paper says $F_p$

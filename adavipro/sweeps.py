@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_sweeps.ipynb #6c110bf8
 from __future__ import annotations
-import argparse, json, math, os, re, shutil, subprocess, sys, tarfile, tempfile, time
+import argparse, dataclasses, json, math, os, re, shutil, subprocess, sys, tarfile, tempfile, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
@@ -13,11 +13,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .core import ConfigError, Registry, atomic_write_text
+from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_config, resolve_mask_recipe
 
 # %% auto #0
 __all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PRESETS', 'TRAINING_FREE', 'NO_EPOCHS',
-           'TOKEN_METHODS', 'VPT_TOKENS', 'EXPERIMENTS', 'DEFAULT_SPEC', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'RUNTIME_PARAMS',
-           'ANSI', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'run_name', 'list_experiments',
+           'TOKEN_METHODS', 'VPT_TOKENS', 'EXPERIMENTS', 'DEFAULT_SPEC', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI',
+           'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'run_name', 'list_experiments',
            'plan_experiment', 'repo_root', 'ensure_cifar10_folder', 'run_configs', 'run_experiment', 'estimate_seconds',
            'sweep_seconds', 'main']
 
@@ -43,8 +44,9 @@ PRESETS = {
     "paper": dict(
         base=dict(data_root="data", backbone="clip:ViT-B-32:openai", prompter="padding", embed_dim=64, tau0=5.0,
                   gamma=0.98, use_edges=True, image_size=224, epochs=1000, batch_size=256, lr_prompt=40.0,
-                  lr_mask=1.0, warmup_steps=1000, init="randn", train_per_class=None, val_per_class=None,
-                  test_per_class=None, seed=0, device="auto"),
+                  lr_mask=1.0, warmup_steps=1000, momentum=0.9, weight_decay=0.0, init="randn", label_mapping="first",
+                  mask_recipe="paper", train_per_class=None, val_per_class=None, test_per_class=None,
+                  val_fraction=0.1, split_seed=0, seed=0, device="auto", precision="auto"),
         datasets={d: d for d in PAPER_DATASETS}, ablation=ABLATION_DATASETS, fig4="cifar10", table3="cifar100",
         budget={"table3": dict(epochs=1, train_per_class=1, val_per_class=1, test_per_class=1)}),
     "cpu": dict(
@@ -99,6 +101,7 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
         parts += [f"p{p['prompt_size']}", f"r{p['region_size']}", f"d{p['embed_dim']}", f"g{p['gamma']:g}"]
         if not p.get("use_edges", True): parts.append("noedge")
         if p.get("tau0", 5.0) != 5.0: parts.append(f"t{p['tau0']:g}")
+        if p.get("mask_recipe", "paper") != "paper": parts.append(p["mask_recipe"])
     elif m in TOKEN_METHODS: parts.append(f"l{p['prompt_size']}")
     if m not in NO_EPOCHS: parts.append(f"e{p['epochs']}")
     if p.get("train_per_class") is not None and m not in TRAINING_FREE: parts.append(f"n{p['train_per_class']}")
@@ -172,9 +175,7 @@ def list_experiments() -> list[str]:
     return EXPERIMENTS.names()
 
 # %% ../nbs/11_sweeps.ipynb #ee8d72a8
-TRAIN_PARAMS = ("dataset", "data_root", "backbone", "method", "prompter", "prompt_size", "region_size", "embed_dim",
-                "tau0", "gamma", "use_edges", "image_size", "epochs", "batch_size", "lr_prompt", "lr_mask",
-                "warmup_steps", "init", "train_per_class", "val_per_class", "test_per_class", "seed", "device")
+TRAIN_PARAMS = tuple(f.name for f in dataclasses.fields(TrainConfig))   # the parameters of nbs/train.ipynb
 SWEEP_KEYS = ("datasets", "methods")   # override keys that select runs instead of setting a parameter
 
 def plan_experiment(name:str,                 # one of `list_experiments()`
@@ -184,6 +185,9 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
     "The runs of experiment `name` in `preset`, in grid order."
     pre, grid = _preset(preset), EXPERIMENTS.get(name)
     overrides = dict(overrides or {})
+    if unknown := sorted(set(overrides) - set(TRAIN_PARAMS) - set(SWEEP_KEYS)):
+        raise ConfigError(f"unknown parameter {', '.join(unknown)}; parameters: {', '.join(TRAIN_PARAMS + SWEEP_KEYS)}")
+    if "mask_recipe" in overrides: resolve_mask_recipe(TrainConfig(mask_recipe=overrides["mask_recipe"]))   # a known recipe
     if overrides.get("overwrite"):
         raise ConfigError("a sweep never overwrites a finished run: delete that run's folder (or use another --out) "
                           "to run it again")
@@ -261,7 +265,6 @@ def ensure_cifar10_folder(folder:str|Path|None=None,  # default: <repo>/data/cif
     return folder
 
 # %% ../nbs/11_sweeps.ipynb #9519b43d
-RUNTIME_PARAMS = ("out_dir", "device", "overwrite")   # may differ between a finished run and its plan
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 def _cores() -> int:
@@ -273,9 +276,10 @@ def _read_metrics(run_dir:Path) -> dict|None:
     except (OSError, ValueError): return None
 
 def _config_mismatch(metrics:dict, params:dict) -> list[str]:
-    cfg = metrics.get("config", {})
-    return [f"{k}: {cfg.get(k)!r} (finished) vs {v!r} (planned)" for k, v in params.items()
-            if k not in RUNTIME_PARAMS and k in TRAIN_PARAMS and cfg.get(k) != v]
+    "Every non-runtime field whose value differs between a finished run's config and a plan, missing fields at their default."
+    done, plan = effective_config(metrics.get("config", {})), effective_config(params)
+    return [f"{k}: {done.get(k)!r} (finished) vs {v!r} (planned)" for k, v in plan.items()
+            if k not in RUNTIME_FIELDS and done.get(k) != v]
 
 def _finished_twin(out_dir:Path, name:str, params:dict) -> Path|None:
     "A finished run of the same name and parameters in a sibling experiment folder `out_dir/../*/name/`."

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .core import (ConfigError, atomic_torch_save, check_precision, atomic_write_json, atomic_write_text, keep_freed_memory,
                    precision_autocast, seed_everything)
-from .data import get_dataset, iterate_batches, datasets, DatasetSplits
+from .data import check_dataset_spec, get_dataset, iterate_batches, datasets, DatasetSplits
 from .backbones import create_backbone
 from .prompters import prompters, check_prompt_size
 from .mask import check_region_size
@@ -28,35 +28,47 @@ import adavipro.vpt   # registers vpt_shallow, vpt_deep
 from .baselines import fit_linear_probe, frequency_mapped_head   # registers zero_shot, full_finetune, linear_probe
 
 # %% auto #0
-__all__ = ['RUNTIME_FIELDS', 'TrainConfig', 'resolve_device', 'validate_config', 'build_run', 'warmup_cosine', 'evaluate',
-           'config_diff', 'load_checkpoint', 'DistContext', 'init_distributed', 'TrainingError', 'plot_history',
-           'RunLock', 'fit', 'parse_args', 'main']
+__all__ = ['RECIPE', 'MASK_RECIPES', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_mask_recipe', 'resolve_device', 'validate_config',
+           'build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'effective_config', 'config_diff',
+           'load_checkpoint', 'DistContext', 'init_distributed', 'TrainingError', 'plot_history', 'RunLock', 'fit',
+           'config_from_namespace', 'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #92c3a6a7
+RECIPE = "recipe"   # a mask-stabiliser field left at this value takes the value its `mask_recipe` gives
+
 @dataclass
 class TrainConfig:
-    "Every parameter of a run; the field names are the papermill parameters of `nbs/train.ipynb`."
-    dataset: str = "cifar100"                 # a name from `list_datasets()` or 'imagefolder:<path>'
+    "Every parameter of a run, at the CPU-sized main job's defaults: the papermill parameters of `nbs/train.ipynb`."
+    dataset: str = "digits"                   # a name from `list_datasets()` or 'imagefolder:<path>'
     data_root: str = "data"                   # dataset cache folder
-    backbone: str = "clip:ViT-B-32:openai"    # see `list_backbones()`
+    backbone: str = "efficientnet_lite0"      # see `list_backbones()` (paper: 'clip:ViT-B-32:openai')
     method: str = "adavipro"                  # see `list_methods()`
-    prompter: str = "padding"                 # VP prompter (see `list_prompters()`)
-    prompt_size: int = 30                     # p: padding width / patch side in pixels at `image_size`
-    region_size: int = 32                     # R: AdaViPro decision region side, divides image_size
-    embed_dim: int = 64                       # D: AdaViPro convergence channels
-    tau0: float = 5.0                         # initial Gumbel-Softmax temperature
-    gamma: float = 0.98                       # temperature decay per epoch, in (0, 1]
+    prompter: str = "padding"                 # VP prompter (see `list_prompters()`); AdaViPro uses 'padding'
+    prompt_size: int = 15                     # p: padding width / patch side in pixels at `image_size` (paper: 30 at 224)
+    region_size: int = 16                     # R: AdaViPro decision region side, divides image_size (paper: 32 at 224)
+    embed_dim: int = 64                       # D: AdaViPro convergence channels (paper: 64)
+    tau0: float = 5.0                         # initial Gumbel-Softmax temperature (paper: 5)
+    gamma: float = 0.98                       # temperature decay per epoch, in (0, 1] (paper: 0.98)
     use_edges: bool = True                    # AdaViPro edge detector on/off (Table 4)
-    image_size: int = 224                     # S: model input side
-    epochs: int = 1000
-    batch_size: int = 256
-    lr_prompt: float = 40.0                   # learning rate of the pixel prompt
-    lr_mask: float = 1.0                      # learning rate of AdaViPro's mask generator
-    warmup_steps: int = 1000                  # linear warm-up, in optimiser steps
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    init: str = "randn"                       # prompt init: 'randn' (official VP) or 'zeros'
+    image_size: int = 112                     # S: model input side (paper: 224)
+    epochs: int = 8                           # (paper: 1000)
+    batch_size: int = 64                      # global batch (paper: 256)
+    lr_prompt: float = 40.0                   # learning rate of the pixel prompt (paper: 40)
+    lr_mask: float = 0.01                     # learning rate of AdaViPro's mask generator (paper: 1; see nbs/train.ipynb)
+    warmup_steps: int = 20                    # linear warm-up, in optimiser steps (paper: 1000)
+    momentum: float = 0.9                     # SGD momentum (paper: 0.9)
+    weight_decay: float = 0.0                 # SGD weight decay (paper: 0)
+    init: str = "zeros"                       # prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
     label_mapping: str = "first"              # ImageNet heads: 'first' (VP: class i ↔ logit i) or 'frequency' (ILM-VP)
+    mask_recipe: str = "paper"                # AdaViPro mask stabilisers: 'paper' (none, the paper's method) or 'stable'; see MASK_RECIPES
+    policy_norm: str = RECIPE                 # 'none' (paper: F_p sums over the R² region) or 'area' (divides that sum by R²)
+    mask_init_on: float | None | str = RECIPE # None (PyTorch's init) or every region's initial P(prompt on), in (0, 1)
+    mask_optimizer: str = RECIPE              # 'sgd' (with the prompt, paper) or 'adamw' (the 'mask' group's own AdamW at lr_mask)
+    mask_grad_clip: float | None | str = RECIPE  # None or > 0: max gradient norm of the mask generator's parameters
+    target_rate: float | None | str = RECIPE  # None or ρ in (0, 1): the share of regions on that the target loss pulls to
+    target_weight: float | str = RECIPE       # λ >= 0: weight of the target loss λ·(mean(m) − ρ)² (0: off)
+    tau_min: float | str = RECIPE             # >= 0: floor of the temperature (0: the paper's unbounded decay)
+    mask_warmup_epochs: int | str = RECIPE    # >= 0: first epochs under an all-on mask, the generator not trained (paper: 0)
     train_per_class: int | None = None        # cap on training images per class (None: all)
     val_per_class: int | None = None          # cap on validation images per class
     test_per_class: int | None = None         # cap on test images per class
@@ -66,7 +78,7 @@ class TrainConfig:
     device: str = "auto"                      # 'auto' (cuda if available), 'cpu', 'cuda', 'cuda:N'
     eval_batch_size: int | None = None        # None: same as batch_size
     num_workers: int = 0                      # DataLoader workers for file-based datasets
-    out_dir: str = "outputs/run"              # the run folder
+    out_dir: str = "outputs/digits-efficientnet_lite0-adavipro"  # the run folder
     overwrite: bool = False                   # True: replace a finished run in out_dir
     checkpoint_every: int | None = None       # also save last.pt every N steps inside an epoch (None: time-based only)
     checkpoint_interval_s: float = 600.0      # save last.pt inside an epoch at least this often (seconds)
@@ -74,6 +86,22 @@ class TrainConfig:
     compile: bool = False                     # torch.compile the training forward/backward
     keep_freed_memory: bool = True            # CPU: glibc malloc keeps freed memory (faster steps; see core)
     precision: str = "auto"                   # 'auto' (bf16 autocast on CUDA, float32 on CPU), 'bf16' (autocast on any device), 'fp32'
+
+# %% ../nbs/08_training.ipynb #5a32596d
+MASK_RECIPES = {   # the value of every stabiliser field, per recipe; 'paper' must stay the paper's method (all off)
+    "paper":  dict(policy_norm="none", mask_init_on=None, mask_optimizer="sgd", mask_grad_clip=None,
+                   target_rate=None, target_weight=0.0, tau_min=0.0, mask_warmup_epochs=0),
+    "stable": dict(policy_norm="area", mask_init_on=0.85, mask_optimizer="adamw", mask_grad_clip=1.0,
+                   target_rate=None, target_weight=0.0, tau_min=1.0, mask_warmup_epochs=1),
+}
+
+def _is_recipe(v) -> bool: return isinstance(v, str) and v == RECIPE
+
+def resolve_mask_recipe(cfg:TrainConfig) -> TrainConfig:
+    "A copy of `cfg` whose stabiliser fields left at `RECIPE` hold `MASK_RECIPES[cfg.mask_recipe]`'s values; `ConfigError` for an unknown recipe."
+    if not isinstance(cfg.mask_recipe, str) or cfg.mask_recipe not in MASK_RECIPES:
+        raise ConfigError(f"mask_recipe={cfg.mask_recipe!r}: choose one of {', '.join(MASK_RECIPES)} (paper: no stabiliser)")
+    return dataclasses.replace(cfg, **{k: v for k, v in MASK_RECIPES[cfg.mask_recipe].items() if _is_recipe(getattr(cfg, k))})
 
 # %% ../nbs/08_training.ipynb #48da9b25
 def _int(cfg, name, lo=None, optional=False):
@@ -84,15 +112,33 @@ def _int(cfg, name, lo=None, optional=False):
         what = "an integer" if lo is None else ("a positive integer" if lo == 1 else f"an integer >= {lo}")
         raise ConfigError(f"{name}={v!r} must be {what}" + (" or None" if optional else ""))
 
-def _num(cfg, name, lo=None, lo_open=True, hi=None):
+def _num(cfg, name, lo=None, lo_open=True, hi=None, hi_open=False, optional=False):
     v = getattr(cfg, name)
+    if v is None and optional: return
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     if ok and lo is not None: ok = v > lo if lo_open else v >= lo
-    if ok and hi is not None: ok = v <= hi
+    if ok and hi is not None: ok = v < hi if hi_open else v <= hi
     if not ok:
-        rng = f"{'(' if lo_open else '['}{lo}, {'inf)' if hi is None else str(hi) + ']'}"
-        raise ConfigError(f"{name}={v!r} must be a finite number in {rng}")
+        rng = f"{'(' if lo_open else '['}{lo}, {'inf)' if hi is None else str(hi) + (')' if hi_open else ']')}"
+        raise ConfigError(f"{name}={v!r} must be a finite number in {rng}" + (" or None" if optional else ""))
     setattr(cfg, name, float(v))
+
+def _check_mask_stabilisers(cfg):
+    "Fill the fields left at `RECIPE` from `cfg.mask_recipe` (in place), then check all eight."
+    resolved = resolve_mask_recipe(cfg)
+    for k in MASK_RECIPES[cfg.mask_recipe]: setattr(cfg, k, getattr(resolved, k))
+    if cfg.policy_norm not in ("none", "area"):
+        raise ConfigError(f"policy_norm={cfg.policy_norm!r}: choose 'none' (the paper's sum over a region) or 'area' (its mean)")
+    if cfg.mask_optimizer not in ("sgd", "adamw"):
+        raise ConfigError(f"mask_optimizer={cfg.mask_optimizer!r}: choose 'sgd' (with the prompt, as the paper) or 'adamw'")
+    _num(cfg, "mask_init_on", 0, hi=1, hi_open=True, optional=True); _num(cfg, "mask_grad_clip", 0, optional=True)
+    _num(cfg, "target_rate", 0, hi=1, hi_open=True, optional=True)
+    _num(cfg, "target_weight", 0, lo_open=False); _num(cfg, "tau_min", 0, lo_open=False)
+    _int(cfg, "mask_warmup_epochs", 0)
+    if cfg.target_weight > 0 and cfg.target_rate is None:
+        raise ConfigError(f"target_weight={cfg.target_weight} needs a target_rate in (0, 1) to pull to: set one, or target_weight=0")
+    if cfg.target_rate is not None and cfg.target_weight == 0:
+        raise ConfigError(f"target_rate={cfg.target_rate} does nothing with target_weight=0: set target_weight > 0, or target_rate=None")
 
 def resolve_device(device:str) -> torch.device:
     "'auto' → cuda if available else cpu; `ConfigError` for unknown or unavailable devices."
@@ -105,12 +151,11 @@ def resolve_device(device:str) -> torch.device:
     return d
 
 def validate_config(cfg:TrainConfig) -> TrainConfig:
-    "Check every field; raise `ConfigError` (one line, what to do) on the first problem. Returns `cfg`."
+    "Check and normalise every field of `cfg` in place (mask stabilisers from their recipe); raise `ConfigError` (one line, what to do) on the first problem. Returns `cfg`."
     for name in ("dataset", "backbone", "method", "prompter", "out_dir", "data_root", "init"):
         if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name):
             raise ConfigError(f"{name}={getattr(cfg, name)!r} must be a non-empty string")
-    if not (cfg.dataset in datasets or cfg.dataset.startswith("imagefolder:")):
-        datasets.get(cfg.dataset)   # raises, listing the valid names
+    check_dataset_spec(cfg.dataset)   # a registered name, 'imagefolder:<path>' or 'placement:<dataset>'; nothing read yet
     methods.get(cfg.method); prompters.get(cfg.prompter)
     for name, lo in (("image_size", 8), ("epochs", 1), ("batch_size", 1), ("warmup_steps", 0), ("seed", 0),
                      ("split_seed", 0), ("num_workers", 0), ("prompt_size", None), ("region_size", None),
@@ -129,6 +174,7 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
     for name in ("overwrite", "channels_last", "compile", "keep_freed_memory"):
         if not isinstance(getattr(cfg, name), bool): raise ConfigError(f"{name}={getattr(cfg, name)!r} must be True or False")
     check_precision(cfg.precision)
+    _check_mask_stabilisers(cfg)
     if cfg.method in ("vp", "adavipro") and cfg.prompter != "full":   # pixels; for vpt_* it is the token count L
         check_prompt_size(cfg.prompt_size, cfg.image_size, 0.5 if cfg.prompter == "padding" or cfg.method == "adavipro" else 1.0)
     if cfg.method.startswith("vpt") and cfg.prompt_size < 1:
@@ -168,6 +214,16 @@ def warmup_cosine(step:int, warmup_steps:int, total_steps:int) -> float:
     if total_steps <= warmup_steps: return 1.0
     return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / (total_steps - warmup_steps)))
 
+# %% ../nbs/08_training.ipynb #43f7d3d5
+def make_optimizers(groups:list[dict], # `Prompter.param_groups`: dicts with params, lr and name ('prompt', 'mask')
+                    cfg:TrainConfig,    # momentum, weight_decay, mask_optimizer ('recipe': from cfg.mask_recipe)
+                   ) -> list[torch.optim.Optimizer]: # SGD over the groups, then an AdamW for the 'mask' group(s) if asked; [] for no groups
+    "The run's optimisers: SGD over `groups`, except the groups named 'mask' when `mask_optimizer='adamw'`."
+    own = [g for g in groups if g.get("name") == "mask"] if resolve_mask_recipe(cfg).mask_optimizer == "adamw" else []
+    sgd = [g for g in groups if all(g is not o for o in own)]
+    opts = [torch.optim.SGD(sgd, lr=cfg.lr_prompt, momentum=cfg.momentum, weight_decay=cfg.weight_decay)] if sgd else []
+    return opts + ([torch.optim.AdamW(own, lr=cfg.lr_mask, weight_decay=0.0)] if own else [])
+
 # %% ../nbs/08_training.ipynb #081af935
 @torch.no_grad()
 def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=True,
@@ -189,10 +245,16 @@ def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=Tru
 RUNTIME_FIELDS = ("out_dir", "device", "eval_batch_size", "num_workers", "overwrite", "checkpoint_every",
                   "checkpoint_interval_s", "channels_last", "compile", "keep_freed_memory")
 
+def effective_config(d:dict # a config dict (config.json, metrics.json's "config", a plan), possibly older or partial
+                    ) -> dict:  # every field: missing ones at their default, those left at RECIPE from the dict's mask_recipe
+    "The configuration a config dict stands for: a field missing from it has its `TrainConfig` default (the run was written before the field existed, or the plan leaves it to the default)."
+    d = {**asdict(TrainConfig()), **d}
+    recipe = MASK_RECIPES.get(d["mask_recipe"], {}) if isinstance(d["mask_recipe"], str) else {}
+    return {**d, **{k: v for k, v in recipe.items() if _is_recipe(d.get(k))}}
+
 def config_diff(a:dict, b:dict) -> list[str]:
-    "Fields that differ between two config dicts, ignoring `RUNTIME_FIELDS`, as 'name: a vs b'; a missing field has its default."
-    defaults = asdict(TrainConfig())
-    a, b = {**defaults, **a}, {**defaults, **b}   # a config written before a field existed ran with its default
+    "Fields whose effective values (`effective_config`) differ between two config dicts, ignoring `RUNTIME_FIELDS`, as 'name: a vs b'."
+    a, b = effective_config(a), effective_config(b)
     keys = (set(a) | set(b)) - set(RUNTIME_FIELDS)
     return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(keys) if a.get(k) != b.get(k)]
 
@@ -335,24 +397,27 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     groups = prompter.param_groups(cfg.lr_prompt, cfg.lr_mask)
     steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
-    opt = torch.optim.SGD(groups, lr=cfg.lr_prompt, momentum=cfg.momentum, weight_decay=cfg.weight_decay) if groups else None
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, cfg.warmup_steps, total_steps)) if opt else None
+    opts = make_optimizers(groups, cfg)
+    scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: warmup_cosine(s, cfg.warmup_steps, total_steps)) for o in opts]
+    clipped = [p for g in groups if g.get("name") == "mask" for p in g["params"]] if cfg.mask_grad_clip is not None else []
     eval_bs = cfg.eval_batch_size or cfg.batch_size
     config = asdict(cfg)
     if dist.main: atomic_write_json(out / "config.json", config)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     train_model = model
-    if dist.world > 1 and opt:
+    if dist.world > 1 and opts:
         DDP = nn.parallel.DistributedDataParallel    # frozen buffers are identical on every rank: never re-sync them
         no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters else "broadcast_buffers"
         train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None, **{no_sync: False})
-    if cfg.compile and opt: train_model = torch.compile(train_model)
+    if cfg.compile and opts: train_model = torch.compile(train_model)
 
     start_epoch, step, best_val, best_epoch, history, partial = 0, 0, -1.0, 0, [], None
     if (out / "last.pt").exists():
         ck = load_checkpoint(out / "last.pt", cfg)
         prompter.load_state_dict(ck["prompter"])
-        if opt: opt.load_state_dict(ck["optimizer"]); sched.load_state_dict(ck["scheduler"])
+        as_list = lambda s: s if isinstance(s, list) else [s]   # last.pt written before the optimisers were a list
+        for o, st in zip(opts, as_list(ck["optimizer"])): o.load_state_dict(st)
+        for sc, st in zip(scheds, as_list(ck["scheduler"])): sc.load_state_dict(st)
         start_epoch, step, best_val, best_epoch = ck["epoch"], ck["step"], ck["best_val_acc"], ck["best_epoch"]
         history, unprompted_val, partial = ck["history"], ck["unprompted_val_acc"], ck.get("partial")
         _set_rng_state(ck["rng"], gen)
@@ -363,16 +428,15 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
 
     def save_last(epoch, partial=None):
         if dist.main: atomic_torch_save(dict(config=config, epoch=epoch, step=step, prompter=prompter.state_dict(),
-                               optimizer=opt.state_dict() if opt else None,
-                               scheduler=sched.state_dict() if sched else None,
+                               optimizer=[o.state_dict() for o in opts], scheduler=[sc.state_dict() for sc in scheds],
                                best_val_acc=best_val, best_epoch=best_epoch, history=history,
                                unprompted_val_acc=unprompted_val, rng=_rng_state(gen), partial=partial), out / "last.pt")
 
     t0 = time.time()
-    if opt is None:   # nothing to train (method 'none'): the best checkpoint is the unprompted model
+    if not opts:   # nothing to train (method 'none'): the best checkpoint is the unprompted model
         best_val = evaluate(model, data.val, eval_bs, precision=cfg.precision)
         if dist.main: atomic_torch_save(dict(config=config, epoch=0, val_acc=best_val, prompter=prompter.state_dict()), out / "best.pt")
-    for epoch in range(start_epoch, cfg.epochs if opt else 0):
+    for epoch in range(start_epoch, cfg.epochs if opts else 0):
         model.train()
         if partial:   # resume inside this epoch: same permutation, skip the batches already done
             gen.set_state(partial["data_state"]); done = partial["batches_done"]
@@ -397,12 +461,17 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             with precision_autocast(device, cfg.precision):
                 logits = train_model(images)
-                loss = F.cross_entropy(logits.float(), labels)
-            opt.zero_grad(set_to_none=True)
+                ce = F.cross_entropy(logits.float(), labels)
+                extra = prompter.extra_loss()
+                loss = ce if extra is None else ce + extra
+            for o in opts: o.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step(); sched.step()
-            stats = dist.all_sum(torch.stack([loss.detach().float() * len(labels), (logits.argmax(-1) == labels).sum().float()]))
-            finite = torch.isfinite(stats[0])
+            if clipped: torch.nn.utils.clip_grad_norm_(clipped, cfg.mask_grad_clip)   # no host sync
+            for o in opts: o.step()
+            for sc in scheds: sc.step()
+            stats = dist.all_sum(torch.stack([ce.detach().float() * len(labels), (logits.argmax(-1) == labels).sum().float(),
+                                              loss.detach().float()]))
+            finite = torch.isfinite(stats[0]) & torch.isfinite(stats[2])
             bad_step = torch.where((bad_step < 0) & ~finite, torch.full_like(bad_step, step), bad_step)
             loss_sum += stats[0]; correct += stats[1].long()
             seen += n; step += 1
@@ -421,9 +490,10 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
                 last_save = time.time()
         prompter.on_epoch_end()
         val_acc = evaluate(model, data.val, eval_bs, precision=cfg.precision)
-        row = dict(epoch=epoch + 1, step=step, lr_prompt=opt.param_groups[0]["lr"], train_loss=loss_sum.item() / seen,
+        row = dict(epoch=epoch + 1, step=step, lr_prompt=opts[0].param_groups[0]["lr"], train_loss=loss_sum.item() / seen,
                    train_acc=correct.item() / seen, val_acc=val_acc, unprompted_val_acc=unprompted_val,
                    tau=float(prompter.tau) if hasattr(prompter, "tau") else None, time_s=time.time() - t0)
+        row.update({k: float(v) for k, v in prompter.diagnostics().items()})   # read (and reset) once per epoch
         history.append(row)
         if val_acc > best_val:
             best_val, best_epoch = val_acc, epoch + 1
@@ -435,10 +505,19 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
               f"val acc {val_acc:.4f} (unprompted {unprompted_val:.4f})" + (f"  tau {row['tau']:.3f}" if row["tau"] else ""))
         for cb in callbacks: cb(epoch + 1, row)
 
+    rate = history[-1].get("eval_on_rate") if history else None
+    if dist.main and rate in (0.0, 1.0):
+        print(f"warning: the learned mask is all-{'on' if rate else 'off'} ({'every' if rate else 'no'} region of "
+              f"{'every' if rate else 'any'} validation image prompted) at epoch {history[-1]['epoch']}: "
+              + ("the run is VP with extra parameters" if rate else "the run is the unprompted model and the template gets no gradient")
+              + "; see the mask columns of history.csv, and mask_recipe='stable'", file=sys.stderr)
     dist.barrier()
     best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     prompter.load_state_dict(best["prompter"])
-    metrics = dict(test_acc=evaluate(model, data.test, eval_bs, precision=cfg.precision),
+    prompter.diagnostics()   # discard what earlier forwards left, so that the next read is the test evaluation's
+    test_acc = evaluate(model, data.test, eval_bs, precision=cfg.precision)
+    test_diagnostics = {"test_" + k: float(v) for k, v in prompter.diagnostics().items() if k.startswith("eval_")}
+    metrics = dict(test_acc=test_acc, **test_diagnostics,
                    unprompted_test_acc=evaluate(model, data.test, eval_bs, prompted=False, precision=cfg.precision),
                    val_acc=best["val_acc"], unprompted_val_acc=unprompted_val, best_epoch=best["epoch"],
                    epochs=cfg.epochs, steps=step, n_tunable_params=count_tunable_params(prompter),
@@ -450,6 +529,17 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     return metrics
 
 # %% ../nbs/08_training.ipynb #06e8b777
+def config_from_namespace(ns:dict,                # e.g. a notebook's `globals()`, after its parameters cell
+                          new_since:set|None=None, # the names `ns` held before the parameters: None skips the check
+                         ) -> TrainConfig:         # every field read from `ns`
+    "A `TrainConfig` of every field in `ns`; `ConfigError` for a field `ns` lacks or, given `new_since`, a new public name that is no field."
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    if missing := [n for n in names if n not in ns]:
+        raise ConfigError(f"the parameters lack {', '.join(missing)}: declare every TrainConfig field (nbs/train.ipynb's parameters cell)")
+    unknown = sorted(k for k in set(ns) - set(new_since) - set(names) if not k.startswith("_")) if new_since is not None else []
+    if unknown: raise ConfigError(f"unknown parameter {', '.join(unknown)} (a papermill -p?); parameters: {', '.join(names)}")
+    return TrainConfig(**{n: ns[n] for n in names})
+
 def parse_args(argv:list[str]) -> TrainConfig:
     "`--name value` pairs → `TrainConfig` (values parsed as Python literals where they are, else strings)."
     if len(argv) % 2 or any(not a.startswith("--") for a in argv[::2]):

@@ -57,7 +57,13 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     pd.testing.assert_frame_equal(drop(tmp_path / "ref"), drop(out), check_exact=True)
     a = torch.load(tmp_path / "ref" / "best.pt", weights_only=False)["prompter"]
     b = torch.load(out / "best.pt", weights_only=False)["prompter"]
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert same(a, b)
+
+def same(x, y) -> bool:
+    "Exactly equal states: tensors bit for bit, dicts (a prompter's extra state, e.g. its mask statistics) key by key."
+    if torch.is_tensor(x): return torch.is_tensor(y) and torch.equal(x, y)
+    if isinstance(x, dict): return isinstance(y, dict) and x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
+    return x == y
 
 def test_two_processes_never_train_into_one_run(tmp_path):
     out = tmp_path / "run"

@@ -72,7 +72,7 @@ def test_none_method_is_the_unprompted_baseline(tmp_path):
 @pytest.mark.parametrize("kw,msg", [
     (dict(dataset="imagenet"), "unknown dataset 'imagenet'; choose one of"),
     (dict(backbone="resnet50"), "resnet50"),
-    (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, vp, vpt_deep, vpt_shallow, zero_shot"),
+    (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, "),
     (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
     (dict(prompt_size=17), "prompt_size=17 is out of range for image_size=32"),
     (dict(region_size=5), "region_size=5 must divide image_size=32"),
@@ -153,3 +153,64 @@ def test_keep_freed_memory_changes_no_number(tmp_path):
     assert runs[True] == runs[False]
     ha, hb = (pd.read_csv(tmp_path / str(k) / "history.csv").drop(columns=["time_s"]) for k in (True, False))
     pd.testing.assert_frame_equal(ha, hb, check_exact=True)
+
+
+# ---------------------------------------------------------------- the prompter's hooks, seen from the loop
+
+from torch import nn
+from adavipro.model import methods
+from adavipro.prompters import PaddingPrompter, Prompter
+
+class HookProbe(Prompter):
+    """VP's padding prompt plus a 'mask' group `w` that only `extra_loss` sees, (w - 3)²; `diagnostics` counts the
+    images of its forwards and reports an all-on eval mask, like a prompter with a mask would."""
+    def __init__(self, prompt_size=4, image_size=32, init="zeros", **kwargs):
+        super().__init__()
+        self.template, self.w = PaddingPrompter(prompt_size, image_size, init), nn.Parameter(torch.zeros(3))
+        self._extra, self._seen = None, dict(train=0, eval=0)
+    def forward(self, x):
+        self._seen["train" if self.training else "eval"] += len(x)
+        if self.training: self._extra = ((self.w - 3) ** 2).sum()
+        return self.template(x)
+    def extra_loss(self): return self._extra
+    def diagnostics(self):
+        out = {f"{k}_images": float(v) for k, v in self._seen.items()}
+        if self._seen["eval"]: out["eval_on_rate"] = 1.0
+        self._seen = dict(train=0, eval=0)
+        return out
+    def param_groups(self, lr_prompt, lr_mask):
+        return [dict(params=list(self.template.parameters()), lr=lr_prompt, name="prompt"),
+                dict(params=[self.w], lr=lr_mask, name="mask")]
+
+@pytest.fixture
+def hook_probe(monkeypatch):
+    "The method 'hook_probe', registered for one test only (the registry is shared by every test in the process)."
+    monkeypatch.setitem(methods._items, "hook_probe", HookProbe)
+
+def probe_w(out) -> torch.Tensor: return torch.load(Path(out) / "last.pt", weights_only=False)["prompter"]["w"]
+
+def test_hooks_extra_loss_diagnostics_and_a_mask_adamw_that_resumes_exactly(tmp_path, capsys, hook_probe):
+    kw = dict(method="hook_probe", epochs=2, lr_mask=0.1, mask_optimizer="adamw")
+    full = fit(tiny(tmp_path / "a", **kw), progress=False)
+    assert "warning: the learned mask is all-on" in capsys.readouterr().err          # eval_on_rate == 1 at the end
+    h = pd.read_csv(tmp_path / "a" / "run" / "history.csv")
+    assert list(h.train_images) == [full["n_train"]] * 2 and list(h.eval_images) == [full["n_val"]] * 2
+    assert (h.eval_on_rate == 1).all() and "test_train_images" not in full
+    assert full["test_eval_images"] == full["n_test"] and full["test_eval_on_rate"] == 1.0   # the test evaluation's only
+    assert (full["config"]["mask_optimizer"], full["config"]["tau_min"]) == ("adamw", 0.0)      # effective values written
+    ck = torch.load(tmp_path / "a" / "run" / "last.pt", weights_only=False)
+    assert [len(o["param_groups"]) for o in ck["optimizer"]] == [1, 1] and "exp_avg" in ck["optimizer"][1]["state"][0]
+    w = probe_w(tmp_path / "a" / "run")
+    assert (w > 0.05).all()                   # only the extra loss moves w: it was added to the loss
+    cfg = tiny(tmp_path / "b", **kw)          # stopped after epoch 1, resumed: both optimisers carry on exactly
+    with pytest.raises(Stop): fit(cfg, callbacks=[stop_after(1)], progress=False)
+    resumed = fit(cfg, progress=False)
+    assert torch.equal(probe_w(cfg.out_dir), w) and resumed["test_acc"] == full["test_acc"]
+    pd.testing.assert_frame_equal(h.drop(columns="time_s"), pd.read_csv(Path(cfg.out_dir) / "history.csv").drop(columns="time_s"))
+
+def test_mask_grad_clip_bounds_the_mask_groups_step(tmp_path, hook_probe):
+    kw = dict(method="hook_probe", epochs=1, lr_mask=0.1, mask_optimizer="sgd")
+    fit(tiny(tmp_path / "free", **kw), progress=False)
+    fit(tiny(tmp_path / "clip", mask_grad_clip=1e-4, **kw), progress=False)
+    free, clip = probe_w(tmp_path / "free" / "run"), probe_w(tmp_path / "clip" / "run")
+    assert free.abs().min() > 0.1 and 0 < clip.abs().max() < 1e-3   # 3 steps of lr <= 0.1 on a gradient of norm <= 1e-4

@@ -1,0 +1,55 @@
+"""One source of run parameters: `TrainConfig` is the list, and the notebook, the CLI and the sweeps agree with it."""
+import ast, dataclasses, json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from adavipro.core import ConfigError
+from adavipro.training import MASK_RECIPES, TrainConfig, config_from_namespace, main, validate_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def parameters_cell() -> list[tuple[str, object]]:
+    "(name, value) of every assignment in nbs/train.ipynb's cell tagged 'parameters', in order."
+    nb = json.loads((ROOT / "nbs" / "train.ipynb").read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    assert len(cells) == 1, "nbs/train.ipynb needs exactly one cell tagged 'parameters'"
+    body = ast.parse("".join(cells[0]["source"])).body
+    assert all(isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) for s in body), \
+        "the parameters cell holds only `name = literal` lines"
+    return [(s.targets[0].id, ast.literal_eval(s.value)) for s in body]
+
+def test_the_notebook_declares_every_field_with_its_default():
+    declared = parameters_cell()
+    fields = [(f.name, f.default) for f in dataclasses.fields(TrainConfig)]
+    assert [n for n, _ in declared] == [n for n, _ in fields]          # the same names, in the same order
+    for (name, value), (_, default) in zip(declared, fields):
+        assert value == default and type(value) is type(default), f"{name} = {value!r} in the notebook, {default!r} in TrainConfig"
+
+def test_defaults_are_the_cpu_main_job_and_valid():
+    cfg = validate_config(TrainConfig())
+    assert (cfg.dataset, cfg.backbone, cfg.image_size, cfg.prompt_size, cfg.region_size, cfg.epochs, cfg.batch_size,
+            cfg.lr_prompt, cfg.lr_mask, cfg.warmup_steps, cfg.init) == \
+           ("digits", "efficientnet_lite0", 112, 15, 16, 8, 64, 40.0, 0.01, 20, "zeros")
+    assert {k: getattr(cfg, k) for k in MASK_RECIPES["paper"]} == MASK_RECIPES["paper"]   # filled in: no stabiliser
+
+def test_config_from_namespace_refuses_unknown_and_missing_names():
+    ns = dict(dataclasses.asdict(TrainConfig(label_mapping="frequency")), json=json)
+    assert config_from_namespace(ns, new_since={"json"}).label_mapping == "frequency"
+    with pytest.raises(ConfigError, match=r"^unknown parameter lable_mapping \(a papermill -p\?\); parameters: dataset, "):
+        config_from_namespace({**ns, "lable_mapping": "first"}, new_since={"json"})
+    with pytest.raises(ConfigError, match="the parameters lack mask_recipe"):
+        config_from_namespace({k: v for k, v in ns.items() if k != "mask_recipe"})
+
+def test_cli_refuses_an_unknown_option(capsys):
+    with pytest.raises(SystemExit, match=r"^error: unknown option --lable_mapping; options: "): main(["--lable_mapping", "frequency"])
+
+def test_papermill_refuses_an_unknown_parameter(tmp_path):
+    "papermill injects any -p; the notebook stops before anything is built or written."
+    out = tmp_path / "run"
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(str(ROOT / "nbs" / "train.ipynb"), str(tmp_path / "train.ipynb"), cwd=str(ROOT),
+                            parameters=dict(lable_mapping="frequency", out_dir=str(out)), progress_bar=False)
+    assert e.value.ename == "ConfigError" and "unknown parameter lable_mapping" in e.value.evalue
+    assert not out.exists()
