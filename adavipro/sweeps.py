@@ -17,10 +17,10 @@ from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_confi
 
 # %% auto #0
 __all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PRESETS', 'TRAINING_FREE', 'NO_EPOCHS',
-           'TOKEN_METHODS', 'VPT_TOKENS', 'EXPERIMENTS', 'DEFAULT_SPEC', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI',
-           'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'run_name', 'list_experiments',
-           'plan_experiment', 'repo_root', 'ensure_cifar10_folder', 'run_configs', 'run_experiment', 'estimate_seconds',
-           'sweep_seconds', 'main']
+           'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'STABILISERS_ALONE',
+           'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label',
+           'run_name', 'list_experiments', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder', 'run_configs',
+           'run_experiment', 'estimate_seconds', 'sweep_seconds', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -47,23 +47,29 @@ PRESETS = {
                   lr_mask=1.0, warmup_steps=1000, momentum=0.9, weight_decay=0.0, init="randn", label_mapping="first",
                   mask_recipe="paper", train_per_class=None, val_per_class=None, test_per_class=None,
                   val_fraction=0.1, split_seed=0, seed=0, device="auto", precision="auto"),
-        datasets={d: d for d in PAPER_DATASETS}, ablation=ABLATION_DATASETS, fig4="cifar10", table3="cifar100",
-        budget={"table3": dict(epochs=1, train_per_class=1, val_per_class=1, test_per_class=1)}),
+        seeds=[0], datasets={d: d for d in PAPER_DATASETS}, ablation=ABLATION_DATASETS, fig4="cifar10", table3="cifar100",
+        placement="placement:cifar10",
+        budget={"table3": dict(epochs=1, train_per_class=1, val_per_class=1, test_per_class=1, seeds=[0])}),
     "cpu": dict(
         base=dict(data_root="data", backbone="efficientnet_lite0", prompter="padding", embed_dim=64, tau0=5.0,
                   gamma=0.98, use_edges=True, image_size=64, epochs=8, batch_size=32, lr_prompt=40.0,
-                  lr_mask=0.01, warmup_steps=20, init="zeros", train_per_class=100, val_per_class=10,
+                  warmup_steps=20, init="zeros", train_per_class=100, val_per_class=10,
                   test_per_class=30, seed=0, device="auto"),
-        datasets={"digits": "digits", "cifar10": f"imagefolder:{CIFAR10_FOLDER}"},
+        seeds=[0, 1, 2, 3, 4], datasets={"digits": "digits", "cifar10": f"imagefolder:{CIFAR10_FOLDER}"},
+        placement="placement:digits",
         ablation=["digits", "cifar10"], fig4="cifar10", table3="cifar10",
         budget={"table1": dict(train_per_class=200),
                 "table3": dict(backbone="clip:ViT-B-32:random", image_size=224, epochs=1, train_per_class=2,
-                               val_per_class=1, test_per_class=1),
+                               val_per_class=1, test_per_class=1, seeds=[0]),
                 "table4": dict(train_per_class=250, epochs=10),
                 "table5": dict(train_per_class=125),
                 "table6": dict(train_per_class=125),
                 "table7": dict(train_per_class=125),
-                "fig4":   dict(train_per_class=250, epochs=10)}),
+                "fig4":   dict(train_per_class=250, epochs=10),
+                # the placement benchmark is valid at 112 px, R = 16 (the main job's size): all of digits' ~130
+                # training images per class, 8 epochs of batch 64
+                "stabilisers": dict(image_size=112, batch_size=64, train_per_class=130, val_per_class=20,
+                                    test_per_class=100)}),
 }
 
 def method_defaults(method:str, backbone:str) -> dict:
@@ -84,16 +90,23 @@ TOKEN_METHODS = ("vpt_shallow", "vpt_deep")      # `prompt_size` is a number of 
 VPT_TOKENS = 10                                   # VPT's prompt length in Table 3
 
 def dataset_label(spec:str) -> str:
-    "Short name of a dataset spec: 'cifar10' for 'imagefolder:data/cifar10-jpeg', the name itself otherwise."
+    "Short name of a dataset spec: 'cifar10' for 'imagefolder:data/cifar10-jpeg', 'placement-digits' for 'placement:digits'."
+    if spec.startswith("placement:"): return "placement-" + dataset_label(spec[len("placement:"):])
     name = Path(spec[len("imagefolder:"):].rstrip("/")).name if spec.startswith("imagefolder:") else spec
     name = re.sub(r"[-_](jpe?g|png|images?|folder)$", "", name)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "dataset"
+
+STABILISER_CODES = dict(policy_norm="norm-", mask_init_on="on", mask_optimizer="opt-", mask_grad_clip="clip",
+                        target_rate="rho", target_weight="lam", tau_min="tmin", mask_warmup_epochs="warm")
+
+def _short(v) -> str: return f"{v:g}" if isinstance(v, float) else str(v)
 
 def run_name(p:dict # parameters of `nbs/train.ipynb`
             ) -> str:
     "The folder name of a run: its key hyper-parameters, e.g. 'cifar10-adavipro-p30-r32-d64-g0.98-e1000'."
     m = p["method"]
     parts = [dataset_label(p["dataset"]), m]
+    if m == "oracle": parts += [f"p{p['prompt_size']}", f"r{p['region_size']}"]
     if m == "vp":
         parts.append(f"p{p['prompt_size']}")
         if p.get("prompter", "padding") != "padding": parts.append(p["prompter"])
@@ -102,6 +115,7 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
         if not p.get("use_edges", True): parts.append("noedge")
         if p.get("tau0", 5.0) != 5.0: parts.append(f"t{p['tau0']:g}")
         if p.get("mask_recipe", "paper") != "paper": parts.append(p["mask_recipe"])
+        parts += [f"{code}{_short(p[k])}" for k, code in STABILISER_CODES.items() if k in p and p[k] != "recipe"]
     elif m in TOKEN_METHODS: parts.append(f"l{p['prompt_size']}")
     if m not in NO_EPOCHS: parts.append(f"e{p['epochs']}")
     if p.get("train_per_class") is not None and m not in TRAINING_FREE: parts.append(f"n{p['train_per_class']}")
@@ -170,13 +184,29 @@ def _fig4(preset:dict) -> list[dict]:
     d = _spec(preset, preset["fig4"])
     return [dict(dataset=d, method=m, prompt_size=p) for p in (30, 60) for m in ("vp", "adavipro")]
 
+STABILISERS_ALONE = [dict(policy_norm="area"), dict(mask_init_on=0.85), dict(mask_optimizer="adamw", lr_mask=0.03),
+                     dict(tau_min=1.0), dict(mask_warmup_epochs=1), dict(target_rate=0.75, target_weight=2.0)]
+
+@EXPERIMENTS.register("stabilisers")
+def _stabilisers(preset:dict) -> list[dict]:
+    """AdaViPro's mask recipes with the full-image prompt (p = 112 at 224, where the paper reports its largest gains):
+    VP, AdaViPro with the paper's recipe, each stabiliser alone (`STABILISERS_ALONE`), the `stable` recipe, and on the
+    placement benchmark the oracle; on the preset's placement benchmark and its ablation datasets."""
+    runs = []
+    for d in [preset["placement"]] + _ablation(preset):
+        runs.append(dict(dataset=d, method="vp", prompt_size=112))
+        if d.startswith("placement:"): runs.append(dict(dataset=d, method="oracle", prompt_size=112))
+        runs += [dict(dataset=d, **_ada(prompt_size=112, mask_recipe=r)) for r in ("paper", "stable")]
+        runs += [dict(dataset=d, **_ada(prompt_size=112, **a)) for a in STABILISERS_ALONE]
+    return runs
+
 def list_experiments() -> list[str]:
     "Names `run_experiment` accepts."
     return EXPERIMENTS.names()
 
 # %% ../nbs/11_sweeps.ipynb #ee8d72a8
 TRAIN_PARAMS = tuple(f.name for f in dataclasses.fields(TrainConfig))   # the parameters of nbs/train.ipynb
-SWEEP_KEYS = ("datasets", "methods")   # override keys that select runs instead of setting a parameter
+SWEEP_KEYS = ("datasets", "methods", "seeds")   # override keys that select runs instead of setting a parameter
 
 def plan_experiment(name:str,                 # one of `list_experiments()`
                     preset:str="cpu",         # 'cpu' or 'paper'
@@ -204,11 +234,20 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
         first = grid_[0]["dataset"] if grid_ else None
         grid_ = [dict(g, dataset=s) for s in specs for g in grid_ if g["dataset"] == first]
     else: grid_ = grid(pre)
+    grid_ = [g for g in grid_ if g["method"] != "oracle" or g["dataset"].startswith("placement:")]   # where it is known
     if methods is not None:
         grid_ = [g for g in grid_ if g["method"] in methods]
         if not grid_: raise ConfigError(f"methods={methods} selects no run of {name!r}")
-    budget = pre["budget"].get(name, {})
     runs = {}
+    seeds = overrides.pop("seeds", None)
+    if "seed" in overrides: seeds = [overrides.pop("seed")]
+    budget = dict(pre["budget"].get(name, {}))
+    default_seeds = budget.pop("seeds", pre["seeds"])   # an experiment whose figures need no seeds (Table 3's counts)
+    seeds = default_seeds if seeds is None else [seeds] if isinstance(seeds, int) else list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ConfigError(f"seeds={seeds!r} must be a non-empty list of integers >= 0, e.g. -p seeds 0,1,2")
+    # every trained run once per seed; methods that learn nothing by SGD (none, zero_shot, linear_probe) once
+    grid_ = [dict(g, seed=s) for g in grid_ for s in (seeds[:1] if g["method"] in NO_EPOCHS else seeds)]
     for g in grid_:
         p = {**pre["base"], **budget}
         p = {**p, **method_defaults(g["method"], overrides.get("backbone", p["backbone"])), **DEFAULT_SPEC, **g, **overrides}
@@ -481,6 +520,9 @@ def sweep_seconds(run_seconds, # per-run estimates, each at the sweep's threads 
 
 # %% ../nbs/11_sweeps.ipynb #34e1aa47
 def _parse_value(name:str, s:str):
+    if name == "seeds":
+        try: return [int(v) for v in s.split(",") if v]
+        except ValueError: raise ConfigError(f"seeds={s!r} must be integers separated by commas, e.g. 0,1,2") from None
     if name in SWEEP_KEYS: return [v for v in s.split(",") if v]
     if s in ("None", "none", "null"): return None
     if s in ("True", "true"): return True

@@ -12,13 +12,16 @@ from adavipro.sweeps import PRESETS, list_experiments, main, plan_experiment, ru
 from adavipro.training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(datasets=["digits"], epochs=1, image_size=32, train_per_class=2, val_per_class=1, test_per_class=1)
-PAPER = dict(backbone="clip:ViT-B-32:openai", prompter="padding", embed_dim=64, tau0=5.0, gamma=0.98, use_edges=True,
+TINY = dict(datasets=["digits"], seeds=[0], epochs=1, image_size=32, train_per_class=2, val_per_class=1, test_per_class=1)
+PAPER = {**MASK_RECIPES["paper"], **dict(backbone="clip:ViT-B-32:openai", prompter="padding", embed_dim=64, tau0=5.0, gamma=0.98, use_edges=True,
              image_size=224, batch_size=256, lr_mask=1.0, warmup_steps=1000, momentum=0.9, weight_decay=0.0,
              init="randn", label_mapping="first", mask_recipe="paper", val_fraction=0.1, split_seed=0, seed=0,
-             precision="auto", **MASK_RECIPES["paper"])   # the paper's values of every field no grid sweeps
-SIZES = {"cpu": dict(table1=10, table2=20, fig2=20, table3=7, table4=4, table5=8, table6=8, table7=8, fig4=4),
-         "paper": dict(table1=45, table2=40, fig2=40, table3=7, table4=8, table5=16, table6=16, table7=16, fig4=4)}
+             precision="auto")}   # the paper's values of every field no grid sweeps
+# cpu: 5 seeds of every trained run, one of none / linear_probe and of Table 3 (parameter counts); paper: one seed
+SIZES = {"cpu": dict(table1=34, table2=100, fig2=100, table3=7, table4=20, table5=40, table6=40, table7=40, fig4=20,
+                     stabilisers=140),
+         "paper": dict(table1=45, table2=40, fig2=40, table3=7, table4=8, table5=16, table6=16, table7=16, fig4=4,
+                       stabilisers=46)}
 
 
 # ---------------------------------------------------------------- planning (no runs)
@@ -34,13 +37,16 @@ def test_grid_sizes_and_names(experiment, preset):
         assert 1 <= p["prompt_size"] <= S // 2 and S % p["region_size"] == 0
         if preset == "paper":   # every value the paper's, whatever TrainConfig's defaults are
             eff, swept = effective_config(p), dict(table3="embed_dim", table4="use_edges", table5="gamma", table7="embed_dim")
-            assert [k for k in PAPER if eff[k] != PAPER[k] and k != swept.get(experiment)] == []
+            varied = {swept.get(experiment)} | (set(MASK_RECIPES["paper"]) | {"mask_recipe"} if experiment == "stabilisers" else set())
+            assert [k for k in PAPER if eff[k] != PAPER[k] and k not in varied] == []
             assert p["epochs"] == (1 if experiment == "table3" else 1000)
             if p["method"] in ("vp", "adavipro"): assert p["lr_prompt"] == 40.0
         else:
-            assert p["dataset"] in ("digits", "imagefolder:data/cifar10-jpeg")
-            assert (p["init"], p["lr_mask"], p["warmup_steps"]) == ("zeros", 0.01, 20)
-            assert (p["backbone"], S) == (("clip:ViT-B-32:random", 224) if experiment == "table3" else ("efficientnet_lite0", 64))
+            assert p["dataset"] in ("digits", "imagefolder:data/cifar10-jpeg", "placement:digits")
+            assert (p["init"], p["warmup_steps"]) == ("zeros", 20)
+            assert p.get("lr_mask", "recipe") == ("recipe" if p["method"] != "adavipro" or "lr_mask" not in p else 0.03)
+            size = dict(table3=224, stabilisers=112).get(experiment, 64)
+            assert (p["backbone"], S) == ("clip:ViT-B-32:random" if experiment == "table3" else "efficientnet_lite0", size)
         if p["method"] == "full_finetune": assert p["lr_prompt"] <= 1e-3
         elif p["method"] in ("vp", "adavipro"): assert p["lr_prompt"] == 40.0
 
@@ -50,7 +56,8 @@ def test_paper_preset_names_every_result_parameter():
     base = PRESETS["paper"]["base"]
     grid_keys = {"dataset", "method", "prompt_size", "region_size"}
     left_to_defaults = {f for f in effective_config({})} - set(base) - grid_keys - set(RUNTIME_FIELDS)
-    assert left_to_defaults == set(MASK_RECIPES["paper"]) and base["mask_recipe"] == "paper"
+    assert left_to_defaults == set(MASK_RECIPES["paper"]) - {"lr_mask"} and base["mask_recipe"] == "paper"
+    assert base["lr_mask"] == 1.0   # the paper's, not the recipe's CPU-sized 0.01
 
 
 def test_swept_values():
@@ -81,8 +88,11 @@ def test_overrides():
     for bad, msg in [(dict(overwrite=True), "never overwrites"), (dict(out_dir="x"), "out_dir is set per run"),
                      (dict(methods=["vpt"]), "selects no run"), (dict(datasets=[]), "selects no run")]:
         with pytest.raises(ConfigError, match=msg): plan_experiment("table1", "cpu", bad)
+    for bad in ([], [-1], ["a"], True):
+        with pytest.raises(ConfigError, match="seeds=.* must be a non-empty list of integers"): plan_experiment("table2", "cpu", dict(seeds=bad))
+    assert [p["seed"] for p in plan_experiment("table2", "cpu", dict(TINY, seeds=[3, 4])).values()][:2] == [3, 4]
     with pytest.raises(ConfigError, match="unknown experiment 'table8'"): plan_experiment("table8")
-    with pytest.raises(ConfigError, match=r"^unknown parameter lable_mapping; parameters: dataset, .*label_mapping.*, methods$"):
+    with pytest.raises(ConfigError, match=r"^unknown parameter lable_mapping; parameters: dataset, .*label_mapping.*, methods, seeds$"):
         plan_experiment("table2", "cpu", dict(lable_mapping="frequency"))
     runs = plan_experiment("fig4", "cpu", dict(TINY, methods=["adavipro"], mask_recipe="stable", label_mapping="frequency"))
     assert list(runs) == ["digits-adavipro-p4-r4-d64-g0.98-stable-e1-n2", "digits-adavipro-p9-r4-d64-g0.98-stable-e1-n2"]
@@ -91,8 +101,12 @@ def test_overrides():
 
 def test_cli_dry_run(tmp_path, capsys):
     assert main(["table2", "--dry-run", "--out", str(tmp_path), "-p", "datasets", "digits", "-p", "epochs", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "digits-vp-p1-e1-n100" in out and "10 pending" in out and not (tmp_path / "table2").exists()
+    out = capsys.readouterr().out   # 5 prompt sizes × 2 methods × the cpu preset's 5 seeds
+    assert "digits-vp-p1-e1-n100" in out and "digits-vp-p1-e1-n100-s4" in out and "50 pending" in out
+    assert not (tmp_path / "table2").exists()
+    assert main(["table2", "--dry-run", "-p", "datasets", "digits", "-p", "seeds", "0,2"]) == 0
+    assert "20 pending" in capsys.readouterr().out
+    assert main(["table2", "--dry-run", "-p", "seeds", "0,x"]) == 2 and "seeds='0,x' must be integers" in capsys.readouterr().err
     assert main(["table9", "--dry-run"]) == 2 and "unknown experiment 'table9'" in capsys.readouterr().err
     assert main(["table1", "--dry-run", "--preset", "cpu", "-p", "overwrite", "True"]) == 2
     capsys.readouterr()
@@ -105,7 +119,7 @@ def test_cli_dry_run(tmp_path, capsys):
 
 def _sweep_cmd(out):
     cmd = [sys.executable, "-m", "adavipro.sweeps", "fig4", "--out", str(out), "--no-progress"]
-    for k, v in TINY.items(): cmd += ["-p", k, ",".join(v) if isinstance(v, list) else str(v)]
+    for k, v in TINY.items(): cmd += ["-p", k, ",".join(map(str, v)) if isinstance(v, list) else str(v)]
     return cmd
 
 
