@@ -487,7 +487,7 @@ def run_experiment(name:str,                  # one of `list_experiments()`
                        progress=progress, reuse=reuse)
 
 # %% ../nbs/11_sweeps.ipynb #3c91f032
-_SIZES = {"digits": (10, 129, 14, 36), "cifar10": (10, 4500, 500, 1000), "cifar100": (100, 450, 50, 100)}
+_SIZES = {"digits": (10, 129, 14, 36), "placement-digits": (10, 129, 14, 36), "cifar10": (10, 4500, 500, 1000), "cifar100": (100, 450, 50, 100)}
 _BACKBONE_COST = {"efficientnet_lite0": (1.0, 0.0), "clip:ViT-B-32": (2.5, 5.0)}   # (cost per image, extra seconds to build)
 _METHOD_COST = {"adavipro": (1.1, 1.1), "full_finetune": (1.5, 1.0)}   # (training, evaluation) cost vs VP
 
