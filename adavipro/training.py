@@ -522,7 +522,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
         print(f"warning: the learned mask is all-{'on' if rate else 'off'} ({'every' if rate else 'no'} region of "
               f"{'every' if rate else 'any'} validation image prompted) at epoch {history[-1]['epoch']}: "
               + ("the run is VP with extra parameters" if rate else "the run is the unprompted model and the template gets no gradient")
-              + "; see the mask columns of history.csv, and mask_recipe='stable'", file=sys.stderr)
+              + "; see the mask columns of history.csv (and the mask stabilisers of MASK_RECIPES)", file=sys.stderr)
     dist.barrier()
     best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
     prompter.load_state_dict(best["prompter"])
