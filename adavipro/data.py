@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #74fef09c
 from __future__ import annotations
-import json, numbers, re, socket, tarfile, zipfile
+import json, numbers, re, socket, sys, tarfile, zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 import torchvision
+from filelock import FileLock, Timeout
 from torchvision.datasets.folder import find_classes, make_dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
@@ -27,8 +28,9 @@ from .core import ConfigError, Registry
 # %% auto #0
 __all__ = ['TEST_FRACTION', 'TEST_SEED', 'datasets', 'FLOWERS102_CLASSES', 'EUROSAT_CLASSES', 'IMAGE_EXTENSIONS',
            'SMALL_IMAGE_MAX', 'PLACEMENT_BACKGROUND', 'PLACEMENT_SCALE', 'PLACEMENT_GRID', 'PLACEMENT_SEED',
-           'TensorImageDataset', 'load_image', 'FileImageDataset', 'DatasetSplits', 'list_datasets', 'get_dataset',
-           'check_dataset_spec', 'iterate_batches', 'placement_grid', 'make_placement', 'oracle_region_mask']
+           'TensorImageDataset', 'load_image', 'FileImageDataset', 'DatasetSplits', 'list_datasets', 'dataset_lock',
+           'get_dataset', 'check_dataset_spec', 'iterate_batches', 'placement_grid', 'make_placement',
+           'oracle_region_mask']
 
 # %% ../nbs/01_data.ipynb #fa8e4977
 class TensorImageDataset(Dataset):
@@ -197,10 +199,27 @@ def _socket_timeout(seconds:float=30):
     try: yield
     finally: socket.setdefaulttimeout(old)
 
+@contextmanager
+def dataset_lock(folder:str|Path, # the folder a dataset is downloaded or unpacked into
+                ):
+    """Hold the lock file `.<folder name>.lock` next to `folder` while a dataset is prepared in it, so that runs
+    started together prepare it once: the others wait (saying so on stderr), then find it ready. Where no lock
+    file can be made (a read-only folder, where nothing can be prepared either) nothing is locked."""
+    folder = Path(folder)
+    lock = FileLock(folder.parent / f".{folder.name}.lock")
+    try: lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another process that is preparing {folder} (it holds {lock.lock_file})", file=sys.stderr)
+        lock.acquire()
+    except OSError: lock = None
+    try: yield folder
+    finally:
+        if lock is not None: lock.release()
+
 def _torchvision(name:str, cls, root:Path, download:bool, layout:str, **kwargs):
-    "Build `cls(root, download=download, **kwargs)`; a missing dataset becomes a one-line `ConfigError`."
+    "Build `cls(root, download=download, **kwargs)` under `dataset_lock`; a missing dataset becomes a one-line `ConfigError`."
     try:
-        with _socket_timeout(): return cls(str(root), download=download, **kwargs)
+        with _socket_timeout(), dataset_lock(Path(root) / name): return cls(str(root), download=download, **kwargs)
     except (OSError, RuntimeError, ValueError, EOFError, tarfile.TarError, zipfile.BadZipFile) as e:
         why = "could not be downloaded (offline?)" if download else "download=False was given"
         msg = " ".join(str(e).split())[:120]
@@ -305,8 +324,10 @@ def _ucf101(root, download):
     base = Path(root)/"ucf101"
     images, split_file = base/"UCF-101-midframes", base/"split_zhou_UCF101.json"
     if not (images.is_dir() and split_file.is_file()):
-        raise ConfigError(f"ucf101 is not in {base} (it cannot be downloaded automatically): put CoOp's "
-                          f"{split_file} and {images}/<Class_Name>/<video>.jpg there")
+        raise ConfigError(f"ucf101 is not in {base} (it cannot be downloaded automatically): extract the official "
+                          f"UCF101.rar and split lists and run `adavipro-prepare-ucf101 --videos UCF-101 --splits "
+                          f"ucfTrainTestlist --out {base}`, or put CoOp's {split_file} and "
+                          f"{images}/<Class_Name>/<video>.jpg there")
     try:
         split = json.loads(split_file.read_text())
         names, sources = {}, {}

@@ -4,22 +4,24 @@
 
 # %% ../nbs/11_sweeps.ipynb #6c110bf8
 from __future__ import annotations
-import argparse, dataclasses, json, math, os, re, shutil, subprocess, sys, tarfile, tempfile, time
+import argparse, dataclasses, json, math, os, queue, re, shutil, subprocess, sys, tarfile, tempfile, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 from tqdm.auto import tqdm
 
 from .core import ConfigError, Registry, atomic_write_text
+from .data import dataset_lock
 from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_config, resolve_mask_recipe
 
 # %% auto #0
 __all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PRESETS', 'TRAINING_FREE', 'NO_EPOCHS',
            'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'STABILISERS_ALONE',
-           'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label',
-           'run_name', 'list_experiments', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder', 'run_configs',
+           'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'scale_size', 'method_defaults',
+           'list_presets', 'dataset_label', 'run_name', 'list_experiments', 'plan_experiment', 'repo_root',
+           'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor', 'run_configs',
            'run_experiment', 'estimate_seconds', 'sweep_seconds', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
@@ -281,26 +283,29 @@ def ensure_cifar10_folder(folder:str|Path|None=None,  # default: <repo>/data/cif
     "The CIFAR-10 image folder of the cpu preset, unpacked from the shared tarball if missing."
     root = repo_root()
     folder = root / CIFAR10_FOLDER if folder is None else Path(folder)
-    if (folder / "train").is_dir() and (folder / "test").is_dir(): return folder
+    ready = lambda: (folder / "train").is_dir() and (folder / "test").is_dir()
+    if ready(): return folder
     tarball = root.parent / "shared" / "data" / "cifar10" / "cifar10-jpeg.tar.gz" if tarball is None else Path(tarball)
-    if folder.exists() and any(folder.iterdir()):
-        raise ConfigError(f"{folder} exists but has no train/ and test/ folders: remove it so that it can be "
-                          f"unpacked again from {tarball}")
-    if not tarball.is_file():
-        raise ConfigError(f"the cpu preset reads CIFAR-10 from {folder} (train/<class>/, test/<class>/), which is "
-                          f"missing, and the tarball to unpack it from, {tarball}, is absent: unpack "
-                          "cifar10-jpeg.tar.gz into that folder, or run only digits (-p datasets digits)")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        with tarfile.open(tarball) as tar: tar.extractall(tmp, filter="data")
-        if not ((tmp / "train").is_dir() and (tmp / "test").is_dir()):
-            raise ConfigError(f"{tarball} does not unpack to train/ and test/ folders")
-        if folder.exists(): folder.rmdir()
-        os.rename(tmp, folder)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with dataset_lock(folder):
+        if ready(): return folder   # unpacked by another sweep while this one waited for the lock
+        if folder.exists() and any(folder.iterdir()):
+            raise ConfigError(f"{folder} exists but has no train/ and test/ folders: remove it so that it can be "
+                              f"unpacked again from {tarball}")
+        if not tarball.is_file():
+            raise ConfigError(f"the cpu preset reads CIFAR-10 from {folder} (train/<class>/, test/<class>/), which is "
+                              f"missing, and the tarball to unpack it from, {tarball}, is absent: unpack "
+                              "cifar10-jpeg.tar.gz into that folder, or run only digits (-p datasets digits)")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            with tarfile.open(tarball) as tar: tar.extractall(tmp, filter="data")
+            if not ((tmp / "train").is_dir() and (tmp / "test").is_dir()):
+                raise ConfigError(f"{tarball} does not unpack to train/ and test/ folders")
+            if folder.exists(): folder.rmdir()
+            os.rename(tmp, folder)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 # %% ../nbs/11_sweeps.ipynb #9519b43d
@@ -385,8 +390,9 @@ pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"], c
                     log_output=True)
 """
 
-def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threads:int, lock_wait_s:float) -> dict:
-    "Execute one run with papermill in a subprocess; return its status row."
+def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threads:int, lock_wait_s:float,
+             gpu:str|None=None) -> dict:
+    "Execute one run with papermill in a subprocess (on GPU `gpu`, if given); return its status row."
     t0 = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
     if (m := _read_metrics(run_dir)) is not None:   # finished meanwhile (another sweep)
@@ -398,6 +404,7 @@ def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threa
     if not _wait_unlocked(run_dir, lock_wait_s):
         return fail(f"another process is training in {run_dir} (it holds .lock): wait for it, then run the sweep again")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+    if gpu is not None: env["CUDA_VISIBLE_DEVICES"] = gpu
     job = dict(input=str(notebook), output=str(run_dir / "run.ipynb"), cwd=str(cwd), parameters=dict(params, out_dir=str(run_dir)))
     cmd = [sys.executable, "-c", _RUNNER, json.dumps(job)]
     with open(run_dir / "papermill.log", "wb") as log:
@@ -413,18 +420,106 @@ def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threa
     last = next((l for l in reversed(log_tail.splitlines()) if l.strip()), f"papermill exited with status {rc}")
     return fail(f"exit status {rc}: {last.strip()}", log_tail)
 
+# %% ../nbs/11_sweeps.ipynb #605e95ee
+def visible_gpus(gpus:str|Sequence[int]|None=None, # indices among the GPUs torch sees, e.g. '0,1,3'; None: all
+                ) -> list[str]:                    # their CUDA_VISIBLE_DEVICES values; [] on a machine without GPUs
+    "The GPUs a sweep spreads its runs over (see above); a GPU that is not there is a `ConfigError`."
+    import torch
+    n = torch.cuda.device_count()
+    own = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    ids = own[:n] if "CUDA_VISIBLE_DEVICES" in os.environ else [str(i) for i in range(n)]
+    if gpus is None: return ids
+    items = gpus.split(",") if isinstance(gpus, str) else list(gpus) if isinstance(gpus, (list, tuple)) else [gpus]
+    idx = [int(g) if isinstance(g, str) and re.fullmatch(r"\s*-?\d+\s*", g) else g for g in items]
+    if not idx or any(isinstance(i, bool) or not isinstance(i, int) for i in idx):
+        raise ConfigError(f"gpus={gpus!r} must be GPU indices separated by commas, e.g. --gpus 0,1")
+    if missing := [i for i in idx if not 0 <= i < n]:
+        have = f"this machine has GPUs {', '.join(map(str, range(n)))}" if n else "this machine has no GPU"
+        raise ConfigError(f"--gpus names GPU {missing[0]}, which is not present: {have} (torch.cuda.device_count() = "
+                          f"{n}); " + ("choose among them, or leave out --gpus to use them all" if n else "leave out --gpus"))
+    return [ids[i] for i in idx]
+
+def gpu_for_job(slot:int,           # a job slot, 0 .. jobs-1; a slot runs one run at a time
+                gpus:Sequence[str], # `visible_gpus()`
+               ) -> str|None:       # the slot's CUDA_VISIBLE_DEVICES; None without GPUs (the environment is left as it is)
+    "Round-robin: slot k runs on GPU k mod len(gpus), so up to len(gpus) concurrent jobs each have their own."
+    return gpus[slot % len(gpus)] if gpus else None
+
+# %% ../nbs/11_sweeps.ipynb #81a41a01
+EXECUTORS = ("process", "local", "slurm")   # how a run is launched (see above)
+LOCAL_TIMEOUT_MIN = 7 * 24 * 60            # submitit's LocalExecutor stops a job after this long (its default is 2 min)
+
+@dataclasses.dataclass
+class SlurmConfig:
+    "What each run's SLURM job asks for (`executor='slurm'`)."
+    partition:str|None=None # --slurm-partition; None: the cluster's default
+    time_min:int=24 * 60    # --slurm-time: minutes a job may run; a run cut off resumes from its last.pt in the next sweep
+    gpus_per_job:int=1      # --slurm-gpus-per-job
+    cpus_per_job:int=8      # --slurm-cpus-per-job; also the run's torch threads
+    options:dict=dataclasses.field(default_factory=dict) # --slurm-option NAME VALUE: other sbatch options, e.g. {'account': 'myproject'}
+    def __post_init__(self):
+        for k, flag, low in (("time_min", "time", 1), ("gpus_per_job", "gpus-per-job", 0), ("cpus_per_job", "cpus-per-job", 1)):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ConfigError(f"--slurm-{flag} {v!r}: must be an integer >= {low}")
+
+def make_executor(kind:str,                    # 'local' or 'slurm'
+                  folder:str|Path,             # submitit's job files and logs: folder/<job id>_*
+                  slurm:SlurmConfig|None=None, # what each SLURM job asks for
+                 ):
+    "A submitit executor that runs one job per run: `LocalExecutor` (this machine) or `SlurmExecutor` (sbatch)."
+    import submitit
+    if kind == "local":
+        ex = submitit.LocalExecutor(folder)
+        ex.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
+        return ex
+    if kind != "slurm": raise ConfigError(f"executor={kind!r}: submitit executors are local and slurm")
+    s = slurm or SlurmConfig()
+    try: ex = submitit.SlurmExecutor(folder)
+    except RuntimeError:
+        raise ConfigError("--executor slurm needs SLURM, and its srun is not on PATH here: start the sweep on the "
+                          "cluster's login node, or use --executor local (or process) on this machine") from None
+    ex.update_parameters(job_name="adavipro", time=s.time_min, nodes=1, ntasks_per_node=1, cpus_per_task=s.cpus_per_job,
+                         gpus_per_node=s.gpus_per_job, partition=s.partition, additional_parameters=dict(s.options))
+    return ex
+
+def _await_job(job, stop:threading.Event, name:str, params:dict, run_dir:Path) -> dict:
+    "The status row a submitit job returns; it is cancelled once `stop` is set (the sweep was interrupted)."
+    while not job.done():
+        if stop.wait(1.0):
+            job.cancel(check=False)
+            return _row(name, params, run_dir, "failed", error=f"interrupted: submitit job {job.job_id} cancelled")
+    try: return job.result()
+    except Exception as e:   # the job itself failed: killed at its time limit, adavipro not importable there, …
+        raised = re.findall(r"^[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)\b.*$", str(e), re.M)   # its trace's last line
+        why = raised[-1] if raised else " ".join(str(e).split("\n")[:2])
+        msg = f"submitit job {job.job_id} failed: {why} (its log: {job.paths.stderr})"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "error.txt", f"{msg}\n\n{e}\n")
+        return _row(name, params, run_dir, "failed", error=msg)
+
 # %% ../nbs/11_sweeps.ipynb #a3e03344
 def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/train.ipynb (see `plan_experiment`)
                 out_dir:str|Path,          # the runs go to out_dir/<name>/
-                jobs:int=1,                # runs executed at once (each with cores // jobs threads)
+                jobs:int=1,                # runs executed at once (each with cores // jobs threads); slurm: jobs queued at once
                 dry_run:bool=False,        # only report what would run
                 notebook:str|Path|None=None, # default: <repo>/nbs/train.ipynb
                 progress:bool=True,        # tqdm bar over runs
                 lock_wait_s:float=10.0,    # how long to wait for a run folder locked by another process
                 reuse:bool=True,           # copy a run finished with the same parameters in out_dir/../<other>/
+                gpus:str|Sequence[int]|None=None, # GPUs the jobs take round-robin (`visible_gpus`); None: every GPU
+                executor:str="process",    # 'process' (a child process each), 'local' or 'slurm' (submitit jobs)
+                slurm:SlurmConfig|None=None, # what each SLURM job asks for (executor='slurm')
                ) -> pd.DataFrame:          # one row per run: run, status, key parameters, test_acc, …, error
     "Execute every run that has not finished yet; skip finished ones; record failures and go on."
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: raise ConfigError(f"jobs={jobs!r} must be a positive integer")
+    if executor not in EXECUTORS: raise ConfigError(f"executor={executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if executor != "slurm" and slurm is not None: raise ConfigError("the --slurm-* options apply only with --executor slurm")
+    if executor == "slurm" and gpus is not None:
+        raise ConfigError("--gpus chooses GPUs of this machine; with --executor slurm, SLURM gives each job its GPUs: "
+                          "use --slurm-gpus-per-job")
+    gpu_ids = [] if executor == "slurm" else visible_gpus(gpus)
+    threads = (slurm or SlurmConfig()).cpus_per_job if executor == "slurm" else max(1, _cores() // jobs)
     out_dir = Path(out_dir).resolve()
     root = repo_root() if notebook is None else Path(notebook).resolve().parent.parent
     notebook = root / "nbs" / "train.ipynb" if notebook is None else Path(notebook).resolve()
@@ -446,18 +541,26 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
                 rows[name] = _row(name, params, run_dir, "pending"); todo.append(name)
         else:
             rows[name] = _row(name, params, run_dir, "pending",
-                              time_s=estimate_seconds(params, max(1, _cores() // jobs)) if dry_run else None)
+                              time_s=estimate_seconds(params, threads) if dry_run else None)
             todo.append(name)
     table = lambda: pd.DataFrame([rows[n] for n in runs], columns=list(_row("", dict(dataset="", method=""), out_dir, "")))
     if not dry_run and not todo and rows:
         out_dir.mkdir(parents=True, exist_ok=True); atomic_write_text(out_dir / "sweep.csv", table().to_csv(index=False))
     if dry_run or not todo: return table()
+    cluster = None if executor == "process" else make_executor(executor, out_dir / ".submitit", slurm)
     if any(runs[n]["dataset"] == f"imagefolder:{CIFAR10_FOLDER}" for n in todo): ensure_cifar10_folder(root / CIFAR10_FOLDER)
-    threads = max(1, _cores() // jobs)
     out_dir.mkdir(parents=True, exist_ok=True)
+    slots, stop = queue.SimpleQueue(), threading.Event()
+    for s in range(jobs): slots.put(s)
+    def launch(n):   # in a slot of its own (and on that slot's GPU) until it is done
+        slot = slots.get()
+        try:
+            args = (n, runs[n], out_dir / n, notebook, root, threads, lock_wait_s, gpu_for_job(slot, gpu_ids))
+            return _execute(*args) if cluster is None else _await_job(cluster.submit(_execute, *args), stop, n, runs[n], out_dir / n)
+        finally: slots.put(slot)
     bar = tqdm(total=len(todo), desc=out_dir.name, unit="run", disable=not progress)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(_execute, n, runs[n], out_dir / n, notebook, root, threads, lock_wait_s): n for n in todo}
+        futures = {pool.submit(launch, n): n for n in todo}
         try:
             for f in as_completed(futures):
                 n = futures[f]
@@ -467,7 +570,8 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
                 bar.update(1)
                 bar.set_postfix_str(f"{n}: {rows[n]['status']}")
                 atomic_write_text(out_dir / "sweep.csv", table().to_csv(index=False))
-        except BaseException:   # Ctrl-C: start no further run (the running ones get the same SIGINT)
+        except BaseException:   # Ctrl-C: start no further run (the running ones get the same SIGINT; jobs are cancelled)
+            stop.set()
             for f in futures: f.cancel()
             raise
         finally: bar.close()
@@ -481,10 +585,13 @@ def run_experiment(name:str,                  # one of `list_experiments()`
                    overrides:dict|None=None,  # parameters for every run, plus `datasets` / `methods` (see `plan_experiment`)
                    progress:bool=True,
                    reuse:bool=True,           # copy runs finished with the same parameters by another experiment
+                   gpus:str|Sequence[int]|None=None, # GPUs the jobs take round-robin; None: every GPU (see `run_configs`)
+                   executor:str="process",    # 'process', 'local' or 'slurm' (see `run_configs`)
+                   slurm:SlurmConfig|None=None, # what each SLURM job asks for
                   ) -> pd.DataFrame:          # one row per run with its status: done / skipped / reused / failed
     "Run experiment `name` (a table or figure of the paper) in `preset`; see `run_configs`."
     return run_configs(plan_experiment(name, preset, overrides), Path(out_root) / name, jobs, dry_run,
-                       progress=progress, reuse=reuse)
+                       progress=progress, reuse=reuse, gpus=gpus, executor=executor, slurm=slurm)
 
 # %% ../nbs/11_sweeps.ipynb #3c91f032
 _SIZES = {"digits": (10, 129, 14, 36), "placement-digits": (10, 129, 14, 36), "cifar10": (10, 4500, 500, 1000), "cifar100": (100, 450, 50, 100)}
@@ -538,7 +645,17 @@ def main(argv:list[str]|None=None) -> int:
                                  "AdaViPro paper) as a sweep of nbs/train.ipynb runs into OUT/EXPERIMENT/<run>/.")
     ap.add_argument("experiment", nargs="?", help=f"one of: {', '.join(list_experiments())}")
     ap.add_argument("--preset", default="cpu", choices=list_presets(), help="cpu (default) or paper")
-    ap.add_argument("--jobs", type=int, default=1, help="runs at once (default 1)")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once (default 1); with --executor slurm, jobs queued at once")
+    ap.add_argument("--gpus", help="GPUs the jobs take round-robin, e.g. 0,1,3 (numbered as torch counts them); "
+                    "default: every GPU torch sees")
+    ap.add_argument("--executor", default="process", choices=EXECUTORS, help="process (default): each run a child "
+                    "process; local: a submitit job on this machine; slurm: a SLURM job per run, through submitit")
+    ap.add_argument("--slurm-partition", help="SLURM partition (default: the cluster's default)")
+    ap.add_argument("--slurm-time", type=int, metavar="MIN", help=f"minutes per job (default {SlurmConfig.time_min})")
+    ap.add_argument("--slurm-gpus-per-job", type=int, metavar="N", help=f"default {SlurmConfig.gpus_per_job}")
+    ap.add_argument("--slurm-cpus-per-job", type=int, metavar="N", help=f"default {SlurmConfig.cpus_per_job}; also the run's threads")
+    ap.add_argument("--slurm-option", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                    help="any other sbatch option, e.g. --slurm-option account myproject")
     ap.add_argument("--out", default="outputs", help="output root (default: outputs)")
     ap.add_argument("--dry-run", action="store_true", help="list the runs and their status, run nothing")
     ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -551,8 +668,12 @@ def main(argv:list[str]|None=None) -> int:
         print("experiments:", ", ".join(list_experiments()), "| presets:", ", ".join(list_presets())); return 2
     try:
         overrides = {k: _parse_value(k, v) for k, v in a.param}
+        given = dict(partition=a.slurm_partition, time_min=a.slurm_time, gpus_per_job=a.slurm_gpus_per_job,
+                     cpus_per_job=a.slurm_cpus_per_job, options=dict(a.slurm_option) if a.slurm_option else None)
+        given = {k: v for k, v in given.items() if v is not None}
+        slurm = SlurmConfig(**given) if given or a.executor == "slurm" else None
         df = run_experiment(a.experiment, a.preset, a.out, a.jobs, a.dry_run, overrides, progress=not a.no_progress,
-                            reuse=not a.no_reuse)
+                            reuse=not a.no_reuse, gpus=a.gpus, executor=a.executor, slurm=slurm)
     except ConfigError as e:
         print(f"adavipro-sweep: error: {e}", file=sys.stderr); return 2
     cols = ["run", "status", "test_acc", "n_tunable_params", "time_s", "error"]

@@ -1,6 +1,6 @@
 """Tests of `adavipro.data` that the notebook does not cover: bad inputs, the real CIFAR-10 folder, and the
 torchvision/CoOp dataset layouts (built here in miniature, since the real datasets cannot be downloaded)."""
-import json, socket, tarfile, time
+import json, socket, subprocess, sys, tarfile, time
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +230,52 @@ def test_imagefolder_large_images(tmp_path):
     assert all(torch.equal(u, v) for u, v in zip(b1, b2))
     xb, yb = next(iterate_batches(ds.test, 4))
     assert xb.shape == (4, 3, 48, 48) and xb.dtype == torch.uint8 and yb.dtype == torch.int64
+
+
+# ---------------------------------------------------------------- preparing a dataset under a lock
+
+_PREPARE = r"""
+import json, sys, time
+from pathlib import Path
+from adavipro.data import _torchvision
+root, me = Path(sys.argv[1]), sys.argv[2]
+
+class SlowDownload:
+    "A stand-in for a torchvision dataset whose download writes its files one by one, then a marker."
+    def __init__(self, root, download):
+        d = Path(root) / "slow"
+        if download and not (d / "done").exists():
+            with open(Path(root) / "downloads.txt", "a") as f: f.write(me + "\n")
+            d.mkdir(exist_ok=True)
+            for i in range(5): (d / f"part{i}").write_text(str(i) * 1000); time.sleep(0.1)
+            (d / "done").touch()
+        if not (d / "done").exists(): raise RuntimeError("Dataset not found or corrupted")
+        self.parts = [p.read_text() for p in sorted(d.glob("part*"))]
+
+(root / f"ready.{me}").touch()
+while len(list(root.glob("ready.*"))) < 2: time.sleep(0.01)   # both start preparing together
+print(json.dumps([p[:1] * len(p) == p and len(p) for p in _torchvision("slow", SlowDownload, root, True, "its files").parts]))
+"""
+
+
+def test_two_processes_prepare_a_dataset_once(tmp_path):
+    "Two runs find the same dataset missing at once: one downloads it, the other waits and reads the finished files."
+    procs = [subprocess.Popen([sys.executable, "-c", _PREPARE, str(tmp_path), str(k)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for k in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert len((tmp_path / "downloads.txt").read_text().splitlines()) == 1, outs   # prepared once
+    assert [json.loads(o) for o, _ in outs] == [[1000] * 5] * 2                   # both read every file whole
+
+
+def test_dataset_lock_where_no_lock_file_can_be_made(tmp_path, monkeypatch):
+    "A read-only data folder (nothing can be prepared there either): the dataset is read without a lock."
+    class Unwritable:
+        def __init__(self, path): self.lock_file = str(path)
+        def acquire(self, timeout=-1): raise PermissionError(13, "Permission denied", self.lock_file)
+    monkeypatch.setattr(D, "FileLock", Unwritable)
+    with D.dataset_lock(tmp_path / "x") as folder: assert folder == tmp_path / "x"
+    assert D._torchvision("ready", lambda root, download: root, tmp_path, True, "its files") == str(tmp_path)
 
 
 # ---------------------------------------------------------------- torchvision and CoOp layouts (in miniature)

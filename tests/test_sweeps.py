@@ -1,6 +1,7 @@
 """Sweeps (adavipro.sweeps) and the report notebook: grid sizes and run names, a tiny real sweep that is killed
-with SIGKILL and started again, parallel runs with failures, and nbs/report.ipynb on the result."""
-import json, shutil, os, signal, subprocess, sys, time
+with SIGKILL and started again, parallel runs with failures, a sweep through submitit's local executor, what a
+SLURM job asks for, and nbs/report.ipynb on the result."""
+import json, shutil, os, signal, subprocess, sys, threading, time
 from pathlib import Path
 
 import pandas as pd
@@ -8,7 +9,9 @@ import papermill as pm
 import pytest
 
 from adavipro.core import ConfigError
-from adavipro.sweeps import PRESETS, list_experiments, main, plan_experiment, run_experiment, run_name, scale_size
+from adavipro.results import collect_runs
+from adavipro.sweeps import (PRESETS, SlurmConfig, _await_job, list_experiments, main, make_executor, plan_experiment,
+                             run_experiment, run_name, scale_size)
 from adavipro.training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -222,6 +225,84 @@ def test_finished_run_with_other_parameters_is_left_alone(sweeps):
         assert df.status.tolist()[0] == "failed" and msg in df.error[0], (kw, df.error[0])
     assert run_experiment("fig4", out_root=out, overrides=dict(TINY, methods=["vp"], label_mapping="first"),
                           dry_run=True, progress=False).status.tolist()[0] == "skipped"   # the default, named
+
+
+# ---------------------------------------------------------------- beyond one machine: GPUs, submitit, SLURM
+
+def test_gpu_and_cluster_options_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 0)   # whatever this machine has
+    for argv, msg in [(["--gpus", "0,x"], "gpus='0,x' must be GPU indices separated by commas, e.g. --gpus 0,1"),
+                      (["--gpus", "0"], "--gpus names GPU 0, which is not present: this machine has no GPU"),
+                      (["--slurm-partition", "gpu"], "the --slurm-* options apply only with --executor slurm"),
+                      (["--executor", "slurm", "--slurm-time", "0"], "--slurm-time 0: must be an integer >= 1"),
+                      (["--executor", "slurm", "--gpus", "0"], "SLURM gives each job its GPUs: use --slurm-gpus-per-job"),
+                      (["--jobs", "0"], "jobs=0 must be a positive integer")]:
+        assert main(["table2", "--dry-run", "--out", str(tmp_path), *argv]) == 2, argv
+        err = capsys.readouterr().err
+        assert msg in err and len(err.strip().splitlines()) == 1, (argv, err)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 2)
+    assert main(["table2", "--dry-run", "--out", str(tmp_path), "--gpus", "1,2"]) == 2
+    assert "GPU 2, which is not present: this machine has GPUs 0, 1" in capsys.readouterr().err
+    monkeypatch.setenv("PATH", str(tmp_path))   # no srun: refused before anything is made
+    assert main(["table2", "-p", "datasets", "digits", "--executor", "slurm", "--out", str(tmp_path / "out")]) == 2
+    assert "--executor slurm needs SLURM, and its srun is not on PATH here" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_slurm_options_reach_the_batch_script(tmp_path, monkeypatch):
+    "With stand-ins for srun and sbatch on PATH, a submitted job's batch script asks for what the options say."
+    seen = {}
+    def fake(kind, folder, slurm):
+        seen.update(kind=kind, slurm=slurm); raise ConfigError("stop here")
+    monkeypatch.setattr("adavipro.sweeps.make_executor", fake)
+    assert main(["table2", "-p", "datasets", "digits", "--out", str(tmp_path / "out"), "--executor", "slurm",
+                 "--slurm-partition", "gpu", "--slurm-time", "90", "--slurm-gpus-per-job", "2", "--slurm-cpus-per-job", "6",
+                 "--slurm-option", "account", "myproject", "--slurm-option", "qos", "high"]) == 2
+    assert seen == dict(kind="slurm", slurm=SlurmConfig(partition="gpu", time_min=90, gpus_per_job=2, cpus_per_job=6,
+                                                        options={"account": "myproject", "qos": "high"}))
+    monkeypatch.undo()
+    bin_ = tmp_path / "bin"; bin_.mkdir()
+    (bin_ / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_ / "sbatch").write_text(f'#!/bin/sh\ncp "$1" "{tmp_path}/job.sh"\necho "Submitted batch job 4242"\n')
+    for f in bin_.iterdir(): f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+    job = make_executor("slurm", tmp_path / "jobs", seen["slurm"]).submit(print, "hello")
+    assert job.job_id == "4242"
+    script = (tmp_path / "job.sh").read_text()
+    for line in ("--partition=gpu", "--time=90", "--gpus-per-node=2", "--cpus-per-task=6", "--ntasks-per-node=1",
+                 "--nodes=1", "--account=myproject", "--qos=high"):
+        assert f"#SBATCH {line}\n" in script, (line, script)
+
+
+def test_sweep_through_submitit_local_executor(tmp_path):
+    "A run as a job of submitit's LocalExecutor (the cheapest: no training); started again, it is skipped."
+    ov = dict(TINY, methods=["none"])
+    df = run_experiment("table1", out_root=tmp_path, overrides=ov, executor="local", progress=False)
+    assert df.status.tolist() == ["done"], df.error.tolist()
+    for r in df.run:   # the same run folders as the process executor writes
+        assert {"run.ipynb", "papermill.log", "config.json", "metrics.json"} <= {p.name for p in (tmp_path / "table1" / r).iterdir()}
+    assert all(0 <= a <= 1 for a in df.test_acc)
+    jobs = sorted((tmp_path / "table1" / ".submitit").glob("*_0_log.out"))
+    assert len(jobs) == 1   # one job per run
+    again = run_experiment("table1", out_root=tmp_path, overrides=ov, executor="local", progress=False)
+    assert again.status.tolist() == ["skipped"]
+    assert sorted((tmp_path / "table1" / ".submitit").glob("*_0_log.out")) == jobs   # nothing submitted again
+    assert sorted(collect_runs(tmp_path).run) == sorted(df.run)   # the report sees the runs, not submitit's files
+
+
+def test_failed_or_interrupted_submitit_job_fails_its_run_only(tmp_path):
+    ex, p = make_executor("local", tmp_path / "jobs"), dict(dataset="digits", method="vp")
+    row = _await_job(ex.submit(int, "x"), threading.Event(), "r", p, tmp_path / "r")
+    assert row["status"] == "failed" and "failed: ValueError: invalid literal for int()" in row["error"], row["error"]
+    assert "Traceback" in (tmp_path / "r" / "error.txt").read_text()
+    stop = threading.Event(); stop.set()
+    job = ex.submit(time.sleep, 60)
+    t0 = time.time()
+    row = _await_job(job, stop, "s", p, tmp_path / "s")
+    assert row["status"] == "failed" and "cancelled" in row["error"] and time.time() - t0 < 10
+    deadline = time.time() + 20
+    while job.state == "RUNNING" and time.time() < deadline: time.sleep(0.2)
+    assert job.state != "RUNNING"
 
 
 # ---------------------------------------------------------------- the report
