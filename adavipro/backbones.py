@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .core import ConfigError, Registry
+from . import fast
 
 # %% auto #0
-__all__ = ['backbones', 'TEXT_TEMPLATE', 'BackboneConfig', 'ClipHead', 'LabelMappingHead', 'BatchFirstSelfAttention',
-           'PatchEmbedConv2d', 'ClassTokenBlock', 'use_fast_layers', 'Backbone', 'load_by_position',
+__all__ = ['backbones', 'TEXT_TEMPLATE', 'BackboneConfig', 'ClipHead', 'LabelMappingHead', 'Backbone', 'load_by_position',
            'register_backbone', 'list_backbones', 'create_backbone', 'ClipBackbone']
 
 # %% ../nbs/02_backbones.ipynb #77faba3a
@@ -67,106 +67,6 @@ class LabelMappingHead(nn.Module):
 
     def extra_repr(self): return f"num_classes={self.num_classes}, num_source={self.num_source}"
 
-# %% ../nbs/02_backbones.ipynb #df5ba1b4
-class BatchFirstSelfAttention(nn.MultiheadAttention):
-    """`nn.MultiheadAttention` computing batch-first self-attention on contiguous `(B, L, E)` tensors.
-
-    Same parameters and output as the stock module (Vaswani et al. 2017, eq. 1: softmax(QKᵀ/√d)·V per head, then
-    the output projection). Taken when `batch_first`, `query is key is value` (3-D), no key-padding mask, no
-    attention weights requested, no `bias_k`/`add_zero_attn`, and `attn_mask` is None or a float (L, L) mask added
-    to the logits; otherwise the stock forward runs. Returns `(output (B, L, E), None)`."""
-    def forward(self, query:Tensor, key:Tensor, value:Tensor, key_padding_mask=None, need_weights:bool=True,
-                attn_mask:Tensor|None=None, average_attn_weights:bool=True, is_causal:bool=False):
-        fast = (self.batch_first and query is key and key is value and query.dim() == 3 and key_padding_mask is None
-                and not need_weights and not is_causal and self._qkv_same_embed_dim and self.bias_k is None
-                and not self.add_zero_attn
-                and (attn_mask is None or (attn_mask.dim() == 2 and attn_mask.is_floating_point())))
-        if not fast:
-            return super().forward(query, key, value, key_padding_mask=key_padding_mask, need_weights=need_weights,
-                                   attn_mask=attn_mask, average_attn_weights=average_attn_weights, is_causal=is_causal)
-        B, L, E = query.shape
-        h = self.num_heads
-        qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)                # (B, L, 3E), one matrix product
-        q, k, v = qkv.view(B, L, 3, h, E // h).permute(2, 0, 3, 1, 4).unbind(0)   # 3 × (B, h, L, d)
-        return self.out_proj(self._attend(q, k, v, attn_mask).transpose(1, 2).reshape(B, L, E)), None
-
-    def _attend(self, q:Tensor, k:Tensor, v:Tensor, attn_mask:Tensor|None=None) -> Tensor:
-        "softmax(QKᵀ/√d)·V per head: q (B,h,n,d), k and v (B,h,L,d) → (B,h,n,d)."
-        p = self.dropout if self.training else 0.0
-        if q.device.type == "cpu" and p == 0.0:
-            logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)               # (B, h, n, L)
-            if attn_mask is not None: logits = logits + attn_mask
-            return logits.softmax(-1, dtype=torch.float32).type_as(v) @ v
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)
-
-    def attend_first(self, x:Tensor, # (B, L, E) the tokens, already normalised as the block does
-                     n:int=1,         # how many leading tokens to return
-                    ) -> Tensor:      # (B, n, E): `forward(x, x, x)[0][:, :n]`, computed for those n queries only
-        "Self-attention output of the first `n` tokens alone: their queries, every token's keys and values."
-        B, L, E = x.shape
-        h, W, b = self.num_heads, self.in_proj_weight, self.in_proj_bias
-        q = F.linear(x[:, :n], W[:E], None if b is None else b[:E]).view(B, n, h, E // h).transpose(1, 2)
-        kv = F.linear(x, W[E:], None if b is None else b[E:])                       # (B, L, 2E)
-        k, v = kv.view(B, L, 2, h, E // h).permute(2, 0, 3, 1, 4).unbind(0)
-        return self.out_proj(self._attend(q, k, v).transpose(1, 2).reshape(B, n, E))
-
-class PatchEmbedConv2d(nn.Conv2d):
-    """A patchify convolution (kernel = stride, no padding) computed on the CPU as one matrix product over patches.
-
-    Input (B, C, H, W) → output (B, O, H // k, W // k), as `nn.Conv2d` (rows/columns beyond the last whole patch
-    are ignored, as the convolution does). Other devices run the stock convolution."""
-    def forward(self, x:Tensor) -> Tensor:
-        if x.device.type != "cpu" or x.dim() != 4: return super().forward(x)
-        B, C, H, W = x.shape
-        (ph, pw), O = self.kernel_size, self.out_channels
-        h, w = H // ph, W // pw
-        patches = x[..., :h * ph, :w * pw].reshape(B, C, h, ph, w, pw).permute(0, 2, 4, 1, 3, 5).reshape(B, h * w, C * ph * pw)
-        y = F.linear(patches, self.weight.reshape(O, -1), self.bias)               # (B, h·w, O)
-        return y.transpose(1, 2).reshape(B, O, h, w)
-
-def _is_patchify(m:nn.Module) -> bool:
-    return (type(m) is nn.Conv2d and m.kernel_size == m.stride and min(m.kernel_size) > 1 and m.groups == 1
-            and m.dilation == (1, 1) and m.padding in ((0, 0), "valid") and m.padding_mode == "zeros")
-
-class ClassTokenBlock(open_clip.transformer.ResidualAttentionBlock):
-    """The last block of an open_clip ViT whose output is its class token: computes that token alone.
-
-    Called as the ViT calls it (`(B, L, E)` tokens, no separate keys/values, no mask), it returns the `(B, 1, E)`
-    output of the first token: x₀ + attn(ln₁(x))₀, then + mlp(ln₂(·)), with every token's keys and values — the
-    same numbers as the stock block's `[:, :1]`. Any other call runs the stock forward."""
-    def forward(self, q_x:Tensor, k_x:Tensor|None=None, v_x:Tensor|None=None, attn_mask:Tensor|None=None) -> Tensor:
-        if k_x is not None or v_x is not None or attn_mask is not None or q_x.dim() != 3:
-            return super().forward(q_x, k_x, v_x, attn_mask)
-        x = q_x[:, :1] + self.ls_1(self.attn.attend_first(self.ln_1(q_x), 1))
-        return x + self.ls_2(self.mlp(self.ln_2(x)))
-
-def _class_token_block(m:nn.Module) -> nn.Module|None:
-    "The last block of `m` if `m` is an open_clip ViT that reads only the class token of its last block's output."
-    if not isinstance(m, open_clip.transformer.VisionTransformer): return None
-    if getattr(m, "pool_type", None) != "tok" or getattr(m, "attn_pool", None) is not None or getattr(m, "output_tokens", True):
-        return None
-    t = m.transformer
-    if not getattr(t, "batch_first", False) or len(t.resblocks) == 0: return None
-    b = t.resblocks[-1]
-    ok = (type(b) is open_clip.transformer.ResidualAttentionBlock and type(b.attn) is BatchFirstSelfAttention
-          and not hasattr(b, "ln_1_kv"))
-    return b if ok else None
-
-def use_fast_layers(model:nn.Module # a network; its modules are switched in place
-                   ) -> int: # number of modules switched
-    """Switch batch-first `nn.MultiheadAttention` to `BatchFirstSelfAttention`, patchify convs to `PatchEmbedConv2d`,
-    and the last block of an open_clip ViT pooled from its class token to `ClassTokenBlock`."""
-    n = 0
-    for m in model.modules():
-        if type(m) is nn.MultiheadAttention and m.batch_first: m.__class__ = BatchFirstSelfAttention
-        elif _is_patchify(m): m.__class__ = PatchEmbedConv2d
-        else: continue
-        n += 1
-    for m in list(model.modules()):      # after the attention switch: ClassTokenBlock needs `attend_first`
-        b = _class_token_block(m)
-        if b is not None: b.__class__ = ClassTokenBlock; n += 1
-    return n
-
 # %% ../nbs/02_backbones.ipynb #6abbae82
 class Backbone(nn.Module):
     "A frozen pretrained network, always in eval mode; this base class wraps an ImageNet-1k classifier."
@@ -177,7 +77,7 @@ class Backbone(nn.Module):
         self.model, self.cfg = model, cfg
         self.requires_grad_(False)
         self.eval()
-        self.fast_layers = use_fast_layers(model)   # same maths, faster layouts (see above)
+        self.fast_layers = fast.use_fast_layers(model) if fast.fast_paths_enabled() else 0   # same maths (05a_fast)
 
     def train(self, mode:bool=True):
         "Stay in eval mode whatever `mode` is: a frozen backbone's batch-norm and dropout must never switch."

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 
+from . import fast
+
 # %% auto #0
 __all__ = ['LAPLACIAN_KERNEL', 'EdgeDetector']
 
@@ -24,6 +26,5 @@ class EdgeDetector(nn.Module):
 
     def forward(self, x:Tensor # (B,C,H,W) images, any scale (AdaViPro: the normalised input)
                ) -> Tensor:    # (B,C,H,W) edge map m_e, same scale as x
-        if x.device.type == "cpu":   # oneDNN's depthwise kernel: 4x faster in channels_last, bit-identical output
-            x = x.contiguous(memory_format=torch.channels_last)
+        if fast.fast_paths_enabled(): x = fast.channels_last_on_cpu(x)   # same numbers, faster on the CPU
         return F.conv2d(x, self.kernel.to(x.dtype), padding=1, groups=self.channels)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 
 from .core import ConfigError
+from . import fast
 
 # %% auto #0
 __all__ = ['check_region_size', 'MaskGenerator', 'sample_region_mask', 'upsample_mask']
@@ -22,87 +23,7 @@ def check_region_size(region_size:int, image_size:int):
         raise ConfigError(f"region_size={region_size!r} must divide image_size={image_size}: "
                           f"use one of {divs}")
 
-def _conv_relu(x:Tensor, w:Tensor, b:Tensor) -> Tensor:
-    "`relu(conv2d(x, w, b))`, fused by oneDNN on the CPU where torch has the op (one pass less over the output)."
-    if (x.device.type == "cpu" and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
-            and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and torch.ops.mkldnn._is_mkldnn_bf16_supported()))):
-        return torch.ops.mkldnn._convolution_pointwise(x, w, b, [0, 0], [1, 1], [1, 1], 1, "relu", [None], "")
-    return F.conv2d(x, w, b).relu_()
-
-def _region_patches(x:Tensor, R:int, regions:Tensor|None=None) -> Tensor:
-    """(B,C,H,W) → (B·n, C, R+2, R+2), channels_last: each R×R region with its 1-pixel halo (zeros at the border);
-    all n = H/R·W/R regions in row-major order, or those at the flat indices `regions` (in that order)."""
-    B, C, H, W = x.shape
-    p = F.pad(x, (1, 1, 1, 1)).unfold(2, R + 2, R).unfold(3, R + 2, R)      # (B,C,H/R,W/R,R+2,R+2) view
-    if regions is not None:
-        p = p[:, :, regions // (W // R), regions % (W // R)].unsqueeze(3)    # (B,C,n,1,R+2,R+2): only those regions
-    return p.permute(0, 2, 3, 1, 4, 5).reshape(-1, C, R + 2, R + 2).contiguous(memory_format=torch.channels_last)
-
-class _RegionMaskGenerator(torch.autograd.Function):
-    """`conv2d(relu(conv2d(e, Wc, bc, padding=1)), Wp, bp, stride=R)` computed region by region: the CPU path.
-
-    The edge map is cut into its N = B·(H/R)·(W/R) regions with a 1-pixel halo, so the 3×3 convergence conv (no
-    padding) gives each region's (R,R,D) activations h as one contiguous row of an (N, R·R·D) matrix, and
-      logits[n,k]  = Σ_e h[n,e] · Wp[k,e] + bp[k]        (one matrix product; e = (i,j,d))
-      grad_Wp[k,e] = Σ_n g[n,k] · h[n,e]                 (one matrix product)
-      grad_h[n,e]  = Σ_k g[n,k] · Wp[k,e]
-    and the convergence conv's weight gradient is one convolution backward over the (R+2)² patches. No strided
-    convolution (oneDNN's backward for kernel = stride = R is slow) and no image-sized copy is made: the (B,D,H,W)
-    activation (411 MB in float32 at batch 32, D = 64, 224 px; 205 MB in bf16) is written once and read three times.
-    When the upstream gradient is antisymmetric, g[n,0] = -g[n,1] (what `sample_region_mask` gives, exactly; a
-    softmax gives it to rounding, within the 1e-5 tolerance until it saturates), grad_h[n,e] = g[n,1] ·
-    (Wp[1,e] - Wp[0,e]) and the factor g[n,1] is moved onto the patches: the ReLU backward then reads h against one
-    broadcast row instead of materialising grad_h first, and grad_Wp[0] = -grad_Wp[1] = -Σ_n g[n,1] · h[n,e] is one
-    matrix-vector product. Otherwise grad_h and both rows of grad_Wp are computed in full.
-
-    Inputs: e (B,C,H,W) with H, W divisible by R and no gradient required; Wc (D,C,3,3), bc (D,), Wp (K,D,R,R),
-    bp (K,); all of one dtype, autocast off; optionally `regions`, a 1-D int64 tensor of flat (row-major) indices
-    into the (H/R, W/R) grid: only those regions are computed and the others' logits are 0. Returns the
-    (B,K,H/R,W/R) logits in float32 (float64 for float64 inputs)."""
-    @staticmethod
-    def forward(ctx, edges, wc, bc, wp, bp, R, regions=None):
-        B, _, H, W = edges.shape
-        K, D = wp.shape[:2]
-        patches = _region_patches(edges, R, regions)
-        h = _conv_relu(patches, wc, bc)                                        # (N,D,R,R), channels_last
-        hf = h.permute(0, 2, 3, 1).reshape(-1, R * R * D)                      # (N, R·R·D): a view of h
-        wpf = wp.permute(0, 2, 3, 1).reshape(K, R * R * D)
-        ctx.save_for_backward(patches, hf, wc, wpf, regions)
-        ctx.shape = (B, H // R, W // R, R, D, K)
-        if hf.dtype == torch.bfloat16:   # oneDNN reads h twice as fast for (K,E)·(E,N) as for (N,E)·(E,K) in bf16
-            logits = (wpf @ hf.t()).t().float() + bp.float()
-        else:
-            logits = torch.addmm(bp, hf, wpf.t())
-        logits = logits.to(torch.promote_types(logits.dtype, torch.float32))   # bf16 → float32: g comes back in float32
-        if regions is not None:                                                # the other regions' logits: 0
-            logits = logits.new_zeros(B, (H // R) * (W // R), K).index_copy_(1, regions, logits.view(B, -1, K))
-        return logits.view(B, H // R, W // R, K).permute(0, 3, 1, 2)
-
-    @staticmethod
-    def backward(ctx, g):
-        patches, hf, wc, wpf, regions = ctx.saved_tensors
-        B, hr, wr, R, D, K = ctx.shape
-        g = g.permute(0, 2, 3, 1).reshape(B, hr * wr, K)
-        g = (g if regions is None else g[:, regions]).reshape(-1, K)            # (N,K): the regions computed
-        N = g.shape[0]
-        gf = g.to(hf.dtype)
-        grad_bp = g.sum(0).to(wpf.dtype)
-        conv_bwd = lambda grad_h, x, mask: torch.ops.aten.convolution_backward(
-            grad_h.view(N, R, R, D).permute(0, 3, 1, 2), x, wc, [D], [1, 1], [0, 0], [1, 1], False, [0, 0], 1, mask)
-        if K == 2 and bool((g[:, 0] + g[:, 1]).abs().max() <= 1e-5 * g.abs().max()):
-            s = gf[:, 1]                                                       # grad_h = s ⊗ (Wp[1] - Wp[0])
-            r = s @ hf                  # grad_wp[1]; one matrix-vector product, twice as fast as the (K,N)·(N,E) one
-            grad_wp = torch.stack([-r, r]).view(K, R, R, D).permute(0, 3, 1, 2)
-            grad_pre = torch.ops.aten.threshold_backward((wpf[1] - wpf[0]).expand(N, -1), hf, 0)
-            grad_wc = conv_bwd(grad_pre, patches * s.view(N, 1, 1, 1), (False, True, False))[1]
-            grad_bc = (s @ grad_pre).view(R * R, D).sum(0, dtype=torch.promote_types(hf.dtype, torch.float32)).to(hf.dtype)
-        else:
-            grad_wp = (gf.t() @ hf).view(K, R, R, D).permute(0, 3, 1, 2)
-            grad_h = gf @ wpf
-            grad_pre = torch.ops.aten.threshold_backward.grad_input(grad_h, hf, 0, grad_input=grad_h)
-            _, grad_wc, grad_bc = conv_bwd(grad_pre, patches, (False, True, True))
-        return None, grad_wc, grad_bc, grad_wp, grad_bp, None, None
-
+# %% ../nbs/05_mask_generator.ipynb #b6a9fccb
 class MaskGenerator(nn.Module):
     r"""Convergence conv $F_c$ (3→D, 3×3) then policy conv $F_p$ (D→2, kernel=stride=R): 2 logits per region.
 
@@ -141,27 +62,15 @@ class MaskGenerator(nn.Module):
     def forward(self, edges:Tensor,            # (B,3,H,W) edge map m_e; H and W divisible by R
                 regions:Tensor|None=None,      # optional int64 flat indices into the (H/R, W/R) grid: only these
                ) -> Tensor:                    # (B,2,H/R,W/R) logits; channel 1 = "apply the prompt"; 0 outside `regions`
-        R = self.region_size
-        if edges.device.type == "cpu" and not edges.requires_grad and edges.shape[-2] % R == 0 and edges.shape[-1] % R == 0:
-            # CPU: region by region, in the autocast dtype if autocast is on (precision='bf16'). AdaViPro's prompter,
-            # forward + backward at batch 32, 224 px, D = 64, p = 30 (24 of the 49 regions): ~0.1 s in float32 and
-            # 0.08 s in bf16, against 0.44 and 0.33 s with this generator as the plain composition over the whole
-            # grid, left to autograd (bench/prompter.py).
-            c, p = self.convergence, self.policy
-            dt = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else c.weight.dtype
-            with torch.autocast("cpu", enabled=False):
-                return _RegionMaskGenerator.apply(edges.to(dt), c.weight.to(dt), c.bias.to(dt),
-                                                  self.policy_weight().to(dt), p.bias.to(dt), R, regions)
-        if regions is not None:   # only those regions: the same two convolutions on their patches (halo, no padding)
-            B, hr, wr = edges.shape[0], edges.shape[-2] // R, edges.shape[-1] // R
-            h = F.conv2d(_region_patches(edges, R, regions), self.convergence.weight, self.convergence.bias)
-            logits = self._policy(F.relu(h, inplace=True)).view(B, -1, 2)            # (B, n, 2)
-            out = logits.new_zeros(B, hr * wr, 2).index_copy(1, regions, logits)
-            return out.view(B, hr, wr, 2).permute(0, 3, 1, 2)
-        # channels_last: oneDNN/cuDNN run these convolutions ~1.8x faster in NHWC than in NCHW (bench/README.md).
-        # In-place ReLU: the convolution's backward needs its input, not its output, so no (B,D,H,W) copy is made.
-        h = self.convergence(edges.contiguous(memory_format=torch.channels_last))
-        return self._policy(F.relu(h, inplace=True))
+        "$F_p(\\mathrm{ReLU}(F_c(m_e)))$, two logits per region; with the fast paths on, `adavipro.fast.mask_logits`."
+        if fast.fast_paths_enabled():
+            return fast.mask_logits(edges, self.convergence.weight, self.convergence.bias, self.policy_weight(),
+                                    self.policy.bias, self.region_size, regions)
+        h = F.relu(self.convergence(edges))              # F_c, then ReLU: (B,D,H,W)
+        logits = self._policy(h)                         # F_p: (B,2,H/R,W/R)
+        if regions is None: return logits
+        keep = torch.zeros(logits.shape[-2:].numel(), dtype=torch.bool, device=logits.device).index_fill_(0, regions, True)
+        return torch.where(keep.view(logits.shape[-2:]), logits, 0.)
 
     def _policy(self, h:Tensor) -> Tensor: return F.conv2d(h, self.policy_weight(), self.policy.bias, stride=self.region_size)
 

@@ -7,6 +7,7 @@ memory meter and small reporting helpers.
 from __future__ import annotations
 
 import ctypes, gc, math, os, platform, re, resource, subprocess, sys, time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))   # `python bench/x.py` from a checkout without `pip install -e`
 
 from adavipro.core import precision_autocast  # noqa: E402
+from adavipro.fast import fast_paths, use_stock_layers  # noqa: E402
 from adavipro.training import warmup_cosine  # noqa: E402
 
 
@@ -152,11 +154,12 @@ class LibStep:
     """One optimiser step exactly as `adavipro.training.fit` takes it on one process: forward and loss under
     `precision_autocast`, zero_grad(set_to_none), backward, SGD step, LambdaLR(warmup_cosine) step, and the on-device
     loss/accuracy/non-finite accumulators (stacked as fit does; no `.item()` per step). Several `LibStep`s may
-    share one optimiser (`opt=`, `sched=`)."""
+    share one optimiser (`opt=`, `sched=`). With `plain`, the step runs with the library's fast paths off
+    (`adavipro.fast.fast_paths(False)`); otherwise as the process is set."""
     def __init__(self, model:nn.Module, device:torch.device, lr_prompt:float=40., lr_mask:float=1.,
                  warmup_steps:int=1000, total_steps:int=100_000, opt=None, sched=None, prompter:nn.Module|None=None,
-                 precision:str="auto"):
-        self.model, self.device, self.precision = model, device, precision
+                 precision:str="auto", plain:bool=False):
+        self.model, self.device, self.precision, self.plain = model, device, precision, plain
         if opt is None:
             groups = (prompter if prompter is not None else model.prompter).param_groups(lr_prompt, lr_mask)
             opt = torch.optim.SGD(groups, lr=lr_prompt, momentum=0.9, weight_decay=0.)
@@ -167,11 +170,12 @@ class LibStep:
         model.train()
 
     def __call__(self, images:Tensor, labels:Tensor):
-        with precision_autocast(self.device, self.precision):
-            logits = self.model(images)
-            loss = F.cross_entropy(logits.float(), labels)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        with fast_paths(False) if self.plain else nullcontext():
+            with precision_autocast(self.device, self.precision):
+                logits = self.model(images)
+                loss = F.cross_entropy(logits.float(), labels)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
         self.opt.step(); self.sched.step()
         stats = torch.stack([loss.detach().float() * len(labels), (logits.argmax(-1) == labels).sum().float()])
         finite = torch.isfinite(stats[0])
@@ -215,7 +219,7 @@ class ClipReferenceStep:
     padding prompter, SGD on the prompt only, the official cosine lr set per step, the logit scale clamped to
     ln 100 after each step, and `loss.item()` / accuracy `.item()` read every step. CUDA: fp16 autocast + GradScaler
     (as the official code); CPU: fp32, no scaler, or with `cpu_bf16` bf16 autocast (the CPU's analogue of the
-    official mixed precision; no scaler is needed for bf16). Stock open_clip layers (not `use_fast_layers`)."""
+    official mixed precision; no scaler is needed for bf16). Stock open_clip layers (not `adavipro.fast.use_fast_layers`)."""
     def __init__(self, model_name:str, classes:list[str], device:torch.device, prompt_size:int=30, image_size:int=224,
                  cpu_bf16:bool=False):
         import open_clip
@@ -258,16 +262,6 @@ class ClipReferenceStep:
         acc = (logits.argmax(-1) == labels).float().mean().mul(100).item()
         self.last = (loss.item(), acc); self.step_i += 1
 
-def stock_layers(model:nn.Module) -> nn.Module:
-    "Undo `adavipro.backbones.use_fast_layers` in place: the reference runs PyTorch's stock modules."
-    import open_clip
-    from adavipro.backbones import BatchFirstSelfAttention, ClassTokenBlock, PatchEmbedConv2d
-    for m in model.modules():
-        if type(m) is BatchFirstSelfAttention: m.__class__ = nn.MultiheadAttention
-        elif type(m) is PatchEmbedConv2d: m.__class__ = nn.Conv2d
-        elif type(m) is ClassTokenBlock: m.__class__ = open_clip.transformer.ResidualAttentionBlock
-    return model
-
 class VisionReferenceStep:
     """A step that behaves like the official VP `main_vision.py` for an ImageNet classifier: the network NOT frozen
     (only `.eval()`), fp32 (no autocast), label mapping as `output[:, indices]`, the padding prompter, SGD on the
@@ -275,7 +269,8 @@ class VisionReferenceStep:
     def __init__(self, spec:str, num_classes:int, device:torch.device, prompt_size:int=30, image_size:int=224):
         from adavipro.backbones import create_backbone
         bb = create_backbone(spec, device=device)           # a fresh copy; the library freezes it, we unfreeze it
-        self.model = stock_layers(bb.model).requires_grad_(True).eval()
+        use_stock_layers(bb.model)                          # PyTorch's stock modules, as the official code runs
+        self.model = bb.model.requires_grad_(True).eval()
         self.device = device
         self.mean = torch.tensor(bb.cfg.mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(bb.cfg.std, device=device).view(1, 3, 1, 1)

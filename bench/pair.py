@@ -6,7 +6,8 @@ between minutes, that spreads a 5 % target ratio over several runs. Here every t
 step) or (adavipro, vp), alternating the order, and the figure is the median over the pairs of
 vp s/step ÷ adavipro s/step (= adavipro img/s ÷ vp img/s), with its interquartile range. Each step is the library's
 (`LibStep`: forward and loss under `precision_autocast`, backward, SGD and LambdaLR steps, as `fit` takes it) on a
-random batch at 224 px; both prompters train on the same batch, as in `bench/step.py`.
+random batch at 224 px; both prompters train on the same batch, as in `bench/step.py`. With --plain, the whole run
+has the library's fast paths off (`adavipro.fast.set_fast_paths(False)`, before any model is built).
 
 Run from the repo root:  python bench/pair.py          (python bench/pair.py --help for the flags)
 """
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import LibStep, class_names, environment, load_str, resolve_device, sync  # noqa: E402
 from adavipro.backbones import create_backbone  # noqa: E402
 from adavipro.core import keep_freed_memory  # noqa: E402
+from adavipro.fast import set_fast_paths  # noqa: E402
 from adavipro.model import PromptedClassifier, Preprocess, create_method  # noqa: E402
 
 
@@ -46,7 +48,11 @@ def main(argv=None):
     ap.add_argument("--embed-dim", type=int, default=64)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     ap.add_argument("--target", type=float, default=0.95, help="the ratio to meet (default 0.95)")
+    ap.add_argument("--plain", action="store_true",
+                    help="run with the library's fast paths off (adavipro.fast.set_fast_paths(False)): the plain mask "
+                         "generator and edge detector, the backbones' stock modules")
     a = ap.parse_args(argv)
+    if a.plain: set_fast_paths(False)
     device = resolve_device(a.device)
     if a.threads: torch.set_num_threads(a.threads)
     if device.type == "cpu": keep_freed_memory()      # as fit does on the CPU
@@ -55,7 +61,8 @@ def main(argv=None):
     if not set(precisions) <= {"fp32", "bf16"}: sys.exit(f"--precisions {a.precisions}: use fp32 and/or bf16")
     print(f"bench/pair.py — {environment(device)}")
     print(f"device {device.type}, batch {B}, {a.image_size} px, {a.classes} classes, p = {a.prompt_size}, "
-          f"R = {a.region_size}, D = {a.embed_dim}; {a.warmup} warm-up steps each, then {a.pairs} timed pairs; "
+          f"R = {a.region_size}, D = {a.embed_dim}; fast paths {'off (--plain)' if a.plain else 'on'}; "
+          f"{a.warmup} warm-up steps each, then {a.pairs} timed pairs; "
           f"start: {load_str()}", flush=True)
     torch.manual_seed(0)
     images = torch.rand(B, 3, a.image_size, a.image_size, device=device)

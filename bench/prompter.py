@@ -9,10 +9,10 @@ repetitions after --warmup, interleaved between configurations.
 Configurations:
   vp              VP's padding prompter (`create_method('vp')`).
   adavipro        AdaViPro's prompter as the library runs it: the mask generator decides only the regions that the
-                  frame reaches (`prompted_regions`), on the CPU through `adavipro.mask._RegionMaskGenerator`.
-  adavipro-plain  the same module and weights with the mask generator's forward written as the plain composition
-                  `policy(relu(convergence(edges)))` over the whole grid and left to autograd (the eager PyTorch
-                  baseline: the paper's formula as written).
+                  frame reaches (`prompted_regions`), on the CPU through `adavipro.fast.RegionMaskGenerator`.
+  adavipro-plain  the same module and weights with the library's fast paths off (`adavipro.fast.fast_paths(False)`):
+                  the mask generator's plain composition `policy(relu(convergence(edges)))` over the whole grid, left
+                  to autograd (the eager PyTorch baseline: the paper's formula as written).
   convs-only      a floor, not a prompter: only the two convolutions that AdaViPro's prompter cannot avoid, on the
                   regions it decides and in the same dtype: the 3→D convergence convolution with its ReLU (forward)
                   and that convolution's weight gradient (backward), as the library's CPU path calls them, plus
@@ -34,16 +34,13 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import environment, fmt, load_str, resolve_device, sync, table  # noqa: E402
 from adavipro.core import keep_freed_memory, precision_autocast  # noqa: E402
-from adavipro.mask import _conv_relu, _region_patches, sample_region_mask, upsample_mask  # noqa: E402
+from adavipro.fast import fast_paths, fused_conv_relu, region_patches  # noqa: E402
 from adavipro.model import create_method  # noqa: E402
 
 
 def plain_forward(p, x):
-    "AdaViProPrompter.forward with the mask generator as the plain composition of its two convolutions, every region."
-    mg = p.mask_generator
-    logits = mg.policy(F.relu(mg.convergence(p.edges(x)))).float()
-    mask = upsample_mask(sample_region_mask(logits, p.tau, p.training), p.region_size)
-    return x + p.template.prompt() * mask.to(x.dtype)
+    "AdaViProPrompter.forward with the fast paths off: the mask generator's plain composition over every region."
+    with fast_paths(False): return p(x)
 
 
 def convs_only(p, x):
@@ -53,9 +50,9 @@ def convs_only(p, x):
     dt = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else w.dtype
     with torch.autocast(x.device.type, enabled=False), torch.no_grad():
         R, D = mg.region_size, w.shape[0]
-        patches = _region_patches(x.to(dt), R, p.prompted_regions)         # (N,3,R+2,R+2), stands in for the edges
+        patches = region_patches(x.to(dt), R, p.prompted_regions)         # (N,3,R+2,R+2), stands in for the edges
         w, b = w.to(dt), b.to(dt)
-        h = _conv_relu(patches, w, b) if x.device.type == "cpu" else F.conv2d(patches, w, b).relu_()
+        h = fused_conv_relu(patches, w, b) if x.device.type == "cpu" else F.conv2d(patches, w, b).relu_()
         grad_wc = torch.ops.aten.convolution_backward(h, patches, w, [D], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
                                                       (False, True, False))[1]
     return grad_wc

@@ -21,6 +21,9 @@ added (torch.compile of the PromptedClassifier / channels_last memory format, as
 With --bf16 (CPU), '<config>+bf16' variants run under bf16 autocast (fit's precision='bf16'), and the CLIP
 reference is also timed under CPU bf16 autocast as 'reference+bf16' (the official code's mixed precision, on a
 CPU); 'vs reference' always divides by the float32 'reference', and the summary also compares like with like.
+With --plain, '<config>+plain' variants run the same steps with the library's fast paths off
+(adavipro.fast.fast_paths(False): the plain mask generator and edge detector, the backbone's stock forwards), and the
+summary gives each configuration's img/s with the fast paths off over with them on.
 
 Allocator (CPU): adavipro.training.fit makes glibc malloc keep freed memory (adavipro.core.keep_freed_memory), so
 large activations are not page-faulted in afresh every step; the library configurations run with that setting
@@ -81,6 +84,9 @@ def parse_args(argv=None):
     p.add_argument("--bf16", action="store_true",
                    help="CPU: also time every library configuration under bf16 autocast (fit's precision='bf16') "
                         "and the CLIP reference under bf16 autocast ('reference+bf16'); on CUDA bf16 is the default")
+    p.add_argument("--plain", action="store_true",
+                   help="also time every library configuration with the library's fast paths off "
+                        "(adavipro.fast.fast_paths(False); '<config>+plain' rows)")
     p.add_argument("--prompt-size", type=int, default=30, help="padding width p (default 30)")
     p.add_argument("--region-size", type=int, default=32, help="AdaViPro region size R (default 32)")
     p.add_argument("--embed-dim", type=int, default=64, help="AdaViPro convergence channels D (default 64)")
@@ -250,6 +256,7 @@ def main(argv=None):
         if a.channels_last: variants += [(c, "+cl") for c in lib]
         if a.compile: variants += [(c, "+compile") for c in lib]
         if a.bf16: variants += [(c, "+bf16") for c in lib]
+        if a.plain: variants += [(c, "+plain") for c in lib]
         acc = {}      # name → dict(times, first, peak, flops, extra)
         skipped = set()
         for r in range(rounds):
@@ -269,7 +276,8 @@ def main(argv=None):
                     tunable = count_tunable_params(model)
                     if suffix == "+cl": model = model.to(memory_format=torch.channels_last)
                     train_model = torch.compile(model) if suffix == "+compile" else model
-                    step = LibStep(train_model, device, prompter=prompter, precision="bf16" if suffix == "+bf16" else "auto")
+                    step = LibStep(train_model, device, prompter=prompter, precision="bf16" if suffix == "+bf16" else "auto",
+                                   plain=suffix == "+plain")
                     st = acc.setdefault(name, dict(times=[], first=None, peak=0., flops=None))
                     n_warm = warmup
                     if r == 0 and a.flops and suffix != "+compile":
@@ -284,6 +292,7 @@ def main(argv=None):
                     if suffix == "+compile": extra += "; '1st step' includes compilation"
                     if suffix == "+cl": extra += "; model in channels_last"
                     if suffix == "+bf16": extra += "; bf16 autocast"
+                    if suffix == "+plain": extra += "; fast paths off"
                     st["extra"] = extra
                     print(f"    round {r + 1}/{rounds} {name:<18} median {statistics.median(times):.3f} s/step "
                           f"({len(times)} timed; {load_str()})", flush=True)
@@ -355,6 +364,10 @@ def main(argv=None):
             if ada["_flops"] and vp["_flops"] and not suffix:
                 print(f"  {spec}: FLOPs per step vp / adavipro = {vp['_flops'] / ada['_flops']:.3f}×")
             print(f"  {spec}: adavipro{suffix} / vp{suffix} = {x:.3f}×  → {'MET' if x >= 0.95 else 'MISSED'} (target ≥ 0.95×)")
+        for method in LIB_METHODS:
+            on, off = by.get((spec, method)), by.get((spec, method + "+plain"))
+            if on and off: print(f"  {spec}: {method}+plain / {method} = {off['_img_s'] / on['_img_s']:.3f}× "
+                                 "(img/s with the fast paths off over on)")
     if not mem.resettable: print("  (peak memory not reset per configuration on this system: read it as a running maximum)")
 
 

@@ -111,28 +111,38 @@ def test_clip_shapes_and_config(clip):
 
 
 
-def test_fast_layers_match_stock_open_clip(clip):
-    "use_fast_layers: 12+12 attention layers, the patchify conv and the last image block switched; same embeddings and input gradients."
-    from adavipro.backbones import BatchFirstSelfAttention, ClassTokenBlock, PatchEmbedConv2d
-    assert clip.fast_layers == 26
-    assert type(clip.model.visual.conv1) is PatchEmbedConv2d
-    assert type(clip.model.visual.transformer.resblocks[-1]) is ClassTokenBlock
-    assert sum(type(m) is ClassTokenBlock for m in clip.model.modules()) == 1        # not in the text tower
-    assert sum(type(m) is BatchFirstSelfAttention for m in clip.model.modules()) == 24
+@pytest.mark.parametrize("fast_on", [True, False])
+def test_fast_layers_match_stock_open_clip(clip, fast_on):
+    "use_fast_layers: 12+12 attention layers, the patchify conv and the last image block switched; same embeddings and input gradients, with the fast paths on and off."
+    import copy
+    from adavipro.fast import BatchFirstSelfAttention, ClassTokenBlock, PatchEmbedConv2d, fast_paths, use_fast_layers
+    model = clip.model
+    if clip.fast_layers == 0:                                # the suite runs with ADAVIPRO_FAST_PATHS=0: switch a copy
+        model = copy.deepcopy(clip.model); assert use_fast_layers(model) == 26
+    else: assert clip.fast_layers == 26
+    assert type(model.visual.conv1) is PatchEmbedConv2d
+    assert type(model.visual.transformer.resblocks[-1]) is ClassTokenBlock
+    assert sum(type(m) is ClassTokenBlock for m in model.modules()) == 1             # not in the text tower
+    assert sum(type(m) is BatchFirstSelfAttention for m in model.modules()) == 24
     stock = open_clip.create_model("ViT-B-32", pretrained=None).eval().requires_grad_(False)
-    stock.load_state_dict(clip.model.state_dict())           # same keys: only the classes changed
+    stock.load_state_dict(model.state_dict())                # same keys: only the classes changed
     assert not any(type(m) in (BatchFirstSelfAttention, PatchEmbedConv2d, ClassTokenBlock) for m in stock.modules())
     torch.manual_seed(0)
     x = torch.randn(3, 3, 224, 224)
     out = []
-    for f in (stock.encode_image, clip):
+    for f in (stock.encode_image, model.encode_image):
         xi = x.clone().requires_grad_(True)
-        y = f(xi); y.square().sum().backward()
+        with fast_paths(fast_on): y = f(xi)
+        y.square().sum().backward()
         out.append((y.detach(), xi.grad))
     assert torch.allclose(out[0][0], out[1][0], atol=1e-4, rtol=1e-4)
     assert (out[0][1] - out[1][1]).norm() <= 1e-4 * out[0][1].norm()
     tok = open_clip.get_tokenizer("ViT-B-32")(["This is a photo of a cat", "This is a photo of a dog"])
-    with torch.no_grad(): assert torch.allclose(stock.encode_text(tok), clip.model.encode_text(tok), atol=1e-4)
+    with fast_paths(fast_on), torch.no_grad(): assert torch.allclose(stock.encode_text(tok), model.encode_text(tok), atol=1e-4)
+    if not fast_on:                                          # built with the fast paths off: the stock modules
+        with fast_paths(False): plain = create_backbone("clip:ViT-B-32:random")
+        assert plain.fast_layers == 0
+        assert not any(type(m) in (BatchFirstSelfAttention, PatchEmbedConv2d, ClassTokenBlock) for m in plain.modules())
 
 def test_clip_text_encoder_runs_once(clip, monkeypatch):
     calls, encode_text = [], clip.model.encode_text

@@ -2,6 +2,8 @@
 import subprocess, sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,12 +23,14 @@ def test_prompter_bench_runs_every_configuration():
 
 
 def test_step_bench_runs_on_efficientnet():
+    "With --plain, every library configuration again with the fast paths off, and the ratio of the two."
     out = _run("bench/step.py", "--backbones", "efficientnet_lite0", "--configs", "reference,vp,adavipro", "--batch-size", "2",
                "--steps", "1", "--warmup", "1", "--rounds", "1", "--ref-steps", "1", "--ref-warmup", "0", "--no-flops",
-               "--threads", "1")
+               "--threads", "1", "--plain")
     assert "adavipro / vp =" in out and "vp / reference+kept" in out, out
-    for config in ("reference", "reference+kept", "vp", "adavipro"):
+    for config in ("reference", "reference+kept", "vp", "adavipro", "vp+plain", "adavipro+plain"):
         assert any(line.split()[:2] == [config, "efficientnet_lite0"] for line in out.splitlines()), out
+    assert "efficientnet_lite0: adavipro+plain / adavipro = " in out, out
 
 
 def test_step_bench_mfu_column():
@@ -53,10 +57,12 @@ def test_gpu_script_is_valid_bash_and_rejects_unknown_parts():
     assert r.returncode == 2 and "unknown part 'nonsense'" in r.stdout, r.stdout + r.stderr
 
 
-def test_pair_bench_prints_a_paired_ratio_per_precision():
+@pytest.mark.parametrize("plain", [False, True])
+def test_pair_bench_prints_a_paired_ratio_per_precision(plain):
     out = _run("bench/pair.py", "--backbones", "efficientnet_lite0", "--batch-size", "2", "--image-size", "64",
                "--region-size", "8", "--prompt-size", "4", "--embed-dim", "8", "--pairs", "2", "--warmup", "1",
-               "--threads", "1")
+               "--threads", "1", *(["--plain"] if plain else []))
+    assert ("fast paths off (--plain)" if plain else "fast paths on;") in out, out
     for precision in ("fp32", "bf16"):
         assert f"efficientnet_lite0     {precision}: vp " in out and "median of 2 pairs" in out, out
         line = next(l for l in out.splitlines() if l.startswith(f"  efficientnet_lite0 {precision}: "))

@@ -8,9 +8,12 @@ import torch
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
+@pytest.mark.parametrize("fast_on", [True, False])
 @pytest.mark.parametrize("subset", [False, True])
-def test_mask_generator_cuda_matches_cpu_region_path(subset):
-    "CUDA runs the plain convolutions (cuDNN), the CPU the region-by-region autograd Function: same numbers (float64)."
+def test_mask_generator_cuda_matches_cpu_region_path(subset, fast_on):
+    """CUDA runs the convolutions (cuDNN), the CPU the region-by-region autograd Function with the fast paths on and
+    the plain composition with them off: same numbers (float64)."""
+    from adavipro.fast import fast_paths
     from adavipro.mask import MaskGenerator
     torch.manual_seed(0)
     mg = MaskGenerator(embed_dim=16, region_size=8).double()
@@ -21,8 +24,9 @@ def test_mask_generator_cuda_matches_cpu_region_path(subset):
     outs = []
     for dev in ("cpu", "cuda"):
         m = copy.deepcopy(mg).to(dev)
-        y = fwd(m, e.to(dev)); (y * g.to(dev)).sum().backward()
-        if dev == "cpu": assert type(y.grad_fn).__name__ == "_RegionMaskGeneratorBackward"
+        with fast_paths(fast_on): y = fwd(m, e.to(dev))
+        (y * g.to(dev)).sum().backward()
+        if dev == "cpu": assert (type(y.grad_fn).__name__ == "RegionMaskGeneratorBackward") == fast_on
         outs.append([y.detach().cpu()] + [p.grad.cpu() for p in m.parameters()])
     for a, b in zip(*outs): torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-9)
 
@@ -47,9 +51,11 @@ def test_adavipro_prompter_bf16_autocast_on_cuda_close_to_float32():
     for a, b in zip(g32, g16): assert (a - b).norm() <= 5e-2 * a.norm() + 1e-6
 
 
-def test_fast_clip_layers_match_stock_open_clip_on_cuda(clip):
-    "use_fast_layers on CUDA (SDPA attention): stock open_clip's embeddings and input gradients, float32."
+@pytest.mark.parametrize("fast_on", [True, False])
+def test_fast_clip_layers_match_stock_open_clip_on_cuda(clip, fast_on):
+    "use_fast_layers on CUDA (SDPA attention): stock open_clip's embeddings and input gradients, float32, with the fast paths on and off."
     import open_clip
+    from adavipro.fast import fast_paths
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, False
     fast = copy.deepcopy(clip).cuda()
     stock = open_clip.create_model("ViT-B-32", pretrained=None).eval().requires_grad_(False)
@@ -60,7 +66,8 @@ def test_fast_clip_layers_match_stock_open_clip_on_cuda(clip):
     out = []
     for f in (stock.encode_image, fast):
         xi = x.clone().requires_grad_(True)
-        y = f(xi); y.square().sum().backward()
+        with fast_paths(fast_on): y = f(xi)
+        y.square().sum().backward()
         out.append((y.detach(), xi.grad))
     torch.testing.assert_close(out[1][0], out[0][0], atol=1e-4, rtol=1e-4)
     assert (out[0][1] - out[1][1]).norm() <= 1e-4 * out[0][1].norm()

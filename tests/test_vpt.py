@@ -132,11 +132,12 @@ def test_sequence_first_open_clip_matches_batch_first(vpt):
     assert [tuple(s.shape) for s in seen] == [(1 + 2 + 16, 3, 32)] * 2
 
 
+@pytest.mark.parametrize("fast_on", [True, False])
 @pytest.mark.parametrize("deep", [False, True])
-def test_class_token_block_gives_the_stock_prompted_output(vpt, deep):
-    "With the last block computing the class token alone (`use_fast_layers`), VPT's output and prompt gradients are the stock tower's."
+def test_class_token_block_gives_the_stock_prompted_output(vpt, deep, fast_on):
+    "With the last block computing the class token alone (`use_fast_layers`), VPT's output and prompt gradients are the stock tower's, with the fast paths on and off."
     import copy
-    from adavipro.backbones import ClassTokenBlock, use_fast_layers
+    from adavipro.fast import ClassTokenBlock, fast_paths, use_fast_layers
     torch.manual_seed(0)
     stock = open_clip.transformer.VisionTransformer(image_size=32, patch_size=8, width=32, layers=3, heads=2,
                                                     mlp_ratio=2., output_dim=16).eval()
@@ -147,7 +148,8 @@ def test_class_token_block_gives_the_stock_prompted_output(vpt, deep):
     ps.attach(stock); pf.attach(fast); pf.load_state_dict(ps.state_dict())
     out = []
     for net, p in ((stock, ps), (fast, pf)):
-        y = net(x); y.square().sum().backward()
+        with fast_paths(fast_on): y = net(x)
+        y.square().sum().backward()
         out.append((y.detach(), p.prompts.grad))
     torch.testing.assert_close(out[1][0], out[0][0], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out[1][1], out[0][1], rtol=1e-4, atol=1e-6)
