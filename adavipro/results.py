@@ -16,9 +16,9 @@ from .training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 
 # %% auto #0
 __all__ = ['METRICS', 'DIAGNOSTIC_PREFIXES', 'RUN_COLUMNS', 'DETERMINISTIC', 'SUMMARY_COLUMNS', 'PAIRED_COLUMNS',
-           'BASELINE_FIELDS', 'run_key', 'failed_runs', 'collect_runs', 'newest_runs', 'mean_interval', 'summarise',
-           'verdict', 'seed_differences', 'paired_difference', 'average_difference', 'shared_key', 'attach_baseline',
-           'fmt_cell', 'collect_history']
+           'LR_CHOICE_COLUMNS', 'BASELINE_FIELDS', 'run_key', 'failed_runs', 'collect_runs', 'newest_runs',
+           'mean_interval', 'summarise', 'verdict', 'seed_differences', 'paired_difference', 'average_difference',
+           'choose_lr', 'shared_key', 'attach_baseline', 'fmt_cell', 'collect_history']
 
 # %% ../nbs/12_results.ipynb #6edf9b45
 def run_key(config:dict # a run's config (metrics.json's "config"), possibly older or partial
@@ -206,6 +206,40 @@ def average_difference(diffs:pd.DataFrame,    # rows of `seed_differences`
     s = mean_interval(per_seed, confidence)
     return {**s, "cells": cells, "seeds": ",".join(str(x) for x in per_seed.index),
             "verdict": verdict(s["lo"], s["hi"], s["n"], a, b)}
+
+# %% ../nbs/12_results.ipynb #4906fed9
+LR_CHOICE_COLUMNS = ("n", "mean", "std", "lo", "hi", "seeds", "lrs", "runner_up", "diff_n", "diff_mean", "diff_lo",
+                     "diff_hi", "verdict")
+
+def choose_lr(df:pd.DataFrame,                       # runs of a learning-rate search (`collect_runs`, after `newest_runs`)
+              by:list[str]=("dataset_name", "method"), # one choice per cell of these columns
+              lr_col:str="lr_prompt",                # the learning rate searched
+              value:str="val_acc",                   # what the choice maximises: a validation metric, never test
+              seed_col:str="seed",
+              confidence:float=0.95,
+             ) -> pd.DataFrame: # by…, lr_col (chosen), n, mean, std, lo, hi, seeds of it; lrs tried; runner_up, diff_* (paired), verdict
+    "Per cell of `by`, the `lr_col` with the highest mean `value` over seeds (ties: more seeds, then the smaller rate)."
+    if value.startswith("test"): raise ValueError(f"value={value!r}: a learning rate is chosen on validation, never on test")
+    by = list(by)
+    val = df[[*by, lr_col, seed_col, value, *(["run_dir"] if "run_dir" in df else [])]]   # nothing else is read
+    s = summarise(val, [*by, lr_col], value=value, seed_col=seed_col, confidence=confidence)
+    rows = []
+    for key, g in _groups(s, by):
+        g = g.assign(_m=g["mean"].round(12)).sort_values(["_m", "n", lr_col], ascending=[False, False, True])
+        best, rest = g.iloc[0], g.iloc[1:]
+        row = {**dict(zip(by, key)), lr_col: best[lr_col], **{k: best[k] for k in ("n", "mean", "std", "lo", "hi", "seeds")},
+               "lrs": ",".join(f"{x:g}" for x in sorted(g[lr_col])), "runner_up": np.nan, "diff_n": 0, "diff_mean": np.nan,
+               "diff_lo": np.nan, "diff_hi": np.nan, "verdict": "one rate tried"}
+        if len(rest):
+            second = rest.iloc[0][lr_col]
+            cell = val
+            for c, k in zip(by, key): cell = cell[cell[c] == k]
+            d = paired_difference(cell, [], method_col=lr_col, a=best[lr_col], b=second, value=value, seed_col=seed_col,
+                                  confidence=confidence).iloc[0]
+            row.update(runner_up=second, diff_n=d.n, diff_mean=d["mean"], diff_lo=d.lo, diff_hi=d.hi,
+                       verdict=verdict(d.lo, d.hi, d.n, f"lr {best[lr_col]:g}", f"lr {second:g}"))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*by, lr_col, *LR_CHOICE_COLUMNS])
 
 # %% ../nbs/12_results.ipynb #3c116321
 BASELINE_FIELDS = ("method", "region_size", "embed_dim", "tau0", "gamma", "use_edges", "lr_mask", "mask_recipe",

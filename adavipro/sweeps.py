@@ -17,12 +17,12 @@ from .data import dataset_lock
 from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_config, resolve_mask_recipe
 
 # %% auto #0
-__all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PRESETS', 'TRAINING_FREE', 'NO_EPOCHS',
-           'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'STABILISERS_ALONE',
-           'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'scale_size', 'method_defaults',
-           'list_presets', 'dataset_label', 'run_name', 'list_experiments', 'plan_experiment', 'repo_root',
-           'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor', 'run_configs',
-           'run_experiment', 'estimate_seconds', 'sweep_seconds', 'main']
+__all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PRESETS', 'VP_LR_PROMPT',
+           'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES', 'EXPERIMENTS',
+           'DEFAULT_SPEC', 'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN',
+           'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'run_name', 'list_experiments',
+           'family_defaults', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job',
+           'SlurmConfig', 'make_executor', 'run_configs', 'run_experiment', 'estimate_seconds', 'sweep_seconds', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -51,6 +51,7 @@ PRESETS = {
                   val_fraction=0.1, split_seed=0, seed=0, device="auto", precision="auto"),
         seeds=[0], datasets={d: d for d in PAPER_DATASETS}, ablation=ABLATION_DATASETS, fig4="cifar10", table3="cifar100",
         placement="placement:cifar10",
+        lr_search=dict(methods=["vp"], lr_prompt=[4.0, 40.0, 400.0]), lr_prompt={},
         budget={"table3": dict(epochs=1, train_per_class=1, val_per_class=1, test_per_class=1, seeds=[0])}),
     "cpu": dict(
         base=dict(data_root="data", backbone="efficientnet_lite0", prompter="padding", embed_dim=64, tau0=5.0,
@@ -60,6 +61,11 @@ PRESETS = {
         seeds=[0, 1, 2, 3, 4], datasets={"digits": "digits", "cifar10": f"imagefolder:{CIFAR10_FOLDER}"},
         placement="placement:digits",
         ablation=["digits", "cifar10"], fig4="cifar10", table3="cifar10",
+        # the `lr` experiment: these methods at these prompt learning rates (chosen on validation by `choose_lr`)
+        lr_search=dict(methods=["vp"], lr_prompt=[0.4, 1.0, 4.0, 10.0, 40.0]),
+        # the chosen prompt lr per dataset family; a family not listed keeps the base's 40. placement-digits: provisional,
+        # one seed at the stabilisers budget, lr 4 vs 40 only (VP 29.2 vs 11.8 % validation), until `lr` runs with seeds
+        lr_prompt={"placement-digits": 4.0},
         budget={"table1": dict(train_per_class=200),
                 "table3": dict(backbone="clip:ViT-B-32:random", image_size=224, epochs=1, train_per_class=2,
                                val_per_class=1, test_per_class=1, seeds=[0]),
@@ -68,11 +74,14 @@ PRESETS = {
                 "table6": dict(train_per_class=125),
                 "table7": dict(train_per_class=125),
                 "fig4":   dict(train_per_class=250, epochs=10),
+                "lr":     dict(train_per_class=100),   # Table 2's: its lr-40 runs are Table 2's VP at p = 30 (reused)
                 # the placement benchmark is valid at 112 px, R = 16 (the main job's size): all of digits' ~130
                 # training images per class, 8 epochs of batch 64
                 "stabilisers": dict(image_size=112, batch_size=64, train_per_class=130, val_per_class=20,
                                     test_per_class=100)}),
 }
+
+VP_LR_PROMPT = 40.0   # VP's prompt learning rate (CLIP's); a run name shows the lr only where it differs
 
 def method_defaults(method:str, backbone:str) -> dict:
     "Parameters a method needs other than the preset's: full fine-tuning trains every weight, so not at lr 40."
@@ -119,6 +128,9 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
         if p.get("mask_recipe", "paper") != "paper": parts.append(p["mask_recipe"])
         parts += [f"{code}{_short(p[k])}" for k, code in STABILISER_CODES.items() if k in p and p[k] != "recipe"]
     elif m in TOKEN_METHODS: parts.append(f"l{p['prompt_size']}")
+    if m not in NO_EPOCHS and "lr_prompt" in p and \
+            float(p["lr_prompt"]) != method_defaults(m, p.get("backbone", "")).get("lr_prompt", VP_LR_PROMPT):
+        parts.append(f"lr{float(p['lr_prompt']):g}")
     if m not in NO_EPOCHS: parts.append(f"e{p['epochs']}")
     if p.get("train_per_class") is not None and m not in TRAINING_FREE: parts.append(f"n{p['train_per_class']}")
     if p.get("seed", 0): parts.append(f"s{p['seed']}")
@@ -186,6 +198,13 @@ def _fig4(preset:dict) -> list[dict]:
     d = _spec(preset, preset["fig4"])
     return [dict(dataset=d, method=m, prompt_size=p) for p in (30, 60) for m in ("vp", "adavipro")]
 
+@EXPERIMENTS.register("lr")
+def _lr(preset:dict) -> list[dict]:
+    "The prompt learning rate: the preset's `lr_search` methods × learning rates at p = 30, on every dataset."
+    s = preset["lr_search"]
+    return [dict(dataset=_spec(preset, d), method=m, lr_prompt=float(lr)) for d in preset["datasets"]
+            for m in s.get("methods", ["vp"]) for lr in s["lr_prompt"]]
+
 STABILISERS_ALONE = [dict(policy_norm="area"), dict(mask_init_on=0.85), dict(mask_optimizer="adamw", lr_mask=0.03),
                      dict(tau_min=1.0), dict(mask_warmup_epochs=1), dict(target_rate=0.75, target_weight=2.0)]
 
@@ -209,6 +228,14 @@ def list_experiments() -> list[str]:
 # %% ../nbs/11_sweeps.ipynb #ee8d72a8
 TRAIN_PARAMS = tuple(f.name for f in dataclasses.fields(TrainConfig))   # the parameters of nbs/train.ipynb
 SWEEP_KEYS = ("datasets", "methods", "seeds")   # override keys that select runs instead of setting a parameter
+
+def family_defaults(preset:dict, # a preset of `PRESETS`
+                    dataset:str, # a dataset spec, e.g. 'placement:digits'
+                    method:str,
+                   ) -> dict:    # {'lr_prompt': …} where the preset records one for the dataset's family, else {}
+    "The prompt learning rate `preset['lr_prompt']` records for `dataset`'s family (`method_defaults` come after it)."
+    lr = preset.get("lr_prompt", {}).get(dataset_label(dataset))
+    return {} if lr is None or method in NO_EPOCHS else dict(lr_prompt=lr)
 
 def plan_experiment(name:str,                 # one of `list_experiments()`
                     preset:str="cpu",         # 'cpu' or 'paper'
@@ -252,7 +279,8 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
     grid_ = [dict(g, seed=s) for g in grid_ for s in (seeds[:1] if g["method"] in NO_EPOCHS else seeds)]
     for g in grid_:
         p = {**pre["base"], **budget}
-        p = {**p, **method_defaults(g["method"], overrides.get("backbone", p["backbone"])), **DEFAULT_SPEC, **g, **overrides}
+        p = {**p, **family_defaults(pre, g["dataset"], g["method"]),
+             **method_defaults(g["method"], overrides.get("backbone", p["backbone"])), **DEFAULT_SPEC, **g, **overrides}
         S = p["image_size"]
         if not isinstance(S, int) or isinstance(S, bool) or S < 1: raise ConfigError(f"image_size={S!r} must be a positive integer")
         if "prompt_size" not in overrides:

@@ -9,8 +9,8 @@ import papermill as pm
 import pytest
 from scipy import stats
 
-from adavipro.results import (attach_baseline, average_difference, collect_history, collect_runs, failed_runs, fmt_cell,
-                              newest_runs, paired_difference, seed_differences, summarise)
+from adavipro.results import (attach_baseline, average_difference, choose_lr, collect_history, collect_runs, failed_runs,
+                              fmt_cell, newest_runs, paired_difference, seed_differences, summarise)
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = "imagefolder:data/cifar10-jpeg"        # shown as 'cifar10'
@@ -22,6 +22,9 @@ DELTA = {("digits", 9): [0.05, 0.06, 0.055, 0.045, 0.052],      # clearly above 
          ("cifar10", 9): [-0.02, -0.03, -0.025, -0.015, -0.02], # clearly below 0
          ("cifar10", 17): [0.01, -0.01, 0.02, 0.0, -0.02]}
 OLD_COPY_ACC = 0.10          # table2's copy of digits VP p=9 seed 0, older than fig2's (the newest-run rule)
+# a learning-rate search (the `lr` experiment): validation picks lr 4, test accuracy would pick lr 40
+LR_VAL = {1.0: [0.25, 0.27, 0.26], 4.0: [0.30, 0.28, 0.31], 40.0: [0.12, 0.11, 0.13]}
+LR_TEST = {1.0: [0.30, 0.31, 0.29], 4.0: [0.20, 0.21, 0.19], 40.0: [0.50, 0.52, 0.49]}
 
 
 def run_folder(root:Path, exp:str, name:str, acc:float, mtime:float|None=None, metrics:dict|None=None,
@@ -71,6 +74,15 @@ def outputs(tmp_path_factory) -> Path:
                    mask_recipe="stable", tau_min=1.0 if s else 0.5, seed=s, epochs=6,
                    metrics=dict(test_eval_on_rate=0.7 + 0.05 * s, test_eval_oracle_balanced=0.6),
                    history=hist([0.8, 0.75, 0.7 + 0.01 * s]))
+    for s in range(3):                                     # the placement benchmark at its family's prompt lr (4)
+        run_folder(out, "stabilisers", f"placement-digits-vp-lr4-s{s}", [0.30, 0.29, 0.31][s], dataset="placement:digits",
+                   lr_prompt=4.0, seed=s, epochs=6)
+        run_folder(out, "stabilisers", f"placement-digits-adavipro-lr4-s{s}", [0.25, 0.27, 0.26][s], method="adavipro",
+                   dataset="placement:digits", lr_prompt=4.0, seed=s, epochs=6, metrics=dict(test_eval_on_rate=0.9))
+    for lr in LR_VAL:                                      # the lr search
+        for s in range(3):
+            run_folder(out, "lr", f"digits-vp-p9-lr{lr:g}-e4-s{s}", LR_TEST[lr][s], lr_prompt=lr, seed=s, epochs=4,
+                       metrics=dict(val_acc=LR_VAL[lr][s]))
     (out / "table2" / "cifar10-vp-p26-s0").mkdir()
     (out / "table2" / "cifar10-vp-p26-s0" / "error.txt").write_text("RuntimeError: out of memory\n\ntraceback\n")
     return out
@@ -81,7 +93,7 @@ def runs(outputs) -> pd.DataFrame: return collect_runs(outputs)
 
 
 def test_collect_runs(outputs, runs):
-    assert len(runs) == 4 * 5 * 2 + 1 + 3 + 6 + 3 + 9
+    assert len(runs) == 4 * 5 * 2 + 1 + 3 + 6 + 3 + 9 + 6 + 9
     assert runs.attrs["n_failed"] == 1 and failed_runs(outputs).run.tolist() == ["cifar10-vp-p26-s0"]
     assert {"seed", "mask_recipe", "tau_min", "test_acc", "val_acc", "unprompted_test_acc", "n_tunable_params", "n_test",
             "best_epoch", "experiment", "run", "run_dir", "mtime", "test_eval_on_rate", "test_eval_oracle_balanced"} <= set(runs)
@@ -154,6 +166,27 @@ def test_ablation_pairs_with_vp_of_its_budget(runs):
     assert d.loc[False, "verdict"] == "vp above adavipro"
 
 
+def test_choose_lr_picks_on_validation_never_test(runs):
+    "A search where test accuracy would pick another rate than validation: validation's rate is chosen."
+    search = newest_runs(runs[runs.experiment == "lr"])
+    by_test = search.groupby("lr_prompt").test_acc.mean().idxmax()
+    c = choose_lr(search)
+    assert by_test == 40.0 and c.lr_prompt.tolist() == [4.0] and c.dataset_name.tolist() == ["digits"]
+    x = np.array(LR_VAL[4.0])
+    assert c.n[0] == 3 and c["mean"][0] == pytest.approx(x.mean()) and c.runner_up[0] == 1.0 and c.lrs[0] == "1,4,40"
+    assert [c.lo[0], c.hi[0]] == pytest.approx(stats.t.interval(0.95, 2, loc=x.mean(), scale=stats.sem(x)))
+    assert c.diff_mean[0] == pytest.approx(np.mean(x - LR_VAL[1.0])) and c.verdict[0] == "within noise"
+    assert choose_lr(search.drop(columns="test_acc")).equals(c)            # test accuracy is not read
+    swapped = search.assign(val_acc=search.test_acc, test_acc=search.val_acc)
+    assert choose_lr(swapped).lr_prompt.tolist() == [40.0]                  # it follows val_acc wherever that points
+    with pytest.raises(ValueError, match="never on test"): choose_lr(search, value="test_acc")
+    # a synthetic table: per dataset, a tie in validation goes to the rate with more seeds, then to the smaller rate
+    t = pd.DataFrame([dict(dataset_name=d, method="vp", lr_prompt=lr, seed=s, val_acc=v, test_acc=1 - v)
+                      for d, lrs in (("a", {0.4: [0.2, 0.4], 10.0: [0.4, 0.2]}), ("b", {1.0: [0.3, 0.3], 4.0: [0.3, 0.3, 0.3]}))
+                      for lr, vals in lrs.items() for s, v in enumerate(vals)])
+    assert choose_lr(t).set_index("dataset_name").lr_prompt.to_dict() == {"a": 0.4, "b": 4.0}
+
+
 def test_history(runs):
     st = newest_runs(runs[(runs.experiment == "stabilisers") & (runs.method == "adavipro")])
     h = collect_history(st, keep=("mask_recipe", "seed"))
@@ -195,3 +228,11 @@ def test_report_notebook(outputs, tmp_path):
     paired = pd.read_csv(rep / "table2_paired.csv")
     assert set(paired.verdict) == {"adavipro above vp", "vp above adavipro", "within noise"}
     assert pd.read_csv(rep / "unfinished.csv").run.tolist() == ["cifar10-vp-p26-s0"]
+    lr = pd.read_csv(rep / "lr.csv", index_col=[0, 1], dtype=str).fillna("")   # the lr search, on validation
+    x = np.array(LR_VAL[4.0])
+    lo, hi = stats.t.interval(0.95, 2, loc=x.mean(), scale=stats.sem(x))
+    assert lr.loc[("digits", "VP"), "lr 4"] == f"**{100 * x.mean():.1f} ± {100 * (hi - lo) / 2:.1f} (n=3)**"
+    assert lr.loc[("digits", "VP"), "chosen lr"] == "4" and not lr.loc[("digits", "VP"), "lr 40"].startswith("**")
+    assert lr.loc[("digits", "VP"), "chosen − runner-up"].endswith("(n=3): within noise")
+    assert "Learning rate (chosen on validation)" in (rep / "lr.md").read_text()
+    assert "placement-digits" in st and "lr_prompt: 40 (digits), 4 (placement-digits)" in st   # set per dataset, no variant

@@ -10,8 +10,8 @@ import pytest
 
 from adavipro.core import ConfigError
 from adavipro.results import collect_runs
-from adavipro.sweeps import (PRESETS, SlurmConfig, _await_job, list_experiments, main, make_executor, plan_experiment,
-                             run_experiment, run_name, scale_size)
+from adavipro.sweeps import (PRESETS, SlurmConfig, _await_job, dataset_label, list_experiments, main, make_executor,
+                             plan_experiment, run_experiment, run_name, scale_size)
 from adavipro.training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,9 +22,9 @@ PAPER = {**MASK_RECIPES["paper"], **dict(backbone="clip:ViT-B-32:openai", prompt
              precision="auto")}   # the paper's values of every field no grid sweeps
 # cpu: 5 seeds of every trained run, one of none / linear_probe and of Table 3 (parameter counts); paper: one seed
 SIZES = {"cpu": dict(table1=34, table2=100, fig2=100, table3=7, table4=20, table5=40, table6=40, table7=40, fig4=20,
-                     stabilisers=140),
+                     stabilisers=140, lr=50),
          "paper": dict(table1=45, table2=40, fig2=40, table3=7, table4=8, table5=16, table6=16, table7=16, fig4=4,
-                       stabilisers=46)}
+                       stabilisers=46, lr=27)}
 
 
 # ---------------------------------------------------------------- planning (no runs)
@@ -43,7 +43,6 @@ def test_grid_sizes_and_names(experiment, preset):
             varied = {swept.get(experiment)} | (set(MASK_RECIPES["paper"]) | {"mask_recipe"} if experiment == "stabilisers" else set())
             assert [k for k in PAPER if eff[k] != PAPER[k] and k not in varied] == []
             assert p["epochs"] == (1 if experiment == "table3" else 1000)
-            if p["method"] in ("vp", "adavipro"): assert p["lr_prompt"] == 40.0
         else:
             assert p["dataset"] in ("digits", "imagefolder:data/cifar10-jpeg", "placement:digits")
             assert (p["init"], p["warmup_steps"]) == ("zeros", 20)
@@ -51,7 +50,10 @@ def test_grid_sizes_and_names(experiment, preset):
             size = dict(table3=224, stabilisers=112).get(experiment, 64)
             assert (p["backbone"], S) == ("clip:ViT-B-32:random" if experiment == "table3" else "efficientnet_lite0", size)
         if p["method"] == "full_finetune": assert p["lr_prompt"] <= 1e-3
-        elif p["method"] in ("vp", "adavipro"): assert p["lr_prompt"] == 40.0
+        elif p["method"] in ("vp", "adavipro", "oracle"):   # the lr search's rates, else the family's (preset), else VP's 40
+            if experiment == "lr": assert p["lr_prompt"] in PRESETS[preset]["lr_search"]["lr_prompt"]
+            else: assert p["lr_prompt"] == PRESETS[preset]["lr_prompt"].get(dataset_label(p["dataset"]), 40.0)
+            assert ("-lr" in name) == (p["lr_prompt"] != 40.0), name   # a run name shows a rate other than VP's 40
 
 
 def test_paper_preset_names_every_result_parameter():
@@ -102,6 +104,25 @@ def test_overrides():
     assert all(p["label_mapping"] == "frequency" for p in runs.values())
 
 
+def test_lr_search_and_family_lr():
+    "The lr experiment sweeps the preset's rates, its names differ per rate; the preset's family lr reaches every experiment."
+    cpu = plan_experiment("lr", "cpu", dict(seeds=[0]))
+    assert list(cpu)[:5] == [f"digits-vp-p9{'' if lr == 40 else f'-lr{lr:g}'}-e8-n100" for lr in (0.4, 1, 4, 10, 40)]
+    assert {(dataset_label(p["dataset"]), p["method"]) for p in cpu.values()} == {("digits", "vp"), ("cifar10", "vp")}
+    assert cpu["digits-vp-p9-e8-n100"] == plan_experiment("table2", "cpu", dict(seeds=[0]))["digits-vp-p9-e8-n100"]
+    assert len({run_name(p) for p in plan_experiment("lr", "paper").values()}) == 27
+    pl = plan_experiment("lr", "cpu", dict(datasets=["placement:digits"], seeds=[0, 1]))
+    assert sorted({p["lr_prompt"] for p in pl.values()}) == [0.4, 1.0, 4.0, 10.0, 40.0] and len(pl) == 10
+    assert PRESETS["cpu"]["lr_prompt"] == {"placement-digits": 4.0} and PRESETS["paper"]["lr_prompt"] == {}
+    st = plan_experiment("stabilisers", "cpu", dict(seeds=[0]))
+    assert {dataset_label(p["dataset"]): p["lr_prompt"] for p in st.values()} == \
+        {"placement-digits": 4.0, "digits": 40.0, "cifar10": 40.0}
+    assert "placement-digits-vp-p56-lr4-e8-n130" in st and "digits-vp-p56-e8-n130" in st   # digits: VP's 40, no -lr
+    assert "placement-digits-vp-p56-e8-n130" not in st   # never the name of an earlier lr-40 run
+    assert {p["lr_prompt"] for p in plan_experiment("fig4", "cpu", dict(TINY, datasets=["placement:digits"], lr_prompt=10.0)).values()} == {10.0}
+    assert all(p["lr_prompt"] == 4.0 for p in plan_experiment("table2", "cpu", dict(TINY, datasets=["placement:digits"])).values())
+
+
 def test_cli_dry_run(tmp_path, capsys):
     assert main(["table2", "--dry-run", "--out", str(tmp_path), "-p", "datasets", "digits", "-p", "epochs", "1"]) == 0
     out = capsys.readouterr().out   # 5 prompt sizes × 2 methods × the cpu preset's 5 seeds
@@ -116,6 +137,11 @@ def test_cli_dry_run(tmp_path, capsys):
     assert main(["table2", "--dry-run", "-p", "lable_mapping", "frequency"]) == 2
     assert "error: unknown parameter lable_mapping; parameters: " in capsys.readouterr().err
     assert main([]) == 2 and "table1" in capsys.readouterr().out
+    assert main(["lr", "--dry-run", "--out", str(tmp_path), "-p", "datasets", "placement:digits", "-p", "seeds", "0,1"]) == 0
+    out = capsys.readouterr().out   # 5 rates × 2 seeds, each with its estimated seconds
+    assert "placement-digits-vp-p9-lr0.4-e8-n100-s1" in out and "10 pending; estimated" in out and not (tmp_path / "lr").exists()
+    assert main(["lr", "--dry-run", "--preset", "paper", "--out", str(tmp_path)]) == 0
+    assert "dtd-vp-p30-lr400-e1000" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------- real sweeps (shared by the report test)
