@@ -25,8 +25,10 @@ def check_temperature(tau0:float, gamma:float):
     if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and 0 < gamma <= 1):
         raise ConfigError(f"gamma={gamma!r} must be in (0, 1] (paper: 0.98; 1 keeps the temperature fixed)")
 
+# %% ../nbs/06_adavipro.ipynb #5ab966af
 def _number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
+# %% ../nbs/06_adavipro.ipynb #74cf3438
 def _check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight):
     "`ConfigError` for a negative τ floor or warm-up, a target rate outside (0, 1), or a negative λ."
     if not (_number(tau_min) and tau_min >= 0): raise ConfigError(f"tau_min={tau_min!r} must be a number >= 0 (0: no floor)")
@@ -37,6 +39,7 @@ def _check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight):
     if not (_number(target_weight) and target_weight >= 0):
         raise ConfigError(f"target_weight={target_weight!r} must be a number >= 0 (ConvNet-AIG: 2)")
 
+# %% ../nbs/06_adavipro.ipynb #d641cab9
 def prompted_regions(prompt_size:int, # p, width of the VP frame
                      image_size:int,  # S
                      region_size:int, # R, divides S
@@ -48,6 +51,7 @@ def prompted_regions(prompt_size:int, # p, width of the VP frame
     reached = frame.view(S // R, R, S // R, R).any(3).any(1).flatten()
     return None if bool(reached.all()) else reached.nonzero().flatten()
 
+# %% ../nbs/06_adavipro.ipynb #4f1df9c2
 def add_masked_prompt(x:Tensor,         # (B,C,S,S) images
                       prompt:Tensor,    # (1,C,S,S) prompt template P
                       mask:Tensor,      # (B,1,S/R,S/R) region mask m, values in {0,1}
@@ -68,6 +72,7 @@ def add_masked_prompt(x:Tensor,         # (B,C,S,S) images
 # %% ../nbs/06_adavipro.ipynb #5a1c0e11
 SATURATED = 0.01   # a region is saturated when the policy's P(on) is below this or above 1 - this
 
+# %% ../nbs/06_adavipro.ipynb #b7f7f65b
 class MaskStats:
     """Running sums of what a region mask did, kept on the device and read once per epoch (`read`), so that
     recording them adds no host synchronisation to a step. Training forwards add the policy's logit gaps

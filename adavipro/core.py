@@ -65,14 +65,17 @@ def atomic_write(path:str|Path, # destination file; its folder is created if mis
         raise
     return path
 
+# %% ../nbs/00_core.ipynb #8807e0d5
 def atomic_write_text(path:str|Path, text:str) -> Path:
     "Atomically write `text` (UTF-8) to `path`."
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
+# %% ../nbs/00_core.ipynb #745b3051
 def atomic_write_json(path:str|Path, obj:Any) -> Path:
     "Atomically write `obj` as indented JSON to `path`."
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
+# %% ../nbs/00_core.ipynb #9b18fea0
 def atomic_torch_save(obj:Any, path:str|Path) -> Path:
     "Atomically `torch.save` `obj` to `path` (a checkpoint is never left half-written)."
     return atomic_write(path, lambda f: torch.save(obj, f))
@@ -89,11 +92,13 @@ def seed_everything(seed:int # any non-negative integer
 # %% ../nbs/00_core.ipynb #eda1c1d7
 PRECISIONS = ("auto", "bf16", "fp32")
 
+# %% ../nbs/00_core.ipynb #6b79bb86
 def check_precision(precision:str):
     "`ConfigError` unless `precision` is one of `PRECISIONS`."
     if precision not in PRECISIONS:
         raise ConfigError(f"precision={precision!r}: choose 'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'fp32'")
 
+# %% ../nbs/00_core.ipynb #5cba965f
 def precision_autocast(device:torch.device, # where the forward pass runs
                        precision:str="auto", # one of `PRECISIONS`
                       ) -> torch.autocast:

@@ -16,6 +16,7 @@ __all__ = ['LAPLACIAN_KERNEL', 'EdgeDetector']
 # %% ../nbs/04_edges.ipynb #6066dba3
 LAPLACIAN_KERNEL = torch.tensor([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
 
+# %% ../nbs/04_edges.ipynb #552db295
 class EdgeDetector(nn.Module):
     "Fixed 4-neighbour Laplacian applied to each channel separately (AdaViPro eq. 3; zero padding 1, no bias)."
     def __init__(self, channels:int=3 # image channels; each is filtered on its own (depthwise)

@@ -44,6 +44,7 @@ class Prompter(nn.Module):
     def attach(self, backbone:nn.Module):
         "Called once by `build_run` with the frozen backbone, before training; nothing by default."
 
+# %% ../nbs/03_prompters.ipynb #5797f7a7
 def _init(shape, init:str) -> nn.Parameter:
     if init == "randn": return nn.Parameter(torch.randn(shape))
     if init == "zeros": return nn.Parameter(torch.zeros(shape))
@@ -57,6 +58,7 @@ def check_prompt_size(prompt_size:int, image_size:int, max_frac:float=0.5):
         raise ConfigError(f"prompt_size={prompt_size!r} is out of range for image_size={image_size}: "
                           f"use an integer in [1, {hi}] ({hi} covers the whole image)")
 
+# %% ../nbs/03_prompters.ipynb #157f8d3a
 class PaddingPrompter(Prompter):
     "A learned frame of width `prompt_size` on all four sides (VP, Bahng et al. 2022, `PadPrompter`)."
     def __init__(self, prompt_size:int=30, # p, width of the frame in pixels, 1 <= p <= S/2
@@ -94,12 +96,14 @@ class FixedPatchPrompter(Prompter):
 
     def forward(self, x): return x + self.place(0, 0)
 
+# %% ../nbs/03_prompters.ipynb #259c28b6
 class RandomPatchPrompter(FixedPatchPrompter):
     "A learned `p×p` patch added at a uniformly random place, drawn anew each forward pass (VP, `RandomPatchPrompter`)."
     def forward(self, x):
         i, j = torch.randint(0, self.image_size - self.prompt_size + 1, (2,)).tolist()
         return x + self.place(i, j)
 
+# %% ../nbs/03_prompters.ipynb #7050215a
 class FullPrompter(Prompter):
     "A learned perturbation of the whole `(3,S,S)` image (`prompt_size` is ignored)."
     def __init__(self, prompt_size:int|None=None, image_size:int=224, init:str="randn"):
@@ -116,10 +120,12 @@ prompters.register("fixed_patch")(FixedPatchPrompter)
 prompters.register("random_patch")(RandomPatchPrompter)
 prompters.register("full")(FullPrompter)
 
+# %% ../nbs/03_prompters.ipynb #a1ee054b
 def list_prompters() -> list[str]:
     "Names accepted by `create_prompter`."
     return prompters.names()
 
+# %% ../nbs/03_prompters.ipynb #cee69bce
 def create_prompter(name:str,             # one of `list_prompters()`
                     prompt_size:int=30,   # p: frame width (padding) or patch side (patches)
                     image_size:int=224,   # S: side of the square input

@@ -32,6 +32,7 @@ METRICS = ("test_acc", "val_acc", "unprompted_test_acc", "n_tunable_params", "n_
 DIAGNOSTIC_PREFIXES = ("test_eval_", "eval_", "final_")   # metrics.json keys of what a learned component did
 RUN_COLUMNS = ("dataset_name", *METRICS, "experiment", "run", "run_dir", "mtime", "run_key")
 
+# %% ../nbs/12_results.ipynb #e27007df
 def _flatten(d:dict, prefix:str="") -> dict:
     "Nested dicts as dotted columns; lists as tuples (hashable, so they can be grouped on)."
     out = {}
@@ -40,8 +41,10 @@ def _flatten(d:dict, prefix:str="") -> dict:
         else: out[f"{prefix}{k}"] = tuple(v) if isinstance(v, list) else v
     return out
 
+# %% ../nbs/12_results.ipynb #63e69f83
 def _hidden(path:Path, root:Path) -> bool: return any(p.startswith(".") for p in path.relative_to(root).parts)
 
+# %% ../nbs/12_results.ipynb #1a16d2ea
 def failed_runs(experiment_dir:str|Path # the sweeps' output root, or one experiment's folder
                ) -> pd.DataFrame:       # experiment, run, error (first line of error.txt), run_dir
     "Run folders below `experiment_dir` with an `error.txt` and no `metrics.json`: the runs that failed."
@@ -53,6 +56,7 @@ def failed_runs(experiment_dir:str|Path # the sweeps' output root, or one experi
         rows.append(dict(experiment=d.parent.name, run=d.name, error=first, run_dir=str(d)))
     return pd.DataFrame(rows, columns=["experiment", "run", "error", "run_dir"])
 
+# %% ../nbs/12_results.ipynb #652b8721
 def collect_runs(experiment_dir:str|Path # the sweeps' output root, or one experiment's folder
                 ) -> pd.DataFrame:       # one row per finished run folder; attrs["n_failed"]: len(failed_runs(...))
     "Every finished run folder below `experiment_dir`: config fields, metrics, mask diagnostics and where it is."
@@ -104,16 +108,19 @@ def mean_interval(x,                        # values (NaN ignored)
 DETERMINISTIC = ("none", "zero_shot", "linear_probe")   # methods whose result does not depend on the seed
 SUMMARY_COLUMNS = ("n", "mean", "std", "lo", "hi", "seeds", "note")
 
+# %% ../nbs/12_results.ipynb #4244cdd6
 def _check_by(by, out_columns) -> list[str]:
     if clash := sorted(set(by) & set(out_columns)):
         raise ValueError(f"cell columns {clash} clash with the output's columns {list(out_columns)}: rename them")
     return list(by)
 
+# %% ../nbs/12_results.ipynb #bfa4d7a4
 def _groups(df:pd.DataFrame, by:list[str]):
     "(values of `by`, rows) per cell; the whole frame is one cell when `by` is empty."
     if not by: return [((), df)]
     return [(k if isinstance(k, tuple) else (k,), g) for k, g in df.groupby(list(by), dropna=False, sort=True)]
 
+# %% ../nbs/12_results.ipynb #03c15984
 def _one_per_seed(g:pd.DataFrame, seed_col:str, cell:dict):
     dup = g[g.duplicated(seed_col, keep=False)]
     if len(dup):
@@ -121,6 +128,7 @@ def _one_per_seed(g:pd.DataFrame, seed_col:str, cell:dict):
         raise ValueError(f"cell {cell}: seed(s) {sorted(set(dup[seed_col]))} have several runs ({where}): apply "
                          "newest_runs for copies of one run, or add the column that tells them apart to `by`")
 
+# %% ../nbs/12_results.ipynb #09d33fe7
 def summarise(df:pd.DataFrame,         # rows of `collect_runs` (after `newest_runs`)
               by:list[str],            # columns of a cell, e.g. ["dataset_name", "method"]
               value:str="test_acc",    # the column summarised
@@ -145,11 +153,13 @@ def summarise(df:pd.DataFrame,         # rows of `collect_runs` (after `newest_r
 # %% ../nbs/12_results.ipynb #576c2291
 PAIRED_COLUMNS = ("n", "a_mean", "b_mean", "mean", "std", "lo", "hi", "p_value", "seeds", "verdict")
 
+# %% ../nbs/12_results.ipynb #3bf0636e
 def verdict(lo:float, hi:float, n:int, a:str="adavipro", b:str="vp") -> str:
     "'<a> above <b>' if the interval of a − b lies above 0, '<b> above <a>' if below, 'within noise' else; 'n < 2'."
     if n < 2 or pd.isna(lo) or pd.isna(hi): return "n < 2"
     return f"{a} above {b}" if lo > 0 else f"{b} above {a}" if hi < 0 else "within noise"
 
+# %% ../nbs/12_results.ipynb #7b4cc19b
 def _cell_pairs(g:pd.DataFrame, cell:dict, method_col, a, b, value, seed_col) -> pd.DataFrame:
     for m, gm in g.groupby(method_col): _one_per_seed(gm, seed_col, {**cell, method_col: m})
     va = g[g[method_col] == a].set_index(seed_col)[value]
@@ -158,6 +168,7 @@ def _cell_pairs(g:pd.DataFrame, cell:dict, method_col, a, b, value, seed_col) ->
     return pd.DataFrame({seed_col: seeds, "a": va.loc[seeds].to_numpy(), "b": vb.loc[seeds].to_numpy()}).assign(
         diff=lambda d: d.a - d.b)
 
+# %% ../nbs/12_results.ipynb #9cf7c9ac
 def seed_differences(df:pd.DataFrame,        # rows of `collect_runs` (after `newest_runs`)
                      by:list[str],           # columns of a cell, e.g. ["dataset_name", "prompt_size"]
                      method_col:str="method",
@@ -171,6 +182,7 @@ def seed_differences(df:pd.DataFrame,        # rows of `collect_runs` (after `ne
     cols = [*by, seed_col, "a", "b", "diff"]
     return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
 
+# %% ../nbs/12_results.ipynb #a97dca99
 def paired_difference(df:pd.DataFrame,       # rows of `collect_runs` (after `newest_runs`)
                       by:list[str],          # columns of a cell, e.g. ["dataset_name", "prompt_size"]
                       method_col:str="method",
@@ -211,6 +223,7 @@ def average_difference(diffs:pd.DataFrame,    # rows of `seed_differences`
 LR_CHOICE_COLUMNS = ("n", "mean", "std", "lo", "hi", "seeds", "lrs", "runner_up", "diff_n", "diff_mean", "diff_lo",
                      "diff_hi", "verdict")
 
+# %% ../nbs/12_results.ipynb #75590207
 def choose_lr(df:pd.DataFrame,                       # runs of a learning-rate search (`collect_runs`, after `newest_runs`)
               by:list[str]=("dataset_name", "method"), # one choice per cell of these columns
               lr_col:str="lr_prompt",                # the learning rate searched
@@ -245,6 +258,7 @@ def choose_lr(df:pd.DataFrame,                       # runs of a learning-rate s
 BASELINE_FIELDS = ("method", "region_size", "embed_dim", "tau0", "gamma", "use_edges", "lr_mask", "mask_recipe",
                    *MASK_RECIPES["paper"])   # fields only AdaViPro's mask generator reads (and the method)
 
+# %% ../nbs/12_results.ipynb #129c0247
 def shared_key(df:pd.DataFrame,                     # rows of `collect_runs`
                ignore:tuple=BASELINE_FIELDS,        # fields in which two runs of a pair may differ
               ) -> pd.Series:                       # per row: its `run_key` without `ignore`
@@ -252,6 +266,7 @@ def shared_key(df:pd.DataFrame,                     # rows of `collect_runs`
     return df["run_key"].map(lambda k: json.dumps({f: v for f, v in json.loads(k).items() if f not in ignore},
                                                   sort_keys=True))
 
+# %% ../nbs/12_results.ipynb #cb485d65
 def attach_baseline(df:pd.DataFrame,                # the runs compared (e.g. an ablation's AdaViPro runs)
                     pool:pd.DataFrame,              # where to look for the reference runs (e.g. every run)
                     by:list[str],                   # columns of a cell; the matches get the cell's values

@@ -29,6 +29,7 @@ class ViTLayout:
     patch_size: tuple     # (ph, pw), for VPT's init
     seq_dim: int          # 1 if blocks take (B, N, d), 0 if (N, B, d)
 
+# %% ../nbs/09_vpt.ipynb #3468e3f9
 def vit_layout(net:nn.Module # `Backbone.model`: an open_clip CLIP model or a timm VisionTransformer
               ) -> ViTLayout:
     "The `ViTLayout` of an open_clip or timm Vision Transformer; `ConfigError` for any other network."
@@ -45,6 +46,7 @@ def vit_layout(net:nn.Module # `Backbone.model`: an open_clip CLIP model or a ti
 # %% ../nbs/09_vpt.ipynb #f34b9b73
 VPT_INITS = ("uniform", "zeros")
 
+# %% ../nbs/09_vpt.ipynb #c044fe28
 class VPTPrompter(Prompter):
     "Visual Prompt Tuning (Jia et al. 2022): `length` learned tokens after the class token of a frozen ViT, shallow or deep."
     def __init__(self, length:int=10,   # L, prompt tokens per layer (VPT's paper sweeps 1…200)
@@ -138,11 +140,13 @@ def _vpt_init(init:str) -> str:
     if init == "zeros": return "zeros"
     raise ConfigError(f"unknown prompt init {init!r} for VPT; choose one of: randn (VPT's Xavier-uniform), zeros")
 
+# %% ../nbs/09_vpt.ipynb #4e3f6301
 @methods.register("vpt_shallow")
 def _vpt_shallow(prompt_size:int=10, init:str="randn", **kwargs) -> VPTPrompter:
     "VPT-shallow (Jia et al. 2022): `prompt_size` tokens inserted before the first transformer layer."
     return VPTPrompter(prompt_size, deep=False, init=_vpt_init(init))
 
+# %% ../nbs/09_vpt.ipynb #e715ae93
 @methods.register("vpt_deep")
 def _vpt_deep(prompt_size:int=10, init:str="randn", **kwargs) -> VPTPrompter:
     "VPT-deep (Jia et al. 2022): `prompt_size` fresh tokens at the input of every transformer layer."
