@@ -15,7 +15,7 @@ from .mask import check_region_size
 from .data import oracle_region_mask
 
 # %% auto #0
-__all__ = ['methods', 'Preprocess', 'PromptedClassifier', 'count_tunable_params', 'list_methods', 'create_method',
+__all__ = ['methods', 'trainers', 'Preprocess', 'PromptedClassifier', 'count_tunable_params', 'list_methods', 'create_method',
            'OraclePrompter']
 
 # %% ../nbs/07_model.ipynb #b61700aa
@@ -78,6 +78,7 @@ def count_tunable_params(module:nn.Module) -> int:
 
 # %% ../nbs/07_model.ipynb #8ffd6058
 methods = Registry("method")
+trainers = Registry("trainer")   # a method that does not train by SGD registers its trainer here (`08_training.fit`)
 
 @methods.register("none")
 def _none(**kwargs) -> Prompter:

@@ -4,200 +4,31 @@
 
 # %% ../nbs/08_training.ipynb #a3354af1
 from __future__ import annotations
-import ast, contextlib, dataclasses, inspect, itertools, json, math, os, random, sys, time
-from dataclasses import dataclass, asdict, field
+import ast, contextlib, dataclasses, inspect, math, os, sys, time
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, atomic_torch_save, check_precision, atomic_write_json, atomic_write_text, keep_freed_memory,
-                   precision_autocast, seed_everything)
-from .data import check_dataset_spec, get_dataset, iterate_batches, datasets, DatasetSplits
+from .core import ConfigError, atomic_torch_save, atomic_write_json, keep_freed_memory, precision_autocast, seed_everything
+from .data import get_dataset, iterate_batches, DatasetSplits
 from .backbones import create_backbone
-from .prompters import prompters, check_prompt_size
-from .mask import check_region_size
-from .adaptive import check_temperature
-from .model import PromptedClassifier, Preprocess, create_method, methods, count_tunable_params
-import adavipro.vpt   # registers vpt_shallow, vpt_deep
-from .baselines import fit_linear_probe, frequency_mapped_head   # registers zero_shot, full_finetune, linear_probe
+from .heads import frequency_mapped_head
+from .model import PromptedClassifier, Preprocess, create_method, count_tunable_params, trainers
+# the configuration (08a_config) and the run folder (08b_runs); their names stay importable from here
+from .config import (RECIPE, MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, resolve_mask_recipe, resolve_device,
+                     validate_config, effective_config, config_diff, config_from_namespace)
+from .runs import (RunLock, check_run_folder, prepare_run_folder, write_history, rng_state, set_rng_state,
+                   load_checkpoint)
 
 # %% auto #0
-__all__ = ['RECIPE', 'MASK_RECIPES', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_mask_recipe', 'resolve_device', 'validate_config',
-           'build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'effective_config', 'config_diff',
-           'load_checkpoint', 'DistContext', 'init_distributed', 'TrainingError', 'plot_history', 'RunLock', 'fit',
-           'config_from_namespace', 'parse_args', 'main']
-
-# %% ../nbs/08_training.ipynb #92c3a6a7
-RECIPE = "recipe"   # a mask-stabiliser field left at this value takes the value its `mask_recipe` gives
-
-@dataclass
-class TrainConfig:
-    "Every parameter of a run, at the CPU-sized main job's defaults: the papermill parameters of `nbs/train.ipynb`."
-    dataset: str = "digits"                   # a name from `list_datasets()` or 'imagefolder:<path>'
-    data_root: str = "data"                   # dataset cache folder
-    backbone: str = "efficientnet_lite0"      # see `list_backbones()` (paper: 'clip:ViT-B-32:openai')
-    method: str = "adavipro"                  # see `list_methods()`
-    prompter: str = "padding"                 # VP prompter (see `list_prompters()`); AdaViPro uses 'padding'
-    prompt_size: int = 15                     # p: padding width / patch side in pixels at `image_size` (paper: 30 at 224)
-    region_size: int = 16                     # R: AdaViPro decision region side, divides image_size (paper: 32 at 224)
-    embed_dim: int = 64                       # D: AdaViPro convergence channels (paper: 64)
-    tau0: float = 5.0                         # initial Gumbel-Softmax temperature (paper: 5)
-    gamma: float = 0.98                       # temperature decay per epoch, in (0, 1] (paper: 0.98)
-    use_edges: bool = True                    # AdaViPro edge detector on/off (Table 4)
-    image_size: int = 112                     # S: model input side (paper: 224)
-    epochs: int = 8                           # (paper: 1000)
-    batch_size: int = 64                      # global batch (paper: 256)
-    lr_prompt: float = 40.0                   # learning rate of the pixel prompt (paper: 40)
-    lr_mask: float | str = RECIPE             # learning rate of AdaViPro's mask generator (from mask_recipe; paper: 1, see MASK_RECIPES)
-    warmup_steps: int = 20                    # linear warm-up, in optimiser steps (paper: 1000)
-    momentum: float = 0.9                     # SGD momentum (paper: 0.9)
-    weight_decay: float = 0.0                 # SGD weight decay (paper: 0)
-    init: str = "zeros"                       # prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
-    label_mapping: str = "first"              # ImageNet heads: 'first' (VP: class i ↔ logit i) or 'frequency' (ILM-VP)
-    mask_recipe: str = "paper"                # AdaViPro mask stabilisers: 'paper' (none, the paper's method) or 'stable'; see MASK_RECIPES
-    policy_norm: str = RECIPE                 # 'none' (paper: F_p sums over the R² region) or 'area' (divides that sum by R²)
-    mask_init_on: float | None | str = RECIPE # None (PyTorch's init) or every region's initial P(prompt on), in (0, 1)
-    mask_optimizer: str = RECIPE              # 'sgd' (with the prompt, paper) or 'adamw' (the 'mask' group's own AdamW at lr_mask)
-    mask_grad_clip: float | None | str = RECIPE  # None or > 0: max gradient norm of the mask generator's parameters
-    target_rate: float | None | str = RECIPE  # None or ρ in (0, 1): the share of regions on that the target loss pulls to
-    target_weight: float | str = RECIPE       # λ >= 0: weight of the target loss λ·(mean(m) − ρ)² (0: off)
-    tau_min: float | str = RECIPE             # >= 0: floor of the temperature (0: the paper's unbounded decay)
-    mask_warmup_epochs: int | str = RECIPE    # >= 0: first epochs under an all-on mask, the generator not trained (paper: 0)
-    train_per_class: int | None = None        # cap on training images per class (None: all)
-    val_per_class: int | None = None          # cap on validation images per class
-    test_per_class: int | None = None         # cap on test images per class
-    val_fraction: float = 0.1                 # share of train carved out for validation
-    split_seed: int = 0                       # seed of the train/val split (fixed across run seeds)
-    seed: int = 0                             # seed of initialisation, data order and sampling
-    device: str = "auto"                      # 'auto' (cuda if available), 'cpu', 'cuda', 'cuda:N'
-    eval_batch_size: int | None = None        # None: same as batch_size
-    num_workers: int = 0                      # DataLoader workers for file-based datasets
-    out_dir: str = "outputs/digits-efficientnet_lite0-adavipro"  # the run folder
-    overwrite: bool = False                   # True: replace a finished run in out_dir
-    checkpoint_every: int | None = None       # also save last.pt every N steps inside an epoch (None: time-based only)
-    checkpoint_interval_s: float = 600.0      # save last.pt inside an epoch at least this often (seconds)
-    channels_last: bool = False               # NHWC memory format for the model (helps convnets on GPUs)
-    compile: bool = False                     # torch.compile the training forward/backward
-    keep_freed_memory: bool = True            # CPU: glibc malloc keeps freed memory (faster steps; see core)
-    precision: str = "auto"                   # 'auto' (bf16 autocast on CUDA, float32 on CPU), 'bf16' (autocast on any device), 'fp32'
-
-# %% ../nbs/08_training.ipynb #5a32596d
-MASK_RECIPES = {   # the value of every stabiliser field, per recipe; 'paper' must stay the paper's method (all off)
-    # 'paper': no stabiliser. Its lr_mask is the CPU-sized 0.01: the paper's 1 comes with a 1000-step warm-up and
-    # 1000 epochs; in a few hundred steps it makes the logits run away (nbs/train.ipynb). The `paper` preset passes 1.
-    "paper":  dict(lr_mask=0.01, policy_norm="none", mask_init_on=None, mask_optimizer="sgd", mask_grad_clip=None,
-                   target_rate=None, target_weight=0.0, tau_min=0.0, mask_warmup_epochs=0),
-    # 'stable': the stabilisers of gating work, tried first on placement:digits in single-seed probes (AdamW at 0.01
-    # hardly moved the mask in 5 epochs, 0.1 drove it all-on, 0.03 began to switch the object's regions off): the
-    # region mean as logit, regions starting on at 0.85, the generator's own AdamW at 0.03, the temperature floored
-    # at 1. Not a recommendation: in the seeded comparison it still ends all-on (results/placement/README.md).
-    "stable": dict(lr_mask=0.03, policy_norm="area", mask_init_on=0.85, mask_optimizer="adamw", mask_grad_clip=None,
-                   target_rate=None, target_weight=0.0, tau_min=1.0, mask_warmup_epochs=0),
-}
-
-def _is_recipe(v) -> bool: return isinstance(v, str) and v == RECIPE
-
-def resolve_mask_recipe(cfg:TrainConfig) -> TrainConfig:
-    "A copy of `cfg` whose stabiliser fields left at `RECIPE` hold `MASK_RECIPES[cfg.mask_recipe]`'s values; `ConfigError` for an unknown recipe."
-    if not isinstance(cfg.mask_recipe, str) or cfg.mask_recipe not in MASK_RECIPES:
-        raise ConfigError(f"mask_recipe={cfg.mask_recipe!r}: choose one of {', '.join(MASK_RECIPES)} (paper: no stabiliser)")
-    return dataclasses.replace(cfg, **{k: v for k, v in MASK_RECIPES[cfg.mask_recipe].items() if _is_recipe(getattr(cfg, k))})
-
-# %% ../nbs/08_training.ipynb #48da9b25
-def _int(cfg, name, lo=None, optional=False):
-    v = getattr(cfg, name)
-    if v is None and optional: return
-    if isinstance(v, float) and v.is_integer(): v = int(v); setattr(cfg, name, v)
-    if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo):
-        what = "an integer" if lo is None else ("a positive integer" if lo == 1 else f"an integer >= {lo}")
-        raise ConfigError(f"{name}={v!r} must be {what}" + (" or None" if optional else ""))
-
-def _num(cfg, name, lo=None, lo_open=True, hi=None, hi_open=False, optional=False):
-    v = getattr(cfg, name)
-    if v is None and optional: return
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    if ok and lo is not None: ok = v > lo if lo_open else v >= lo
-    if ok and hi is not None: ok = v < hi if hi_open else v <= hi
-    if not ok:
-        rng = f"{'(' if lo_open else '['}{lo}, {'inf)' if hi is None else str(hi) + (')' if hi_open else ']')}"
-        raise ConfigError(f"{name}={v!r} must be a finite number in {rng}" + (" or None" if optional else ""))
-    setattr(cfg, name, float(v))
-
-def _check_mask_stabilisers(cfg):
-    "Fill the fields left at `RECIPE` from `cfg.mask_recipe` (in place), then check all eight."
-    resolved = resolve_mask_recipe(cfg)
-    for k in MASK_RECIPES[cfg.mask_recipe]: setattr(cfg, k, getattr(resolved, k))
-    if cfg.policy_norm not in ("none", "area"):
-        raise ConfigError(f"policy_norm={cfg.policy_norm!r}: choose 'none' (the paper's sum over a region) or 'area' (its mean)")
-    if cfg.mask_optimizer not in ("sgd", "adamw"):
-        raise ConfigError(f"mask_optimizer={cfg.mask_optimizer!r}: choose 'sgd' (with the prompt, as the paper) or 'adamw'")
-    _num(cfg, "mask_init_on", 0, hi=1, hi_open=True, optional=True); _num(cfg, "mask_grad_clip", 0, optional=True)
-    _num(cfg, "target_rate", 0, hi=1, hi_open=True, optional=True)
-    _num(cfg, "target_weight", 0, lo_open=False); _num(cfg, "tau_min", 0, lo_open=False)
-    _int(cfg, "mask_warmup_epochs", 0)
-    if cfg.target_weight > 0 and cfg.target_rate is None:
-        raise ConfigError(f"target_weight={cfg.target_weight} needs a target_rate in (0, 1) to pull to: set one, or target_weight=0")
-    if cfg.target_rate is not None and cfg.target_weight == 0:
-        raise ConfigError(f"target_rate={cfg.target_rate} does nothing with target_weight=0: set target_weight > 0, or target_rate=None")
-
-def resolve_device(device:str) -> torch.device:
-    "'auto' → cuda if available else cpu; `ConfigError` for unknown or unavailable devices."
-    if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try: d = torch.device(device)
-    except (RuntimeError, TypeError): raise ConfigError(f"device={device!r} is not a device: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device!r} but CUDA is not available here: use device='cpu' (or 'auto')")
-    if d.type not in ("cpu", "cuda"): raise ConfigError(f"device={device!r} is not supported: use 'auto', 'cpu' or 'cuda'")
-    return d
-
-def validate_config(cfg:TrainConfig) -> TrainConfig:
-    "Check and normalise every field of `cfg` in place (mask stabilisers from their recipe); raise `ConfigError` (one line, what to do) on the first problem. Returns `cfg`."
-    for name in ("dataset", "backbone", "method", "prompter", "out_dir", "data_root", "init"):
-        if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name):
-            raise ConfigError(f"{name}={getattr(cfg, name)!r} must be a non-empty string")
-    check_dataset_spec(cfg.dataset)   # a registered name, 'imagefolder:<path>' or 'placement:<dataset>'; nothing read yet
-    methods.get(cfg.method); prompters.get(cfg.prompter)
-    for name, lo in (("image_size", 8), ("epochs", 1), ("batch_size", 1), ("warmup_steps", 0), ("seed", 0),
-                     ("split_seed", 0), ("num_workers", 0), ("prompt_size", None), ("region_size", None),
-                     ("embed_dim", 1)):
-        _int(cfg, name, lo)
-    if cfg.embed_dim > 4096: raise ConfigError(f"embed_dim={cfg.embed_dim} is too large: use at most 4096 (paper: 8 to 64)")
-    if cfg.label_mapping not in ("first", "frequency"):
-        raise ConfigError(f"label_mapping={cfg.label_mapping!r}: choose 'first' (VP) or 'frequency' (ILM-VP)")
-    for name in ("train_per_class", "val_per_class", "test_per_class", "eval_batch_size", "checkpoint_every"):
-        _int(cfg, name, 1, optional=True)
-    _num(cfg, "lr_prompt", 0); _num(cfg, "momentum", 0, False, 1)
-    _num(cfg, "weight_decay", 0, False); _num(cfg, "val_fraction", 0, True, 0.9)
-    _num(cfg, "checkpoint_interval_s", 0)
-    check_temperature(cfg.tau0, cfg.gamma)
-    if not isinstance(cfg.use_edges, bool): raise ConfigError(f"use_edges={cfg.use_edges!r} must be True or False")
-    for name in ("overwrite", "channels_last", "compile", "keep_freed_memory"):
-        if not isinstance(getattr(cfg, name), bool): raise ConfigError(f"{name}={getattr(cfg, name)!r} must be True or False")
-    check_precision(cfg.precision)
-    _check_mask_stabilisers(cfg)
-    _num(cfg, "lr_mask", 0)
-    if cfg.method == "oracle":   # the ground-truth mask needs the object's position, known only on placement data
-        if not cfg.dataset.startswith("placement:"):
-            raise ConfigError(f"method 'oracle' needs the object's position: use a placement dataset "
-                              f"(dataset='placement:{cfg.dataset}'), not dataset={cfg.dataset!r}")
-        check_region_size(cfg.region_size, cfg.image_size)
-    if cfg.method in ("vp", "adavipro", "oracle") and cfg.prompter != "full":   # pixels; for vpt_* it is the token count L
-        check_prompt_size(cfg.prompt_size, cfg.image_size, 0.5 if cfg.prompter == "padding" or cfg.method == "adavipro" else 1.0)
-    if cfg.method.startswith("vpt") and cfg.prompt_size < 1:
-        raise ConfigError(f"prompt_size={cfg.prompt_size} is VPT's number of prompt tokens: use a positive integer (VPT: 1 to 200)")
-    if cfg.method == "adavipro":
-        check_region_size(cfg.region_size, cfg.image_size)
-        if cfg.prompter != "padding":
-            raise ConfigError(f"method 'adavipro' uses VP's padding template; got prompter={cfg.prompter!r}: "
-                              "set prompter='padding' (prompt_size sets its width)")
-    resolve_device(cfg.device)
-    return cfg
+__all__ = ['build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed', 'TrainingError',
+           'plot_history', 'fit_sgd', 'fit', 'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #fc7b8787
 def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedClassifier, DatasetSplits]:
@@ -253,43 +84,6 @@ def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=Tru
     model.train(was_training)
     return correct.item() / max(total, 1)
 
-# %% ../nbs/08_training.ipynb #875a61ef
-RUNTIME_FIELDS = ("out_dir", "device", "eval_batch_size", "num_workers", "overwrite", "checkpoint_every",
-                  "checkpoint_interval_s", "channels_last", "compile", "keep_freed_memory")
-
-def effective_config(d:dict # a config dict (config.json, metrics.json's "config", a plan), possibly older or partial
-                    ) -> dict:  # every field: missing ones at their default, those left at RECIPE from the dict's mask_recipe
-    "The configuration a config dict stands for: a field missing from it has its `TrainConfig` default (the run was written before the field existed, or the plan leaves it to the default)."
-    d = {**asdict(TrainConfig()), **d}
-    recipe = MASK_RECIPES.get(d["mask_recipe"], {}) if isinstance(d["mask_recipe"], str) else {}
-    return {**d, **{k: v for k, v in recipe.items() if _is_recipe(d.get(k))}}
-
-def config_diff(a:dict, b:dict) -> list[str]:
-    "Fields whose effective values (`effective_config`) differ between two config dicts, ignoring `RUNTIME_FIELDS`, as 'name: a vs b'."
-    a, b = effective_config(a), effective_config(b)
-    keys = (set(a) | set(b)) - set(RUNTIME_FIELDS)
-    return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(keys) if a.get(k) != b.get(k)]
-
-def _rng_state(gen:torch.Generator) -> dict:
-    s = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(), data=gen.get_state())
-    if torch.cuda.is_available(): s["cuda"] = torch.cuda.get_rng_state_all()
-    return s
-
-def _set_rng_state(s:dict, gen:torch.Generator):
-    random.setstate(s["python"]); np.random.set_state(s["numpy"]); torch.set_rng_state(s["torch"])
-    gen.set_state(s["data"])
-    if "cuda" in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
-
-def load_checkpoint(path:str|Path, cfg:TrainConfig) -> dict:
-    "Load a checkpoint written by `fit`; `ConfigError` if unreadable or made with another configuration."
-    try: ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e: raise ConfigError(f"cannot read checkpoint {path} ({type(e).__name__}): delete it or pass overwrite=True") from None
-    diff = config_diff(ck.get("config", {}), asdict(cfg))
-    if diff:
-        raise ConfigError(f"checkpoint {path} was made with another configuration ({'; '.join(diff)}): "
-                          "use another out_dir, or overwrite=True to start again")
-    return ck
-
 # %% ../nbs/08_training.ipynb #285ce941
 @dataclass
 class DistContext:
@@ -337,59 +131,13 @@ def plot_history(history:pd.DataFrame):
     fig.tight_layout()
     return fig
 
-def _write_history(out:Path, history:list[dict]):
-    atomic_write_text(out / "history.csv", pd.DataFrame(history).to_csv(index=False))
-
-class RunLock:
-    "An exclusive lock on `out_dir/.lock` (`fcntl.flock`): two processes never train into the same run folder."
-    def __init__(self, out:Path): self.path, self.fd = Path(out) / ".lock", None
-    def __enter__(self):
-        import fcntl, os
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try: fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self.fd); self.fd = None
-            raise ConfigError(f"another process is already running in {self.path.parent} (it holds {self.path}): "
-                              "wait for it, or choose another out_dir") from None
-        return self
-    def __exit__(self, *exc):
-        import fcntl, os
-        if self.fd is not None: fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
-
-def _check_out_dir(cfg:TrainConfig):
-    "Refuse a finished run unless `overwrite` (checked before anything is built or deleted)."
-    out = Path(cfg.out_dir)
-    if out.exists() and not out.is_dir(): raise ConfigError(f"out_dir={cfg.out_dir!r} is a file: choose a folder")
-    if (out / "metrics.json").exists() and not cfg.overwrite:
-        raise ConfigError(f"{out} already holds a finished run (metrics.json): choose another out_dir, "
-                          "or pass overwrite=True to replace it")
-
-def _prepare_out_dir(cfg:TrainConfig) -> Path:
-    out = Path(cfg.out_dir)
-    if (out / "metrics.json").exists():
-        if not cfg.overwrite:
-            raise ConfigError(f"{out} already holds a finished run (metrics.json): choose another out_dir, "
-                              "or pass overwrite=True to replace it")
-        for name in ("metrics.json", "last.pt", "best.pt", "history.csv"):
-            (out / name).unlink(missing_ok=True)
-    if (out / "last.pt").exists() and cfg.overwrite:
-        for name in ("last.pt", "best.pt", "history.csv"): (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-def fit(cfg:TrainConfig,                 # the run's configuration
-        callbacks:list[Callable]=(),     # called as cb(epoch, history_row) after each epoch's checkpoint
-        progress:bool=True,              # tqdm progress bars
-        log_every:int=20,                # steps between reads of loss/accuracy (host synchronisations)
-       ) -> dict:                        # the metrics written to out_dir/metrics.json
-    "Train (or resume) a run; write config.json, history.csv, last.pt, best.pt and metrics.json atomically."
-    cfg = validate_config(dataclasses.replace(cfg))
-    if cfg.method == "linear_probe":   # not SGD: scikit-learn on frozen features (10_baselines)
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise ConfigError("method 'linear_probe' runs in one process: start it without torchrun")
-        return fit_linear_probe(cfg)
-    _check_out_dir(cfg)
+def fit_sgd(cfg:TrainConfig,             # the run's configuration, validated (`fit` does that)
+            callbacks:list[Callable]=(), # called as cb(epoch, history_row) after each epoch's checkpoint
+            progress:bool=True,          # tqdm progress bars
+            log_every:int=20,            # steps between reads of loss/accuracy (host synchronisations)
+           ) -> dict:                    # the metrics written to out_dir/metrics.json
+    "The SGD loop, the trainer of every method without its own: write config.json, history.csv, last.pt, best.pt and metrics.json atomically."
+    check_run_folder(cfg)
     dist = init_distributed(cfg.device)
     try:
         with RunLock(Path(cfg.out_dir)) if dist.main else contextlib.nullcontext():
@@ -403,7 +151,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     if dist.world > 1 and device.type == "cuda": device = torch.device("cuda", dist.local_rank)
     if device.type == "cpu" and cfg.keep_freed_memory: keep_freed_memory()
     model, data = build_run(cfg, device)    # every user error is raised here, before out_dir is touched
-    out = _prepare_out_dir(cfg) if dist.main else Path(cfg.out_dir)
+    out = prepare_run_folder(cfg) if dist.main else Path(cfg.out_dir)
     dist.barrier()
     prompter = model.prompter
     groups = prompter.param_groups(cfg.lr_prompt, cfg.lr_mask)
@@ -432,7 +180,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
         for sc, st in zip(scheds, as_list(ck["scheduler"])): sc.load_state_dict(st)
         start_epoch, step, best_val, best_epoch = ck["epoch"], ck["step"], ck["best_val_acc"], ck["best_epoch"]
         history, unprompted_val, partial = ck["history"], ck["unprompted_val_acc"], ck.get("partial")
-        _set_rng_state(ck["rng"], gen)
+        set_rng_state(ck["rng"], gen)
         where = f", batch {partial['batches_done']}/{steps_per_epoch}" if partial else ""
         print(f"resuming {out} at epoch {start_epoch + 1}/{cfg.epochs}{where} (step {step})")
     else:
@@ -442,7 +190,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
         if dist.main: atomic_torch_save(dict(config=config, epoch=epoch, step=step, prompter=prompter.state_dict(),
                                optimizer=[o.state_dict() for o in opts], scheduler=[sc.state_dict() for sc in scheds],
                                best_val_acc=best_val, best_epoch=best_epoch, history=history,
-                               unprompted_val_acc=unprompted_val, rng=_rng_state(gen), partial=partial), out / "last.pt")
+                               unprompted_val_acc=unprompted_val, rng=rng_state(gen), partial=partial), out / "last.pt")
 
     t0 = time.time()
     if not opts:   # nothing to train (method 'none'): the best checkpoint is the unprompted model
@@ -463,7 +211,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
         if partial:   # draw the permutation exactly as the first run did, skip what it did, then restore the RNGs
             batches = iter(batches)
             for _ in range(done): next(batches)
-            _set_rng_state(partial["rng"], gen)
+            set_rng_state(partial["rng"], gen)
         partial, last_save = None, time.time()
         bar = tqdm(batches, total=steps_per_epoch, initial=done, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not progress, leave=False)
@@ -497,7 +245,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
                                         "(it resumes from there), or pass overwrite=True")
                 bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}")
             if timed and not last_batch:
-                save_last(epoch, dict(data_state=data_state, rng=_rng_state(gen), batches_done=i + 1, loss_sum=loss_sum.cpu(),
+                save_last(epoch, dict(data_state=data_state, rng=rng_state(gen), batches_done=i + 1, loss_sum=loss_sum.cpu(),
                                       correct=correct.cpu(), bad_step=bad_step.cpu(), seen=seen))
                 last_save = time.time()
         prompter.on_epoch_end()
@@ -511,7 +259,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
             best_val, best_epoch = val_acc, epoch + 1
             if dist.main: atomic_torch_save(dict(config=config, epoch=epoch + 1, val_acc=val_acc,
                                                  prompter=prompter.state_dict()), out / "best.pt")
-        if dist.main: _write_history(out, history)
+        if dist.main: write_history(out, history)
         save_last(epoch + 1)
         if dist.main: print(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f}  train acc {row['train_acc']:.4f}  "
               f"val acc {val_acc:.4f} (unprompted {unprompted_val:.4f})" + (f"  tau {row['tau']:.3f}" if row["tau"] else ""))
@@ -536,22 +284,22 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
                    n_train=len(data.train), n_val=len(data.val), n_test=len(data.test), classes=data.classes,
                    train_time_s=round(time.time() - t0, 2), device=str(device), world_size=dist.world, config=config)
     if dist.main:
-        if not history: _write_history(out, [])
+        if not history: write_history(out, [])
         atomic_write_json(out / "metrics.json", metrics)
     return metrics
 
-# %% ../nbs/08_training.ipynb #06e8b777
-def config_from_namespace(ns:dict,                # e.g. a notebook's `globals()`, after its parameters cell
-                          new_since:set|None=None, # the names `ns` held before the parameters: None skips the check
-                         ) -> TrainConfig:         # every field read from `ns`
-    "A `TrainConfig` of every field in `ns`; `ConfigError` for a field `ns` lacks or, given `new_since`, a new public name that is no field."
-    names = [f.name for f in dataclasses.fields(TrainConfig)]
-    if missing := [n for n in names if n not in ns]:
-        raise ConfigError(f"the parameters lack {', '.join(missing)}: declare every TrainConfig field (nbs/train.ipynb's parameters cell)")
-    unknown = sorted(k for k in set(ns) - set(new_since) - set(names) if not k.startswith("_")) if new_since is not None else []
-    if unknown: raise ConfigError(f"unknown parameter {', '.join(unknown)} (a papermill -p?); parameters: {', '.join(names)}")
-    return TrainConfig(**{n: ns[n] for n in names})
+# %% ../nbs/08_training.ipynb #c9756df5
+def fit(cfg:TrainConfig,                 # the run's configuration
+        callbacks:list[Callable]=(),     # called as cb(epoch, history_row) after each epoch's checkpoint
+        progress:bool=True,              # tqdm progress bars
+        log_every:int=20,                # steps between reads of loss/accuracy (host synchronisations)
+       ) -> dict:                        # the metrics written to out_dir/metrics.json
+    "Train (or resume) a run with its method's trainer (`trainers`, else `fit_sgd`); return its metrics."
+    cfg = validate_config(dataclasses.replace(cfg))
+    train = trainers.get(cfg.method) if cfg.method in trainers else fit_sgd
+    return train(cfg, callbacks=callbacks, progress=progress, log_every=log_every)
 
+# %% ../nbs/08_training.ipynb #06e8b777
 def parse_args(argv:list[str]) -> TrainConfig:
     "`--name value` pairs → `TrainConfig` (values parsed as Python literals where they are, else strings)."
     if len(argv) % 2 or any(not a.startswith("--") for a in argv[::2]):

@@ -197,7 +197,7 @@ def test_oracle_on_rgb_data_fails_in_one_line(tmp_path):
     assert "placement" in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.skipif(not _accepts_placement(), reason="validate_config (nbs/08_training.ipynb) does not accept "
+@pytest.mark.skipif(not _accepts_placement(), reason="validate_config (nbs/08a_config.ipynb) does not accept "
                     "'placement:' datasets yet: it must call adavipro.data.check_dataset_spec(cfg.dataset)")
 @pytest.mark.parametrize("method", ["oracle", "vp"])
 def test_fit_on_placement_digits(tmp_path, method):
