@@ -12,10 +12,11 @@ from .core import ConfigError
 from .prompters import Prompter, PaddingPrompter
 from .edges import EdgeDetector
 from .data import oracle_region_mask
-from .mask import MaskGenerator, check_region_size, sample_region_mask, upsample_mask
+from .mask import MaskGenerator, check_region_size, sample_region_mask, straight_through_region_mask, upsample_mask
 
 # %% auto #0
-__all__ = ['SATURATED', 'check_temperature', 'prompted_regions', 'add_masked_prompt', 'MaskStats', 'AdaViProPrompter']
+__all__ = ['SATURATED', 'MASK_SAMPLERS', 'check_temperature', 'prompted_regions', 'add_masked_prompt', 'MaskStats',
+           'check_mask_sampler', 'AdaViProPrompter']
 
 # %% ../nbs/06_adavipro.ipynb #23d609fd
 def check_temperature(tau0:float, gamma:float):
@@ -133,6 +134,16 @@ class MaskStats:
         self.reset()
         return out
 
+# %% ../nbs/06_adavipro.ipynb #60ce70b5
+MASK_SAMPLERS = {"gumbel": sample_region_mask,                       # the paper (eqs. 6-7)
+                 "straight_through": straight_through_region_mask}   # no noise (not in the paper)
+
+def check_mask_sampler(name:str # a key of `MASK_SAMPLERS`
+                      ):
+    "`ConfigError` (one line) unless `name` is a known mask sampler."
+    if not isinstance(name, str) or name not in MASK_SAMPLERS:
+        raise ConfigError(f"mask_sampler={name!r}: choose 'gumbel' (the paper) or 'straight_through' (no noise)")
+
 # %% ../nbs/06_adavipro.ipynb #5a1c0e12
 class AdaViProPrompter(Prompter):
     r"""Adaptive prompt $x + P \odot m_p(x)$ with a learned region mask (AdaViPro, Yang et al. 2024, eqs. 3–7).
@@ -141,7 +152,7 @@ class AdaViProPrompter(Prompter):
     "Keeping the mask alive" below): `policy_norm` and `init_on` go to `MaskGenerator`; `tau_min` floors the
     temperature (DynConv and AdaViT keep it fixed); `warmup_epochs` trains the template under an all-on mask first;
     `target_rate` ρ with weight λ = `target_weight` adds λ·(mean(m) − ρ)² to the loss (ConvNet-AIG, DynamicViT,
-    AdaViT). Raises `ConfigError` for a region size that does not divide `image_size`, a bad temperature, a target
+    AdaViT); `sampler` picks the training-time sampler of `MASK_SAMPLERS`. Raises `ConfigError` for a region size that does not divide `image_size`, a bad temperature, a target
     rate outside (0, 1), or a negative λ, τ floor or warm-up."""
     uses_object_mask = True   # with placement data, eval forwards also measure agreement with the oracle
 
@@ -159,11 +170,14 @@ class AdaViProPrompter(Prompter):
                  warmup_epochs:int=0,         # epochs with the mask held all-on before it is learned (paper: 0)
                  target_rate:float|None=None, # ρ in (0, 1): target share of regions on (paper: none)
                  target_weight:float=0.,      # λ ≥ 0 of the target-rate loss
+                 sampler:str="gumbel",        # training-time mask sampler: 'gumbel' (paper) or 'straight_through'
                 ):
         super().__init__()
         check_region_size(region_size, image_size)
         check_temperature(tau0, gamma)
         _check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight)
+        check_mask_sampler(sampler)
+        self.sampler = sampler
         self.region_size, self.gamma, self.use_edges = region_size, float(gamma), bool(use_edges)
         self.tau_min, self.warmup_epochs = float(tau_min), int(warmup_epochs)
         self.target_rate, self.target_weight = target_rate, float(target_weight)
@@ -193,7 +207,7 @@ class AdaViProPrompter(Prompter):
                    ) -> Tensor:                   # (B,1,S/R,S/R) decisions in {0,1}
         "The mask generator's decisions: Gumbel-Softmax sample in training mode, argmax in eval mode (eqs. 6–7)."
         logits = self.mask_generator(self.edges(x), regions)
-        return sample_region_mask(logits, self.tau, self.training)
+        return MASK_SAMPLERS[self.sampler](logits, self.tau, self.training)
 
     def mask(self, x:Tensor) -> Tensor:
         "The pixel mask $m_p$ `(B,1,S,S)` (eq. 4) the generator decides (all-on during a warm-up is not shown here)."
@@ -208,7 +222,7 @@ class AdaViProPrompter(Prompter):
         warm = self.warming_up
         with torch.set_grad_enabled(torch.is_grad_enabled() and not warm):   # warm-up: the generator is not trained
             logits = self.mask_generator(self.edges(x), idx)
-        m = sample_region_mask(logits, self.tau, self.training)              # (B,1,h,w)
+        m = MASK_SAMPLERS[self.sampler](logits, self.tau, self.training)     # (B,1,h,w)
         flat = lambda t: t.flatten(1) if idx is None else t.flatten(1)[:, idx]   # (B,n): the decided regions
         if self.training:
             self.stats.add_train(flat(logits[:, 1] - logits[:, 0]), flat(m))

@@ -13,7 +13,7 @@ from .core import ConfigError, check_precision
 from .data import check_dataset_spec
 from .prompters import prompters, check_prompt_size
 from .mask import check_region_size
-from .adaptive import check_temperature
+from .adaptive import check_temperature, check_mask_sampler
 from .model import methods
 
 # %% auto #0
@@ -56,6 +56,7 @@ class TrainConfig:
     target_weight: float | str = RECIPE       # λ >= 0: weight of the target loss λ·(mean(m) − ρ)² (0: off)
     tau_min: float | str = RECIPE             # >= 0: floor of the temperature (0: the paper's unbounded decay)
     mask_warmup_epochs: int | str = RECIPE    # >= 0: first epochs under an all-on mask, the generator not trained (paper: 0)
+    mask_sampler: str = RECIPE                # training-time mask sample: 'gumbel' (paper) or 'straight_through' (no noise)
     train_per_class: int | None = None        # cap on training images per class (None: all)
     val_per_class: int | None = None          # cap on validation images per class
     test_per_class: int | None = None         # cap on test images per class
@@ -79,13 +80,13 @@ MASK_RECIPES = {   # the value of every stabiliser field, per recipe; 'paper' mu
     # 'paper': no stabiliser. Its lr_mask is the CPU-sized 0.01: the paper's 1 comes with a 1000-step warm-up and
     # 1000 epochs; in a few hundred steps it makes the logits run away (nbs/train.ipynb). The `paper` preset passes 1.
     "paper":  dict(lr_mask=0.01, policy_norm="none", mask_init_on=None, mask_optimizer="sgd", mask_grad_clip=None,
-                   target_rate=None, target_weight=0.0, tau_min=0.0, mask_warmup_epochs=0),
+                   target_rate=None, target_weight=0.0, tau_min=0.0, mask_warmup_epochs=0, mask_sampler="gumbel"),
     # 'stable': the stabilisers of gating work, tried first on placement:digits in single-seed probes (AdamW at 0.01
     # hardly moved the mask in 5 epochs, 0.1 drove it all-on, 0.03 began to switch the object's regions off): the
     # region mean as logit, regions starting on at 0.85, the generator's own AdamW at 0.03, the temperature floored
     # at 1. Not a recommendation: in the seeded comparison it still ends all-on (results/placement/README.md).
     "stable": dict(lr_mask=0.03, policy_norm="area", mask_init_on=0.85, mask_optimizer="adamw", mask_grad_clip=None,
-                   target_rate=None, target_weight=0.0, tau_min=1.0, mask_warmup_epochs=0),
+                   target_rate=None, target_weight=0.0, tau_min=1.0, mask_warmup_epochs=0, mask_sampler="gumbel"),
 }
 
 def _is_recipe(v) -> bool: return isinstance(v, str) and v == RECIPE
@@ -117,7 +118,7 @@ def _num(cfg, name, lo=None, lo_open=True, hi=None, hi_open=False, optional=Fals
     setattr(cfg, name, float(v))
 
 def _check_mask_stabilisers(cfg):
-    "Fill the fields left at `RECIPE` from `cfg.mask_recipe` (in place), then check all eight."
+    "Fill the fields left at `RECIPE` from `cfg.mask_recipe` (in place), then check all nine."
     resolved = resolve_mask_recipe(cfg)
     for k in MASK_RECIPES[cfg.mask_recipe]: setattr(cfg, k, getattr(resolved, k))
     if cfg.policy_norm not in ("none", "area"):
@@ -128,6 +129,7 @@ def _check_mask_stabilisers(cfg):
     _num(cfg, "target_rate", 0, hi=1, hi_open=True, optional=True)
     _num(cfg, "target_weight", 0, lo_open=False); _num(cfg, "tau_min", 0, lo_open=False)
     _int(cfg, "mask_warmup_epochs", 0)
+    check_mask_sampler(cfg.mask_sampler)
     if cfg.target_weight > 0 and cfg.target_rate is None:
         raise ConfigError(f"target_weight={cfg.target_weight} needs a target_rate in (0, 1) to pull to: set one, or target_weight=0")
     if cfg.target_rate is not None and cfg.target_weight == 0:

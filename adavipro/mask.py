@@ -13,7 +13,7 @@ from .core import ConfigError
 from . import fast
 
 # %% auto #0
-__all__ = ['check_region_size', 'MaskGenerator', 'sample_region_mask', 'upsample_mask']
+__all__ = ['check_region_size', 'MaskGenerator', 'sample_region_mask', 'upsample_mask', 'straight_through_region_mask']
 
 # %% ../nbs/05_mask_generator.ipynb #726ef68a
 def check_region_size(region_size:int, image_size:int):
@@ -93,3 +93,14 @@ def upsample_mask(mask:Tensor,       # (B,1,h,w) region mask
                  ) -> Tensor:        # (B,1,h·R,w·R) pixel mask
     "The dilation $\\Phi$ of eq. 4: nearest-neighbour upsampling of the region mask by `region_size`."
     return F.interpolate(mask, scale_factor=region_size, mode="nearest")
+
+# %% ../nbs/05_mask_generator.ipynb #455eb346
+def straight_through_region_mask(logits:Tensor,    # (B,2,h,w) policy logits from `MaskGenerator`
+                                 tau:float|Tensor,  # temperature > 0: the slope 1/τ of the surrogate sigmoid
+                                 training:bool,     # True: differentiable; False: the same decisions, no graph needed
+                                ) -> Tensor:        # (B,1,h,w) region mask in {0,1}
+    "Region mask without noise: the argmax decision forward, the gradient of $\\sigma((l_1-l_0)/\\tau)$ backward (straight-through)."
+    d = logits[:, 1:2] - logits[:, 0:1]
+    if not training: return (d > 0).to(logits.dtype)
+    soft = (d / tau).sigmoid()
+    return (d > 0).to(soft.dtype) + (soft - soft.detach())

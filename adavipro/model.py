@@ -94,14 +94,15 @@ def _vp(prompter:str="padding", prompt_size:int=30, image_size:int=224, init:str
 def _adavipro(prompter:str="padding", prompt_size:int=30, image_size:int=224, region_size:int=32,
               embed_dim:int=64, tau0:float=5., gamma:float=0.98, use_edges:bool=True, init:str="randn",
               policy_norm:str="none", mask_init_on:float|None=None, tau_min:float=0., mask_warmup_epochs:int=0,
-              target_rate:float|None=None, target_weight:float=0., **kwargs) -> Prompter:
+              target_rate:float|None=None, target_weight:float=0., mask_sampler:str="gumbel", **kwargs) -> Prompter:
     "AdaViPro (Yang et al. 2024): VP's padding template under a learned region mask (stabilisers: `AdaViProPrompter`)."
     if prompter != "padding":
         raise ConfigError(f"method 'adavipro' uses VP's padding template; got prompter={prompter!r}: "
                           "set prompter='padding' (prompt_size sets its width)")
     return AdaViProPrompter(prompt_size, image_size, region_size, embed_dim, tau0, gamma, use_edges, init,
                             policy_norm=policy_norm, init_on=mask_init_on, tau_min=tau_min,
-                            warmup_epochs=mask_warmup_epochs, target_rate=target_rate, target_weight=target_weight)
+                            warmup_epochs=mask_warmup_epochs, target_rate=target_rate, target_weight=target_weight,
+                            sampler=mask_sampler)
 
 def list_methods() -> list[str]:
     "Names accepted by `create_method`."

@@ -108,7 +108,8 @@ def dataset_label(spec:str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "dataset"
 
 STABILISER_CODES = dict(policy_norm="norm-", mask_init_on="on", mask_optimizer="opt-", mask_grad_clip="clip",
-                        target_rate="rho", target_weight="lam", tau_min="tmin", mask_warmup_epochs="warm")
+                        target_rate="rho", target_weight="lam", tau_min="tmin", mask_warmup_epochs="warm",
+                        mask_sampler="smp-")
 
 def _short(v) -> str: return f"{v:g}" if isinstance(v, float) else str(v)
 

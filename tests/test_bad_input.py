@@ -40,6 +40,7 @@ CASES = {
     "gamma": (dict(gamma=1.5), "gamma=1.5 must be in (0, 1]"),
     "tau0": (dict(tau0=0.0), "tau0=0.0 must be a positive number"),
     "embed_dim": (dict(embed_dim=0), "embed_dim=0 must be a positive integer"),
+    "mask sampler": (dict(mask_sampler="soft"), "mask_sampler='soft': choose 'gumbel' (the paper) or 'straight_through'"),
     "epochs not integer": (dict(epochs=2.5), "epochs=2.5 must be a positive integer"),
     "no cuda": (dict(device="cuda"), "CUDA is not available"),
     "missing dataset offline": (dict(dataset="cifar10", data_root="{tmp}/empty"), "cifar-10-batches-py"),
