@@ -516,10 +516,7 @@ def _await_job(job, stop:threading.Event, name:str, params:dict, run_dir:Path) -
     "The status row a submitit job returns; it is cancelled once `stop` is set (the sweep was interrupted)."
     while not job.done():
         if stop.wait(1.0):
-            for _ in range(10):   # a signal that reaches a job's process while it is still starting is lost: repeat it
-                job.cancel(check=False)
-                if job.done(): break
-                time.sleep(0.5)
+            job.cancel(check=False)
             return _row(name, params, run_dir, "failed", error=f"interrupted: submitit job {job.job_id} cancelled")
     try: return job.result()
     except Exception as e:   # the job itself failed: killed at its time limit, adavipro not importable there, …

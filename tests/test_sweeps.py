@@ -317,6 +317,14 @@ def test_sweep_through_submitit_local_executor(tmp_path):
 
 
 def test_failed_or_interrupted_submitit_job_fails_its_run_only(tmp_path):
+    # submitit cancels a local job with SIGINT. A process started in the background (`cmd &` in a script) ignores
+    # SIGINT, and its children inherit that, so the cancel would be ignored; a sweep that is interrupted has SIGINT
+    # handled, as here (a handled signal is reset to its default in the job's process).
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try: _submitit_failures(tmp_path)
+    finally: signal.signal(signal.SIGINT, old)
+
+def _submitit_failures(tmp_path):
     ex, p = make_executor("local", tmp_path / "jobs"), dict(dataset="digits", method="vp")
     row = _await_job(ex.submit(int, "x"), threading.Event(), "r", p, tmp_path / "r")
     assert row["status"] == "failed" and "failed: ValueError: invalid literal for int()" in row["error"], row["error"]
