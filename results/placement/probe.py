@@ -3,8 +3,8 @@
 Each probe is one run of the library's own training loop (`adavipro.training.fit`) from the stabilisers
 experiment's placement configuration (112 px, p = 56, R = 16, 8 epochs, batch 64, 130/20/100 images per class),
 with the overrides below. Some probes swap AdaViPro's training-time sampler, as they ran (the paper's hard
-straight-through Gumbel-Softmax is the library's default; `straight_through` below is the same function as the
-library's `mask_sampler='straight_through'`, added after these runs; `soft` exists only here):
+straight-through Gumbel-Softmax is the library's default; `straight_through` is the library's
+`mask_sampler='straight_through'` function, added after these runs with the code they ran; `soft` exists only here):
 - `soft`: the Gumbel-Softmax *soft* sample sigmoid((l1 - l0 + g1 - g0)/tau) as the training mask (eq. 7 read as
   the forward mask);
 - `straight_through`: no Gumbel noise, the hard decision (l1 > l0) forward and sigmoid((l1 - l0)/tau)'s gradient.
@@ -19,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 import pandas as pd, torch
 import adavipro.adaptive as adaptive
+from adavipro.mask import straight_through_region_mask
 from adavipro.training import TrainConfig, fit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,19 +58,14 @@ def soft_sample(logits, tau, training):
     g = -torch.empty_like(logits).exponential_().log()
     return ((logits[:, 1:2] + g[:, 1:2] - logits[:, 0:1] - g[:, 0:1]) / tau).sigmoid()
 
-def straight_through_sample(logits, tau, training):
-    d = logits[:, 1:2] - logits[:, 0:1]
-    if not training: return (d > 0).to(logits.dtype)
-    soft = (d / tau).sigmoid()
-    return (d > 0).to(soft.dtype) + (soft - soft.detach())
-
 def run(name:str):
     sampler, over = _probes()[name]
     if (OUT / name / "metrics.json").exists(): return
-    paper_sampler = adaptive.sample_region_mask
-    adaptive.sample_region_mask = dict(gumbel=paper_sampler, soft=soft_sample, straight_through=straight_through_sample)[sampler]
+    # the runs used the default sampler name ('gumbel') with the sampler swapped in, so their configs stay as they ran
+    paper_sampler = adaptive.MASK_SAMPLERS["gumbel"]
+    adaptive.MASK_SAMPLERS["gumbel"] = dict(gumbel=paper_sampler, soft=soft_sample, straight_through=straight_through_region_mask)[sampler]
     try: fit(TrainConfig(**{**BASE, **over, "out_dir": str(OUT / name)}), progress=False)
-    finally: adaptive.sample_region_mask = paper_sampler
+    finally: adaptive.MASK_SAMPLERS["gumbel"] = paper_sampler
 
 def collect() -> pd.DataFrame:
     rows = []
