@@ -202,12 +202,18 @@ class AdaViProPrompter(Prompter):
         "True while the mask is held all-on (the first `warmup_epochs` epochs)."
         return self.warmup_epochs > 0 and int(self.epochs_done) < self.warmup_epochs
 
+    def decide(self, x:Tensor,                    # (B,3,S,S) normalised images
+               regions:Tensor|None=None,          # optional flat region indices: only these are decided (logits 0 elsewhere)
+              ) -> tuple[Tensor, Tensor]:         # policy logits (B,2,S/R,S/R) and decisions (B,1,S/R,S/R) in {0,1}
+        "Edge map F_e (eq. 3) → mask generator F_p(F_c(·)) → policy logits → decisions: the sampler in training mode, argmax in eval (eqs. 6–7)."
+        logits = self.mask_generator(self.edges(x), regions)
+        return logits, MASK_SAMPLERS[self.sampler](logits, self.tau, self.training)
+
     def region_mask(self, x:Tensor,               # (B,3,S,S) normalised images
                     regions:Tensor|None=None,     # optional flat region indices: only these are decided (logits 0 elsewhere)
                    ) -> Tensor:                   # (B,1,S/R,S/R) decisions in {0,1}
         "The mask generator's decisions: Gumbel-Softmax sample in training mode, argmax in eval mode (eqs. 6–7)."
-        logits = self.mask_generator(self.edges(x), regions)
-        return MASK_SAMPLERS[self.sampler](logits, self.tau, self.training)
+        return self.decide(x, regions)[1]
 
     def mask(self, x:Tensor) -> Tensor:
         "The pixel mask $m_p$ `(B,1,S,S)` (eq. 4) the generator decides (all-on during a warm-up is not shown here)."
@@ -221,8 +227,7 @@ class AdaViProPrompter(Prompter):
         idx = self.prompted_regions
         warm = self.warming_up
         with torch.set_grad_enabled(torch.is_grad_enabled() and not warm):   # warm-up: the generator is not trained
-            logits = self.mask_generator(self.edges(x), idx)
-        m = MASK_SAMPLERS[self.sampler](logits, self.tau, self.training)     # (B,1,h,w)
+            logits, m = self.decide(x, idx)                                  # (B,2,h,w), (B,1,h,w)
         flat = lambda t: t.flatten(1) if idx is None else t.flatten(1)[:, idx]   # (B,n): the decided regions
         if self.training:
             self.stats.add_train(flat(logits[:, 1] - logits[:, 0]), flat(m))

@@ -35,6 +35,7 @@ class BackboneConfig:
     head_kind: str                     # 'clip' (embeddings → ClipHead) or 'imagenet' (1000 logits → LabelMappingHead)
     any_size: bool                     # True if any image size works (convnets), False if it must be `input_size` (ViTs)
     num_outputs: int                   # size of `Backbone.forward`'s output: CLIP embedding dim, or 1000
+    interpolation: str = "bilinear"    # how `Preprocess` resizes images to the model's input: CLIP's own is 'bicubic'
 
 # %% ../nbs/02_backbones.ipynb #6abbae82
 class Backbone(nn.Module):
@@ -90,6 +91,7 @@ def load_by_position(model:nn.Module, # network to load into
 # %% ../nbs/02_backbones.ipynb #917339c3
 backbones = Registry("backbone")
 
+# %% ../nbs/02_backbones.ipynb #3505adc7
 def register_backbone(kind:str, # the part of the spec before the first ':'
                       pattern:str, # the whole spec pattern, shown to users, e.g. 'timm:<model>[:<file | random>]'
                      ):
@@ -99,10 +101,12 @@ def register_backbone(kind:str, # the part of the spec before the first ':'
         return backbones.register(kind)(fn)
     return deco
 
+# %% ../nbs/02_backbones.ipynb #6faa04eb
 def list_backbones() -> list[str]:
     "The valid backbone spec patterns."
     return [backbones.get(k).pattern for k in backbones.names()]
 
+# %% ../nbs/02_backbones.ipynb #9ef5c15a
 def create_backbone(spec:str, # e.g. 'clip:ViT-B-32:openai', 'efficientnet_lite0', 'timm:resnet50:random'
                     device:str|torch.device="cpu", # where the frozen model lives
                    ) -> Backbone:
@@ -122,6 +126,7 @@ def _hub_reachable(timeout:float=3.0) -> bool:
     except OSError: return False
     return True
 
+# %% ../nbs/02_backbones.ipynb #21d24a6f
 @contextmanager
 def _offline_unless_hub_reachable():
     "Within the block, hub downloads use only the local cache when the hub cannot be reached."
@@ -131,17 +136,20 @@ def _offline_unless_hub_reachable():
     try: yield
     finally: constants.HF_HUB_OFFLINE = old
 
+# %% ../nbs/02_backbones.ipynb #87738df6
 def _one_line(e:BaseException, n:int=160) -> str:
     "The first line of an exception's message, at most `n` characters."
     s = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return s if len(s) <= n else s[:n] + "…"
 
+# %% ../nbs/02_backbones.ipynb #a0fc0dc4
 def _square(size, what:str) -> int:
     "`size` (an int or an (H, W) pair) as one int; `ConfigError` if not square."
     h, w = (size, size) if isinstance(size, int) else tuple(size)[-2:]
     if h != w: raise ConfigError(f"{what} has non-square input size {h}×{w}; only square inputs are supported")
     return int(h)
 
+# %% ../nbs/02_backbones.ipynb #01a995db
 def _unknown(what:str, name:str, names:list[str], hint:str) -> ConfigError:
     "A `ConfigError` for an unknown model name, with the closest valid names."
     close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
@@ -150,6 +158,7 @@ def _unknown(what:str, name:str, names:list[str], hint:str) -> ConfigError:
 # %% ../nbs/02_backbones.ipynb #2eb17a06
 TEXT_TEMPLATE = "This is a photo of a {}"
 
+# %% ../nbs/02_backbones.ipynb #b28ea0a0
 class ClipBackbone(Backbone):
     "A frozen open_clip model: `forward` gives image embeddings, `create_head` a zero-shot `ClipHead` (Radford et al. 2021)."
     def __init__(self, model:nn.Module, # an open_clip CLIP model
@@ -178,6 +187,7 @@ class ClipBackbone(Backbone):
 # %% ../nbs/02_backbones.ipynb #fedfcccd
 _PATH_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 
+# %% ../nbs/02_backbones.ipynb #1a296666
 def _clip_weights_error(model_name:str, tag:str) -> ConfigError:
     "The message for a pretrained tag that could not be loaded: where to get the file and how to pass it."
     tag_cfg = open_clip.get_pretrained_cfg(model_name, tag)
@@ -188,6 +198,7 @@ def _clip_weights_error(model_name:str, tag:str) -> ConfigError:
     return ConfigError(f"could not load CLIP weights {tag!r} for {model_name} (offline?): {where}pass a local checkpoint "
                        f"as backbone='clip:{name}:/path/to/open_clip_model.safetensors'")
 
+# %% ../nbs/02_backbones.ipynb #521e8368
 @register_backbone("clip", "clip:<open_clip model>:<pretrained tag | local checkpoint path | random>")
 def _create_clip(arg:str|None, spec:str, device:torch.device) -> ClipBackbone:
     model_name, _, weights = (arg or "").partition(":")
@@ -215,7 +226,7 @@ def _create_clip(arg:str|None, spec:str, device:torch.device) -> ClipBackbone:
     pp = open_clip.get_model_preprocess_cfg(model)
     cfg = BackboneConfig(spec, _square(pp.get("size", model.visual.image_size), spec),
                          tuple(map(float, pp["mean"])), tuple(map(float, pp["std"])), "clip", False,
-                         int(open_clip.get_model_config(model_name)["embed_dim"]))
+                         int(open_clip.get_model_config(model_name)["embed_dim"]), pp.get("interpolation", "bicubic"))
     return ClipBackbone(model, cfg, model_name)
 
 # %% ../nbs/02_backbones.ipynb #8f966071

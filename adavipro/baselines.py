@@ -52,6 +52,7 @@ class FullFinetunePrompter(Prompter):
         if self.network is not None: self.network.eval()
         return self
 
+# %% ../nbs/10_baselines.ipynb #cf0498a7
 @methods.register("full_finetune")
 def _full_finetune(lr_prompt:float=1e-3, **kwargs) -> FullFinetunePrompter:
     "Full fine-tuning of the image network at `lr_prompt` (about 1e-3 convnets, 1e-4…1e-5 CLIP ViTs)."
@@ -92,6 +93,7 @@ def backbone_features(backbone:Backbone, # CLIP or ImageNet-classifier backbone
         raise ConfigError(f"linear probe needs a timm model with forward_features/forward_head; got {type(m).__name__}")
     return m.forward_head(m.forward_features(x), pre_logits=True)
 
+# %% ../nbs/10_baselines.ipynb #04c06414
 @torch.no_grad()
 def extract_features(model:PromptedClassifier, # the run's pipeline (its preprocessing and backbone are used)
                      ds, batch_size:int=256,
@@ -112,6 +114,7 @@ def _logreg(C:float, max_iter:int):
     from sklearn.linear_model import LogisticRegression
     return LogisticRegression(C=C, max_iter=max_iter, solver="lbfgs")
 
+# %% ../nbs/10_baselines.ipynb #793446e8
 def _fit_logreg(X, y, C, max_iter):
     from threadpoolctl import threadpool_limits
     # small problems: one BLAS thread (thread start-up dominates; on a shared 2-core CPU two threads were 25x slower)
@@ -119,6 +122,7 @@ def _fit_logreg(X, y, C, max_iter):
         warnings.simplefilter("ignore")      # ConvergenceWarning at large C: CLIP's protocol caps the iterations too
         return _logreg(C, max_iter).fit(X, y)
 
+# %% ../nbs/10_baselines.ipynb #4d2cc75a
 def fit_linear_probe(cfg, # a `TrainConfig` with method='linear_probe' (epochs, lr_*, prompt fields are unused)
                      refit:str="train+val", # 'train+val' (CLIP) or 'train': data of the final classifier
                      max_iter:int=1000, # L-BFGS iterations per fit (CLIP: 1000)
@@ -167,11 +171,13 @@ def fit_linear_probe(cfg, # a `TrainConfig` with method='linear_probe' (epochs, 
         atomic_write_json(out / "metrics.json", metrics)
         return metrics
 
+# %% ../nbs/10_baselines.ipynb #50dbdff2
 @methods.register("linear_probe")
 def _linear_probe(**kwargs) -> Prompter:
     "Linear probe (CLIP's protocol): run with `fit_linear_probe`; as a prompter it adds nothing."
     return Prompter()
 
+# %% ../nbs/10_baselines.ipynb #7bb32f54
 @trainers.register("linear_probe")
 def _train_linear_probe(cfg, callbacks=(), progress:bool=True, log_every:int=20) -> dict:
     "`fit`'s trainer for 'linear_probe': `fit_linear_probe` in one process (no epochs: `callbacks` are not called)."

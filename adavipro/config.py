@@ -17,8 +17,8 @@ from .adaptive import check_temperature, check_mask_sampler
 from .model import methods
 
 # %% auto #0
-__all__ = ['RECIPE', 'MASK_RECIPES', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_mask_recipe', 'resolve_device', 'validate_config',
-           'effective_config', 'config_diff', 'config_from_namespace']
+__all__ = ['RECIPE', 'MASK_RECIPES', 'BAD_INPUTS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_mask_recipe', 'resolve_device',
+           'validate_config', 'effective_config', 'config_diff', 'config_from_namespace']
 
 # %% ../nbs/08a_config.ipynb #92c3a6a7
 RECIPE = "recipe"   # a mask-stabiliser field left at this value takes the value its `mask_recipe` gives
@@ -47,7 +47,7 @@ class TrainConfig:
     weight_decay: float = 0.0                 # SGD weight decay (paper: 0)
     init: str = "zeros"                       # prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
     label_mapping: str = "first"              # ImageNet heads: 'first' (VP: class i ↔ logit i) or 'frequency' (ILM-VP)
-    mask_recipe: str = "paper"                # AdaViPro mask stabilisers: 'paper' (none, the paper's method) or 'stable'; see MASK_RECIPES
+    mask_recipe: str = "paper"                # AdaViPro mask stabilisers: 'paper' (none, the paper's method), 'stable' or 'noise_free'; see MASK_RECIPES
     policy_norm: str = RECIPE                 # 'none' (paper: F_p sums over the R² region) or 'area' (divides that sum by R²)
     mask_init_on: float | None | str = RECIPE # None (PyTorch's init) or every region's initial P(prompt on), in (0, 1)
     mask_optimizer: str = RECIPE              # 'sgd' (with the prompt, paper) or 'adamw' (the 'mask' group's own AdamW at lr_mask)
@@ -87,6 +87,13 @@ MASK_RECIPES = {   # the value of every stabiliser field, per recipe; 'paper' mu
     # at 1. Not a recommendation: in the seeded comparison it still ends all-on (results/placement/README.md).
     "stable": dict(lr_mask=0.03, policy_norm="area", mask_init_on=0.85, mask_optimizer="adamw", mask_grad_clip=None,
                    target_rate=None, target_weight=0.0, tau_min=1.0, mask_warmup_epochs=0, mask_sampler="gumbel"),
+    # 'noise_free': 'stable' without the Gumbel noise (mask_sampler 'straight_through': the hard argmax decision
+    # forward, σ((l1 − l0)/τ)'s gradient back), regions starting on at 0.95, AdamW at 0.01 and a target rate of 0.75
+    # (λ = 2). In the adaptation regime of placement:<CIFAR-10> it is the first recipe whose mask learns where (80 %
+    # oracle agreement, 3 seeds; results/placement/README.md). A candidate, chosen in probes, not yet a recommendation.
+    "noise_free": dict(lr_mask=0.01, policy_norm="area", mask_init_on=0.95, mask_optimizer="adamw", mask_grad_clip=None,
+                       target_rate=0.75, target_weight=2.0, tau_min=1.0, mask_warmup_epochs=0,
+                       mask_sampler="straight_through"),
 }
 
 def _is_recipe(v) -> bool: return isinstance(v, str) and v == RECIPE
@@ -187,6 +194,54 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
                               "set prompter='padding' (prompt_size sets its width)")
     resolve_device(cfg.device)
     return cfg
+
+# %% ../nbs/08a_config.ipynb #45474c66
+BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the one-line ConfigError it must raise)
+    (dict(dataset="imagenet"), "unknown dataset 'imagenet'; choose one of"),
+    (dict(dataset="mnist"), "unknown dataset 'mnist'"),
+    (dict(dataset="placement:"), "needs a dataset after 'placement:'"),
+    (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, oracle, vp, vpt_deep, vpt_shallow, zero_shot"),
+    (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
+    (dict(prompter="pad"), "unknown prompter 'pad'"),
+    (dict(prompter="fixed_patch"), "set prompter='padding'"),
+    (dict(image_size=32, prompt_size=17), "prompt_size=17 is out of range for image_size=32"),
+    (dict(prompt_size=113), "prompt_size=113 is out of range"),
+    (dict(method="vp", prompt_size=0), "prompt_size=0 is out of range"),
+    (dict(image_size=32, region_size=5), "region_size=5 must divide image_size=32"),
+    (dict(image_size=112, region_size=30), "region_size=30 must divide image_size=112"),
+    (dict(epochs=0), "epochs=0 must be a positive integer"),
+    (dict(epochs=2.5), "epochs=2.5 must be a positive integer"),
+    (dict(batch_size=0), "batch_size=0 must be a positive integer"),
+    (dict(batch_size=-2), "batch_size=-2 must be a positive integer"),
+    (dict(batch_size=-4), "batch_size=-4 must be a positive integer"),
+    (dict(lr_prompt=0), "lr_prompt=0 must be a finite number"),
+    (dict(lr_prompt=0.0), "lr_prompt=0.0 must be a finite number"),
+    (dict(lr_prompt=-1.0), "lr_prompt=-1.0 must be a finite number"),
+    (dict(lr_mask=float("nan")), "lr_mask=nan must be a finite number"),
+    (dict(gamma=0.0), "gamma=0.0 must be in (0, 1]"),
+    (dict(gamma=1.2), "gamma=1.2 must be in (0, 1]"),
+    (dict(gamma=1.5), "gamma=1.5 must be in (0, 1]"),
+    (dict(tau0=0.0), "tau0=0.0 must be a positive number"),
+    (dict(tau0=-1.), "tau0=-1.0 must be a positive number"),
+    (dict(embed_dim=0), "embed_dim=0 must be a positive integer"),
+    (dict(embed_dim=131071), "embed_dim=131071 is too large"),
+    (dict(use_edges=1), "use_edges=1 must be True or False"),
+    (dict(precision="fp16"), "precision='fp16': choose 'auto'"),
+    (dict(mask_recipe="x"), "mask_recipe='x': choose one of"),
+    (dict(policy_norm="sum"), "policy_norm='sum'"),
+    (dict(mask_optimizer="adam"), "mask_optimizer='adam'"),
+    (dict(mask_sampler="soft"), "mask_sampler='soft': choose 'gumbel' (the paper) or 'straight_through'"),
+    (dict(target_rate=1.0, target_weight=1.), "target_rate=1.0 must be a finite number in (0, 1) or None"),
+    (dict(target_rate=0.5, target_weight=-1.), "target_weight=-1.0 must be a finite number in [0, inf)"),
+    (dict(target_weight=2.), "needs a target_rate"),
+    (dict(target_rate=0.6), "does nothing with target_weight=0"),
+    (dict(tau_min=-0.5), "tau_min=-0.5 must be a finite number in [0, inf)"),
+    (dict(mask_init_on=1.0), "mask_init_on=1.0"),
+    (dict(mask_grad_clip=0.), "mask_grad_clip=0.0"),
+    (dict(mask_warmup_epochs=-1), "mask_warmup_epochs=-1"),
+    (dict(device="cuda"), "CUDA is not available"),      # only where CUDA is absent
+    (dict(device="cuda:7"), "CUDA is not available"),    # only where CUDA is absent
+]
 
 # %% ../nbs/08a_config.ipynb #602e1b9c
 RUNTIME_FIELDS = ("out_dir", "device", "eval_batch_size", "num_workers", "overwrite", "checkpoint_every",

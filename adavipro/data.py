@@ -27,10 +27,11 @@ from .core import ConfigError, Registry
 
 # %% auto #0
 __all__ = ['TEST_FRACTION', 'TEST_SEED', 'datasets', 'FLOWERS102_CLASSES', 'EUROSAT_CLASSES', 'IMAGE_EXTENSIONS',
-           'SMALL_IMAGE_MAX', 'PLACEMENT_BACKGROUND', 'PLACEMENT_SCALE', 'PLACEMENT_GRID', 'PLACEMENT_SEED',
-           'TensorImageDataset', 'load_image', 'FileImageDataset', 'DatasetSplits', 'list_datasets', 'dataset_lock',
-           'get_dataset', 'check_dataset_spec', 'iterate_batches', 'placement_grid', 'make_placement',
-           'oracle_region_mask']
+           'SMALL_IMAGE_MAX', 'PLACEMENT_BACKGROUNDS', 'PLACEMENT_BACKGROUND', 'PLACEMENT_SCALE', 'PLACEMENT_GRID',
+           'PLACEMENT_SEED', 'PLACEMENT_TEXTURE_BLOCK', 'TensorImageDataset', 'load_image', 'FileImageDataset',
+           'DatasetSplits', 'list_datasets', 'dataset_lock', 'get_dataset', 'split_placement_spec',
+           'check_dataset_spec', 'iterate_batches', 'placement_grid', 'make_placement', 'oracle_region_mask',
+           'placement_texture']
 
 # %% ../nbs/01_data.ipynb #fa8e4977
 class TensorImageDataset(Dataset):
@@ -455,13 +456,22 @@ def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' 
     return _build(name, raw, chosen, image_size)
 
 # %% ../nbs/01_data.ipynb #b332c1c2
+PLACEMENT_BACKGROUNDS = ("grey", "texture")   # 'placement:[<background>:]<dataset>'; the default is grey
+
+def split_placement_spec(spec:str # 'placement:[<background>:]<dataset>'
+                        ) -> tuple[str, str]: # (background, base dataset spec)
+    "The background (`PLACEMENT_BACKGROUNDS`, grey when not given) and the base dataset of a placement spec."
+    rest = spec[len("placement:"):] if spec.startswith("placement:") else spec
+    head, _, tail = rest.partition(":")
+    return (head, tail) if head in PLACEMENT_BACKGROUNDS else ("grey", rest)
+
 def check_dataset_spec(spec:str # what `get_dataset` is given: a registered name, 'imagefolder:<path>' or 'placement:<spec>'
                       ):
     "`ConfigError` (one line) unless `get_dataset` accepts the form of `spec`. Nothing is read from disk."
     if not isinstance(spec, str) or not spec:
         raise ConfigError(f"dataset={spec!r} must be a non-empty string such as 'cifar10' (see list_datasets())")
     if spec.startswith("placement:"):
-        base = spec[len("placement:"):]
+        base = split_placement_spec(spec)[1]
         if not base or base == "<dataset>":
             raise ConfigError(f"dataset={spec!r} needs a dataset after 'placement:', e.g. 'placement:digits' or "
                               "'placement:imagefolder:<path>'")
@@ -542,24 +552,29 @@ def make_placement(images:Tensor,             # uint8 (N,3,h,w) objects, any siz
                    image_size:int,             # S, side of the square canvas (the model's input size)
                    scale:float|None=None,      # object side / S, in (0,1]; None: PLACEMENT_SCALE
                    grid:int|None=None,         # corners are multiples of `grid` pixels; None: PLACEMENT_GRID or placement_grid(S)
-                   background:int|None=None,   # canvas grey level in [0,255]; None: PLACEMENT_BACKGROUND
+                   background:int|Tensor|None=None, # canvas: grey level in [0,255], or a uint8 (3,S,S) texture; None: PLACEMENT_BACKGROUND
                    seed:int|Sequence[int]|None=None, # numpy seed of the positions (image i: the i-th draw, whatever N); None: PLACEMENT_SEED
                   ) -> Tensor:                 # uint8 (N,4,S,S): the RGB canvas, then the object's matte (255 on it, 0 elsewhere)
-    "Each image resized to a square of side round(scale·S) and pasted on a constant canvas at a seeded grid-aligned place."
+    "Each image resized to a square of side round(scale·S) and pasted on a fixed canvas at a seeded grid-aligned place."
     scale = PLACEMENT_SCALE if scale is None else scale
     grid = (PLACEMENT_GRID or placement_grid(image_size)) if grid is None else grid
     background = PLACEMENT_BACKGROUND if background is None else background
     seed = PLACEMENT_SEED if seed is None else seed
     side = _placement_side(scale, image_size)
     if not _is_int(grid, 1): raise ConfigError(f"placement grid={grid!r} must be a positive integer (pixels)")
-    if not (_is_int(background, 0) and background <= 255): raise ConfigError(f"placement background={background!r} must be an integer in [0, 255]")
+    texture = isinstance(background, Tensor)
+    if texture and (background.dtype != torch.uint8 or tuple(background.shape) != (3, image_size, image_size)):
+        raise ConfigError(f"placement background texture must be uint8 (3,{image_size},{image_size}), got "
+                          f"{background.dtype} {tuple(background.shape)}")
+    if not texture and not (_is_int(background, 0) and background <= 255):
+        raise ConfigError(f"placement background={background!r} must be an integer in [0, 255] or a uint8 (3,S,S) texture")
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
         raise ConfigError(f"placement objects must be a uint8 tensor (N,3,H,W), got {images.dtype} {tuple(images.shape)}")
     n, S = len(images), image_size
     corners = np.random.default_rng(seed).integers(0, (S - side) // grid + 1, size=(n, 2)) * grid   # (N,2) top, left
     objects = _resize_square(images, side)
-    out = torch.full((n, 4, S, S), background, dtype=torch.uint8)
-    out[:, 3] = 0
+    out = torch.zeros((n, 4, S, S), dtype=torch.uint8)
+    out[:, :3] = background                          # a grey level or the same texture under every image
     for top, left in np.unique(corners, axis=0):   # at most ((S - side)/grid + 1)² groups
         idx = torch.from_numpy(np.flatnonzero((corners == (top, left)).all(1)))
         out[idx, :3, top:top + side, left:left + side] = objects[idx]
@@ -576,6 +591,20 @@ def oracle_region_mask(object_mask:Tensor, # (B,1,S,S) the object's matte: 1 on 
     on_object = F.max_pool2d(object_mask.float(), region_size) >= 0.5
     return (~on_object).to(object_mask.dtype if object_mask.is_floating_point() else torch.float32)
 
+# %% ../nbs/01_data.ipynb #57879a44
+PLACEMENT_TEXTURE_BLOCK = 4                    # side of the texture's blocks, px
+
+def placement_texture(image_size:int,                  # S, the canvas side
+                      block:int=PLACEMENT_TEXTURE_BLOCK, # side of the constant-colour blocks, px
+                      seed:int=PLACEMENT_SEED,          # torch seed of the levels
+                     ) -> Tensor:                      # uint8 (3,S,S): levels uniform in [0,255], iid per block and channel
+    "The fixed texture canvas of `placement:texture:<dataset>`: random colour blocks, the same for every image."
+    if not (_is_int(image_size, 1) and _is_int(block, 1)):
+        raise ConfigError(f"placement texture needs positive integer image_size and block, got {image_size!r}, {block!r}")
+    n = -(-image_size // block)
+    levels = torch.randint(0, 256, (3, n, n), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    return levels.repeat_interleave(block, 1).repeat_interleave(block, 2)[:, :image_size, :image_size].contiguous()
+
 # %% ../nbs/01_data.ipynb #05348f11
 @datasets.register("placement:<dataset>")
 def _placement_placeholder(root, download):
@@ -587,11 +616,13 @@ def _object_images(ds:Dataset, side:int) -> Tensor:
     return torch.stack([load_image(p, side) for p, _ in ds.samples])
 
 def _placement(name:str, image_size:int, **kwargs) -> DatasetSplits:
-    "`get_dataset` of 'placement:<base>': the base's splits (same caps, seed and val), every image placed on a canvas."
+    "`get_dataset` of 'placement:[<background>:]<base>': the base's splits (same caps, seed and val), every image placed on a canvas."
     check_dataset_spec(name)
-    base = get_dataset(name[len("placement:"):], image_size=image_size, **kwargs)
+    background, base_spec = split_placement_spec(name)
+    base = get_dataset(base_spec, image_size=image_size, **kwargs)
     side = _placement_side(PLACEMENT_SCALE, image_size)   # checked before anything is read
+    canvas = placement_texture(image_size) if background == "texture" else PLACEMENT_BACKGROUND
     splits = {k: TensorImageDataset(make_placement(_object_images(getattr(base, k), side), image_size,
-                                                   seed=[PLACEMENT_SEED, stream]), getattr(base, k).labels)
+                                                   background=canvas, seed=[PLACEMENT_SEED, stream]), getattr(base, k).labels)
               for stream, k in enumerate(("train", "val", "test"), start=1)}
     return DatasetSplits(name, **splits, classes=base.classes)

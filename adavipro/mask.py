@@ -88,6 +88,7 @@ def sample_region_mask(logits:Tensor,      # (B,2,h,w) policy logits from `MaskG
         return (d > 0).to(soft.dtype) + (soft - soft.detach())   # exactly {0,1}; the gradient of `soft`
     return (logits[:, 1:2] > logits[:, 0:1]).to(logits.dtype)
 
+# %% ../nbs/05_mask_generator.ipynb #baf1318e
 def upsample_mask(mask:Tensor,       # (B,1,h,w) region mask
                   region_size:int,   # R
                  ) -> Tensor:        # (B,1,h·R,w·R) pixel mask

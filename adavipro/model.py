@@ -20,12 +20,16 @@ __all__ = ['methods', 'trainers', 'Preprocess', 'PromptedClassifier', 'count_tun
 
 # %% ../nbs/07_model.ipynb #b61700aa
 class Preprocess(nn.Module):
-    "uint8 images of any size → float, bilinear resize to `image_size`, normalise with the backbone's mean/std."
-    def __init__(self, image_size:int,  # S, side of the square model input
-                 mean:tuple,            # per-channel mean of the backbone's training data, in [0,1] units
-                 std:tuple):            # per-channel std, in [0,1] units
+    """uint8 images of any size → float, resized to `image_size` (the backbone's own interpolation: bicubic for CLIP,
+    as open_clip's preprocessing, clamped to [0, 1] like an 8-bit image), normalised with the backbone's mean/std."""
+    def __init__(self, image_size:int,          # S, side of the square model input
+                 mean:tuple,                    # per-channel mean of the backbone's training data, in [0,1] units
+                 std:tuple,                     # per-channel std, in [0,1] units
+                 interpolation:str="bilinear"): # 'bilinear' or 'bicubic' (`BackboneConfig.interpolation`)
         super().__init__()
-        self.image_size = image_size
+        if interpolation not in ("bilinear", "bicubic"):
+            raise ConfigError(f"interpolation={interpolation!r}: use 'bilinear' or 'bicubic'")
+        self.image_size, self.interpolation = image_size, interpolation
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
@@ -34,8 +38,9 @@ class Preprocess(nn.Module):
         x = images[:, :3]
         x = x.float() / 255. if x.dtype == torch.uint8 else x.float()
         if x.shape[-2:] != (self.image_size, self.image_size):
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False,
+            x = F.interpolate(x, size=(self.image_size, self.image_size), mode=self.interpolation, align_corners=False,
                               antialias=max(x.shape[-2:]) > self.image_size)
+            if self.interpolation == "bicubic": x = x.clamp(0, 1)   # bicubic overshoots; PIL's 8-bit result cannot
         return (x - self.mean) / self.std
 
     def object_mask(self, images:Tensor # (B,4,h,w): RGB + the object's matte (placement data), or (B,3,h,w)
@@ -72,6 +77,7 @@ class PromptedClassifier(nn.Module):
         "The normalised, prompted input `(B,3,S,S)` the backbone sees (for figures)."
         return self._prompt(images, self.preprocess(images))
 
+# %% ../nbs/07_model.ipynb #26581b17
 def count_tunable_params(module:nn.Module) -> int:
     "Number of parameters with `requires_grad` (the papers' 'tunable parameters')."
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
@@ -80,16 +86,19 @@ def count_tunable_params(module:nn.Module) -> int:
 methods = Registry("method")
 trainers = Registry("trainer")   # a method that does not train by SGD registers its trainer here (`08_training.fit`)
 
+# %% ../nbs/07_model.ipynb #c60161ac
 @methods.register("none")
 def _none(**kwargs) -> Prompter:
     "No prompt: the zero-shot (CLIP) or label-mapped (ImageNet classifier) baseline."
     return Prompter()
 
+# %% ../nbs/07_model.ipynb #fa0c418d
 @methods.register("vp")
 def _vp(prompter:str="padding", prompt_size:int=30, image_size:int=224, init:str="randn", **kwargs) -> Prompter:
     "Visual Prompting (Bahng et al. 2022) with any VP prompter."
     return create_prompter(prompter, prompt_size=prompt_size, image_size=image_size, init=init)
 
+# %% ../nbs/07_model.ipynb #7f134426
 @methods.register("adavipro")
 def _adavipro(prompter:str="padding", prompt_size:int=30, image_size:int=224, region_size:int=32,
               embed_dim:int=64, tau0:float=5., gamma:float=0.98, use_edges:bool=True, init:str="randn",
@@ -104,10 +113,12 @@ def _adavipro(prompter:str="padding", prompt_size:int=30, image_size:int=224, re
                             warmup_epochs=mask_warmup_epochs, target_rate=target_rate, target_weight=target_weight,
                             sampler=mask_sampler)
 
+# %% ../nbs/07_model.ipynb #9d78e01c
 def list_methods() -> list[str]:
     "Names accepted by `create_method`."
     return methods.names()
 
+# %% ../nbs/07_model.ipynb #78f09ba7
 def create_method(name:str, **kwargs) -> Prompter:
     "The prompter of method `name` (see `list_methods()`); keyword arguments are the training parameters."
     return methods.get(name)(**kwargs)
@@ -136,6 +147,7 @@ class OraclePrompter(Prompter):
                ) -> Tensor:                       # (B,3,S,S) x + P ⊙ Φ(m_oracle)
         return add_masked_prompt(x, self.template.prompt(), self.region_mask(object_mask), self.region_size)
 
+# %% ../nbs/07_model.ipynb #f44023b3
 @methods.register("oracle")
 def _oracle(prompter:str="padding", prompt_size:int=30, image_size:int=224, region_size:int=32, init:str="randn",
             **kwargs) -> Prompter:

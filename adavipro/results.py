@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .sweeps import dataset_label
+from .sweeps import dataset_label, dataset_family
 from .training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 
 # %% auto #0
 __all__ = ['METRICS', 'DIAGNOSTIC_PREFIXES', 'RUN_COLUMNS', 'DETERMINISTIC', 'SUMMARY_COLUMNS', 'PAIRED_COLUMNS',
            'LR_CHOICE_COLUMNS', 'BASELINE_FIELDS', 'run_key', 'failed_runs', 'collect_runs', 'newest_runs',
            'mean_interval', 'summarise', 'verdict', 'seed_differences', 'paired_difference', 'average_difference',
-           'choose_lr', 'shared_key', 'attach_baseline', 'fmt_cell', 'collect_history']
+           'choose_lr', 'shared_key', 'attach_baseline', 'fmt_cell', 'collect_history', 'region_overlay', 'on_share']
 
 # %% ../nbs/12_results.ipynb #6edf9b45
 def run_key(config:dict # a run's config (metrics.json's "config"), possibly older or partial
@@ -68,7 +68,7 @@ def collect_runs(experiment_dir:str|Path # the sweeps' output root, or one exper
         if not isinstance(m, dict): warnings.warn(f"unreadable metrics.json, left out: {f}"); continue
         config = m.get("config") or {}
         row = _flatten(effective_config(config))
-        row.update(dataset_name=dataset_label(str(row.get("dataset", "?"))), **{k: m.get(k) for k in METRICS})
+        row.update(dataset_name=dataset_family(str(row.get("dataset", "?")), str(row.get("label_mapping", "first"))), **{k: m.get(k) for k in METRICS})
         row.update({k: v for k, v in m.items() if k.startswith(DIAGNOSTIC_PREFIXES) and not isinstance(v, (dict, list))})
         row.update(experiment=f.parent.parent.name, run=f.parent.name, run_dir=str(f.parent),
                    mtime=f.stat().st_mtime, run_key=run_key(config))
@@ -313,3 +313,28 @@ def collect_history(df:pd.DataFrame,                            # rows of `colle
             parts.append(h[["epoch", *cols]].assign(run_dir=r.run_dir, **{k: [r[k]] * len(h) for k in keep}))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return out.reindex(columns=["epoch", *columns, "run_dir", *keep])
+
+# %% ../nbs/12_results.ipynb #9e184e22
+def region_overlay(mask,                      # (h, w) region decisions in {0, 1} (h = w = S/R), array or tensor
+                   region_size:int,           # R, pixels per region side
+                   reached=None,              # flat (row-major) indices of the regions the frame reaches; None: all
+                   on=(0.0, 0.8, 0.0, 0.35),  # RGBA of a region switched on (prompt applied)
+                   off=(0.9, 0.0, 0.0, 0.35), # RGBA of a region switched off
+                  ) -> np.ndarray:            # (h·R, w·R, 4) float RGBA in [0, 1]; unreached regions have alpha 0
+    "An RGBA layer showing a region mask at pixel scale: on regions `on`, off regions `off`, unreached regions clear."
+    m = np.asarray(mask, dtype=float)
+    if m.ndim != 2: raise ValueError(f"mask must be (h, w) region decisions, got shape {m.shape}")
+    layer = np.where(m[..., None] >= 0.5, np.asarray(on, float), np.asarray(off, float))   # (h, w, 4)
+    if reached is not None:
+        seen = np.zeros(m.size, bool); seen[np.asarray(reached, int)] = True
+        layer[~seen.reshape(m.shape)] = 0.0
+    return layer.repeat(region_size, 0).repeat(region_size, 1)
+
+
+# %% ../nbs/12_results.ipynb #786ee4a9
+def on_share(mask,         # (h, w) region decisions in {0, 1}
+             reached=None, # flat indices of the regions the frame reaches; None: all
+            ) -> float:    # share of the reached regions switched on, in [0, 1]
+    "The share of the regions the prompt's frame reaches that the mask switched on."
+    m = np.asarray(mask, dtype=float).reshape(-1)
+    return float(m.mean() if reached is None else m[np.asarray(reached, int)].mean())

@@ -13,16 +13,17 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .core import ConfigError, Registry, atomic_write_text
-from .data import dataset_lock
+from .data import dataset_lock, split_placement_spec
 from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_config, resolve_mask_recipe
 
 # %% auto #0
-__all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PRESETS', 'VP_LR_PROMPT',
-           'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES', 'EXPERIMENTS',
-           'DEFAULT_SPEC', 'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN',
-           'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'run_name', 'list_experiments',
-           'family_defaults', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job',
-           'SlurmConfig', 'make_executor', 'run_configs', 'run_experiment', 'estimate_seconds', 'sweep_seconds', 'main']
+__all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET', 'PRESETS',
+           'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES',
+           'EXPERIMENTS', 'DEFAULT_SPEC', 'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI', 'EXECUTORS',
+           'LOCAL_TIMEOUT_MIN', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'dataset_family',
+           'run_name', 'list_experiments', 'family_defaults', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder',
+           'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor', 'run_configs', 'run_experiment',
+           'estimate_seconds', 'sweep_seconds', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -41,6 +42,10 @@ def scale_size(size:int,               # a prompt width or region size at 224 px
 PAPER_DATASETS = ["cifar10", "cifar100", "dtd", "food101", "sun397", "flowers102", "ucf101", "eurosat", "oxford_pets"]
 ABLATION_DATASETS = ["cifar10", "cifar100", "dtd", "ucf101"]   # Fig 2 / Table 2 and the ablations (Tables 4–7)
 CIFAR10_FOLDER = "data/cifar10-jpeg"                            # relative to the repository root
+
+# the placement benchmark at 112 px, R = 16 (the main job's size): all of digits' ~130 training images per class,
+# 8 epochs of batch 64
+PLACEMENT_BUDGET = dict(image_size=112, batch_size=64, train_per_class=130, val_per_class=20, test_per_class=100)
 
 PRESETS = {
     "paper": dict(
@@ -75,10 +80,7 @@ PRESETS = {
                 "table7": dict(train_per_class=125),
                 "fig4":   dict(train_per_class=250, epochs=10),
                 "lr":     dict(train_per_class=100),   # Table 2's: its lr-40 runs are Table 2's VP at p = 30 (reused)
-                # the placement benchmark is valid at 112 px, R = 16 (the main job's size): all of digits' ~130
-                # training images per class, 8 epochs of batch 64
-                "stabilisers": dict(image_size=112, batch_size=64, train_per_class=130, val_per_class=20,
-                                    test_per_class=100)}),
+                "stabilisers": PLACEMENT_BUDGET, "placement": PLACEMENT_BUDGET}),
 }
 
 VP_LR_PROMPT = 40.0   # VP's prompt learning rate (CLIP's); a run name shows the lr only where it differs
@@ -102,10 +104,19 @@ VPT_TOKENS = 10                                   # VPT's prompt length in Table
 
 def dataset_label(spec:str) -> str:
     "Short name of a dataset spec: 'cifar10' for 'imagefolder:data/cifar10-jpeg', 'placement-digits' for 'placement:digits'."
-    if spec.startswith("placement:"): return "placement-" + dataset_label(spec[len("placement:"):])
+    if spec.startswith("placement:"):   # 'placement:texture:digits' → 'placement-texture-digits'
+        background, base = split_placement_spec(spec)
+        return "placement-" + ("" if background == "grey" else f"{background}-") + dataset_label(base)
     name = Path(spec[len("imagefolder:"):].rstrip("/")).name if spec.startswith("imagefolder:") else spec
     name = re.sub(r"[-_](jpe?g|png|images?|folder)$", "", name)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "dataset"
+
+def dataset_family(dataset:str,                # a dataset spec, e.g. 'placement:imagefolder:data/cifar10-jpeg'
+                   label_mapping:str="first",   # the run's label mapping
+                  ) -> str:                     # e.g. 'placement-cifar10+frequency'
+    """The key of a dataset family in `preset['lr_prompt']`: `dataset_label`, plus `+<mapping>` for a label mapping
+    other than VP's first-C. The mapping changes the regime (reprogramming vs adaptation), so the learning rate too."""
+    return dataset_label(dataset) + ("" if label_mapping == "first" else f"+{label_mapping}")
 
 STABILISER_CODES = dict(policy_norm="norm-", mask_init_on="on", mask_optimizer="opt-", mask_grad_clip="clip",
                         target_rate="rho", target_weight="lam", tau_min="tmin", mask_warmup_epochs="warm",
@@ -117,7 +128,7 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
             ) -> str:
     "The folder name of a run: its key hyper-parameters, e.g. 'cifar10-adavipro-p30-r32-d64-g0.98-e1000'."
     m = p["method"]
-    parts = [dataset_label(p["dataset"]), m]
+    parts = [dataset_family(p["dataset"], p.get("label_mapping", "first")), m]   # e.g. 'cifar10+frequency'
     if m == "oracle": parts += [f"p{p['prompt_size']}", f"r{p['region_size']}"]
     if m == "vp":
         parts.append(f"p{p['prompt_size']}")
@@ -207,20 +218,31 @@ def _lr(preset:dict) -> list[dict]:
             for m in s.get("methods", ["vp"]) for lr in s["lr_prompt"]]
 
 STABILISERS_ALONE = [dict(policy_norm="area"), dict(mask_init_on=0.85), dict(mask_optimizer="adamw", lr_mask=0.03),
-                     dict(tau_min=1.0), dict(mask_warmup_epochs=1), dict(target_rate=0.75, target_weight=2.0)]
+                     dict(tau_min=1.0), dict(mask_warmup_epochs=1), dict(target_rate=0.75, target_weight=2.0),
+                     dict(mask_sampler="straight_through")]
 
 @EXPERIMENTS.register("stabilisers")
 def _stabilisers(preset:dict) -> list[dict]:
     """AdaViPro's mask recipes with the full-image prompt (p = 112 at 224, where the paper reports its largest gains):
-    VP, AdaViPro with the paper's recipe, each stabiliser alone (`STABILISERS_ALONE`), the `stable` recipe, and on the
-    placement benchmark the oracle; on the preset's placement benchmark and its ablation datasets."""
+    VP, AdaViPro with each recipe of `MASK_RECIPES` (the paper's, `stable`, `noise_free`), each stabiliser alone
+    (`STABILISERS_ALONE`), and on the placement benchmark the oracle; on the preset's placement benchmark and its
+    ablation datasets."""
     runs = []
     for d in [preset["placement"]] + _ablation(preset):
         runs.append(dict(dataset=d, method="vp", prompt_size=112))
         if d.startswith("placement:"): runs.append(dict(dataset=d, method="oracle", prompt_size=112))
-        runs += [dict(dataset=d, **_ada(prompt_size=112, mask_recipe=r)) for r in ("paper", "stable")]
+        runs += [dict(dataset=d, **_ada(prompt_size=112, mask_recipe=r)) for r in MASK_RECIPES]
         runs += [dict(dataset=d, **_ada(prompt_size=112, **a)) for a in STABILISERS_ALONE]
     return runs
+
+@EXPERIMENTS.register("placement")
+def _placement_benchmark(preset:dict) -> list[dict]:
+    """The placement benchmark alone (the stabilisers experiment's first rows): VP, the oracle and AdaViPro with each
+    recipe of `MASK_RECIPES`, full-image prompt. `-p mask_recipe noise_free` keeps one AdaViPro run per seed;
+    `-p datasets placement:texture:digits` picks the benchmark."""
+    d = preset["placement"]
+    return [dict(dataset=d, method=m, prompt_size=112) for m in ("vp", "oracle")] + \
+           [dict(dataset=d, **_ada(prompt_size=112, mask_recipe=r)) for r in MASK_RECIPES]
 
 def list_experiments() -> list[str]:
     "Names `run_experiment` accepts."
@@ -230,12 +252,13 @@ def list_experiments() -> list[str]:
 TRAIN_PARAMS = tuple(f.name for f in dataclasses.fields(TrainConfig))   # the parameters of nbs/train.ipynb
 SWEEP_KEYS = ("datasets", "methods", "seeds")   # override keys that select runs instead of setting a parameter
 
-def family_defaults(preset:dict, # a preset of `PRESETS`
-                    dataset:str, # a dataset spec, e.g. 'placement:digits'
+def family_defaults(preset:dict,              # a preset of `PRESETS`
+                    dataset:str,              # a dataset spec, e.g. 'placement:digits'
                     method:str,
+                    label_mapping:str="first",
                    ) -> dict:    # {'lr_prompt': …} where the preset records one for the dataset's family, else {}
-    "The prompt learning rate `preset['lr_prompt']` records for `dataset`'s family (`method_defaults` come after it)."
-    lr = preset.get("lr_prompt", {}).get(dataset_label(dataset))
+    "The prompt learning rate `preset['lr_prompt']` records for the family `dataset_family` names (`method_defaults` come after it)."
+    lr = preset.get("lr_prompt", {}).get(dataset_family(dataset, label_mapping))
     return {} if lr is None or method in NO_EPOCHS else dict(lr_prompt=lr)
 
 def plan_experiment(name:str,                 # one of `list_experiments()`
@@ -280,7 +303,8 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
     grid_ = [dict(g, seed=s) for g in grid_ for s in (seeds[:1] if g["method"] in NO_EPOCHS else seeds)]
     for g in grid_:
         p = {**pre["base"], **budget}
-        p = {**p, **family_defaults(pre, g["dataset"], g["method"]),
+        mapping = {**p, **g, **overrides}.get("label_mapping", "first")
+        p = {**p, **family_defaults(pre, g["dataset"], g["method"], mapping),
              **method_defaults(g["method"], overrides.get("backbone", p["backbone"])), **DEFAULT_SPEC, **g, **overrides}
         S = p["image_size"]
         if not isinstance(S, int) or isinstance(S, bool) or S < 1: raise ConfigError(f"image_size={S!r} must be a positive integer")
@@ -404,7 +428,7 @@ def _tail(path:Path, n:int=60) -> str:
 
 def _row(name:str, params:dict, run_dir:Path, status:str, metrics:dict|None=None, error:str="", time_s=None) -> dict:
     m = metrics or {}
-    return dict(run=name, status=status, dataset=dataset_label(params["dataset"]), method=params["method"],
+    return dict(run=name, status=status, dataset=dataset_family(params["dataset"], params.get("label_mapping", "first")), method=params["method"],
                 prompt_size=params.get("prompt_size"), test_acc=m.get("test_acc"), val_acc=m.get("val_acc"),
                 unprompted_test_acc=m.get("unprompted_test_acc"), n_tunable_params=m.get("n_tunable_params"),
                 time_s=None if time_s is None else round(time_s, 1), error=error, run_dir=str(run_dir))

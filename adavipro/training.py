@@ -42,11 +42,12 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
                        train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
                        test_per_class=cfg.test_per_class, val_fraction=cfg.val_fraction, seed=cfg.split_seed)
     head = backbone.create_head(data.classes)
+    bc = backbone.cfg   # the backbone's own preprocessing: mean, std, interpolation (CLIP: bicubic)
     if cfg.label_mapping == "frequency":
-        head = frequency_mapped_head(backbone, Preprocess(cfg.image_size, backbone.cfg.mean, backbone.cfg.std).to(device),
+        head = frequency_mapped_head(backbone, Preprocess(cfg.image_size, bc.mean, bc.std, bc.interpolation).to(device),
                                      data.train, data.num_classes, cfg.eval_batch_size or cfg.batch_size)
     prompter.attach(backbone)
-    model = PromptedClassifier(Preprocess(cfg.image_size, backbone.cfg.mean, backbone.cfg.std),
+    model = PromptedClassifier(Preprocess(cfg.image_size, bc.mean, bc.std, bc.interpolation),
                                prompter, backbone, head).to(device)
     return model, data
 
@@ -103,6 +104,7 @@ class DistContext:
     def close(self):
         if self.owns_group: torch.distributed.destroy_process_group()
 
+# %% ../nbs/08_training.ipynb #ebaaabff
 def init_distributed(device:str="auto") -> DistContext:
     "Join the `torchrun` process group when `WORLD_SIZE` > 1 (nccl for CUDA, gloo for CPU)."
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -119,6 +121,7 @@ def init_distributed(device:str="auto") -> DistContext:
 class TrainingError(RuntimeError):
     "Training cannot go on (e.g. a non-finite loss); the message names the step and the last good checkpoint."
 
+# %% ../nbs/08_training.ipynb #19367b06
 def plot_history(history:pd.DataFrame):
     "Loss and accuracy curves of a run (`history.csv`): a matplotlib figure with two panels."
     import matplotlib.pyplot as plt
@@ -131,6 +134,7 @@ def plot_history(history:pd.DataFrame):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/08_training.ipynb #84a80505
 def fit_sgd(cfg:TrainConfig,             # the run's configuration, validated (`fit` does that)
             callbacks:list[Callable]=(), # called as cb(epoch, history_row) after each epoch's checkpoint
             progress:bool=True,          # tqdm progress bars
@@ -145,6 +149,7 @@ def fit_sgd(cfg:TrainConfig,             # the run's configuration, validated (`
     finally:
         dist.close()
 
+# %% ../nbs/08_training.ipynb #0407f753
 def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     gen = seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
@@ -313,6 +318,7 @@ def parse_args(argv:list[str]) -> TrainConfig:
         except (ValueError, SyntaxError): kw[k] = v
     return TrainConfig(**kw)
 
+# %% ../nbs/08_training.ipynb #526c936f
 def main(argv:list[str]|None=None):
     "Console entry point: train one run and print its test accuracy (prompted vs unprompted)."
     try:

@@ -22,9 +22,9 @@ PAPER = {**MASK_RECIPES["paper"], **dict(backbone="clip:ViT-B-32:openai", prompt
              precision="auto")}   # the paper's values of every field no grid sweeps
 # cpu: 5 seeds of every trained run, one of none / linear_probe and of Table 3 (parameter counts); paper: one seed
 SIZES = {"cpu": dict(table1=34, table2=100, fig2=100, table3=7, table4=20, table5=40, table6=40, table7=40, fig4=20,
-                     stabilisers=140, lr=50),
+                     stabilisers=170, placement=25, lr=50),
          "paper": dict(table1=45, table2=40, fig2=40, table3=7, table4=8, table5=16, table6=16, table7=16, fig4=4,
-                       stabilisers=46, lr=27)}
+                       stabilisers=56, placement=5, lr=27)}
 
 
 # ---------------------------------------------------------------- planning (no runs)
@@ -40,20 +40,32 @@ def test_grid_sizes_and_names(experiment, preset):
         assert 1 <= p["prompt_size"] <= S // 2 and S % p["region_size"] == 0
         if preset == "paper":   # every value the paper's, whatever TrainConfig's defaults are
             eff, swept = effective_config(p), dict(table3="embed_dim", table4="use_edges", table5="gamma", table7="embed_dim")
-            varied = {swept.get(experiment)} | (set(MASK_RECIPES["paper"]) | {"mask_recipe"} if experiment == "stabilisers" else set())
+            varied = {swept.get(experiment)} | (set(MASK_RECIPES["paper"]) | {"mask_recipe"} if experiment in ("stabilisers", "placement") else set())
             assert [k for k in PAPER if eff[k] != PAPER[k] and k not in varied] == []
             assert p["epochs"] == (1 if experiment == "table3" else 1000)
         else:
             assert p["dataset"] in ("digits", "imagefolder:data/cifar10-jpeg", "placement:digits")
             assert (p["init"], p["warmup_steps"]) == ("zeros", 20)
             assert p.get("lr_mask", "recipe") == ("recipe" if p["method"] != "adavipro" or "lr_mask" not in p else 0.03)
-            size = dict(table3=224, stabilisers=112).get(experiment, 64)
+            size = dict(table3=224, stabilisers=112, placement=112).get(experiment, 64)
             assert (p["backbone"], S) == ("clip:ViT-B-32:random" if experiment == "table3" else "efficientnet_lite0", size)
         if p["method"] == "full_finetune": assert p["lr_prompt"] <= 1e-3
         elif p["method"] in ("vp", "adavipro", "oracle"):   # the lr search's rates, else the family's (preset), else VP's 40
             if experiment == "lr": assert p["lr_prompt"] in PRESETS[preset]["lr_search"]["lr_prompt"]
             else: assert p["lr_prompt"] == PRESETS[preset]["lr_prompt"].get(dataset_label(p["dataset"]), 40.0)
             assert ("-lr" in name) == (p["lr_prompt"] != 40.0), name   # a run name shows a rate other than VP's 40
+
+
+def test_paper_command_in_train_notebook_is_the_paper_preset():
+    "The paper's configuration that nbs/train.ipynb shows is the `paper` preset's run, field for field (issue: randn, mask lr 1)."
+    from adavipro.sweeps import _parse_value
+    text = "".join(json.loads((ROOT / "nbs" / "train.ipynb").read_text())["cells"][0]["source"])
+    cmd = text[text.index("papermill nbs/train.ipynb outputs/c100.ipynb"):text.index("# the paper's configuration")]
+    words = cmd.replace("\\\n", " ").split()
+    shown = {words[i + 1]: _parse_value(words[i + 1], words[i + 2]) for i, w in enumerate(words) if w == "-p"}
+    planned = next(p for p in plan_experiment("table1", "paper", dict(datasets=["cifar100"], methods=["adavipro"])).values())
+    ours, theirs = effective_config({**shown, "out_dir": "x"}), effective_config(planned)
+    assert {k: (ours[k], theirs[k]) for k in ours if k not in RUNTIME_FIELDS and ours[k] != theirs[k]} == {}
 
 
 def test_paper_preset_names_every_result_parameter():
@@ -100,7 +112,8 @@ def test_overrides():
     with pytest.raises(ConfigError, match=r"^unknown parameter lable_mapping; parameters: dataset, .*label_mapping.*, methods, seeds$"):
         plan_experiment("table2", "cpu", dict(lable_mapping="frequency"))
     runs = plan_experiment("fig4", "cpu", dict(TINY, methods=["adavipro"], mask_recipe="stable", label_mapping="frequency"))
-    assert list(runs) == ["digits-adavipro-p4-r4-d64-g0.98-stable-e1-n2", "digits-adavipro-p9-r4-d64-g0.98-stable-e1-n2"]
+    assert list(runs) == ["digits+frequency-adavipro-p4-r4-d64-g0.98-stable-e1-n2",   # the mapping is in the name
+                          "digits+frequency-adavipro-p9-r4-d64-g0.98-stable-e1-n2"]
     assert all(p["label_mapping"] == "frequency" for p in runs.values())
 
 
@@ -243,7 +256,7 @@ def test_finished_run_with_other_parameters_is_left_alone(sweeps):
     assert df.status.tolist() == ["failed", "failed"] and "val_per_class: 1 (finished) vs 2 (planned)" in df.error[0]
     assert run.stat().st_mtime_ns == before
     # every field is compared, also those the plan leaves to their defaults and those it did not list before
-    for kw, msg in [(dict(label_mapping="frequency"), "label_mapping: 'first' (finished) vs 'frequency' (planned)"),
+    for kw, msg in [(dict(weight_decay=0.1), "weight_decay: 0.0 (finished) vs 0.1 (planned)"),
                     (dict(precision="bf16"), "precision: 'auto' (finished) vs 'bf16' (planned)"),
                     (dict(momentum=0.5), "momentum: 0.9 (finished) vs 0.5 (planned)"),
                     (dict(mask_grad_clip=1.0), "mask_grad_clip: None (finished) vs 1.0 (planned)")]:
@@ -251,6 +264,9 @@ def test_finished_run_with_other_parameters_is_left_alone(sweeps):
         assert df.status.tolist()[0] == "failed" and msg in df.error[0], (kw, df.error[0])
     assert run_experiment("fig4", out_root=out, overrides=dict(TINY, methods=["vp"], label_mapping="first"),
                           dry_run=True, progress=False).status.tolist()[0] == "skipped"   # the default, named
+    other = run_experiment("fig4", out_root=out, overrides=dict(TINY, methods=["vp"], label_mapping="frequency"),
+                           dry_run=True, progress=False)   # another regime: its own folder, named by the mapping
+    assert other.run.tolist()[0] == "digits+frequency-vp-p4-e1-n2" and other.status.tolist()[0] == "pending"
 
 
 # ---------------------------------------------------------------- beyond one machine: GPUs, submitit, SLURM

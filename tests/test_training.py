@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from adavipro.core import ConfigError
-from adavipro.training import TrainConfig, fit, TrainingError, build_run
+from adavipro.training import TrainConfig, fit, TrainingError, build_run, main
+from adavipro.config import BAD_INPUTS
 from adavipro.model import count_tunable_params, create_method
 
 TINY = dict(dataset="digits", backbone="efficientnet_lite0", image_size=32, prompt_size=4, region_size=8,
@@ -69,26 +70,15 @@ def test_none_method_is_the_unprompted_baseline(tmp_path):
     m = fit(tiny(tmp_path, method="none"), progress=False)
     assert m["n_tunable_params"] == 0 and m["test_acc"] == m["unprompted_test_acc"]
 
-@pytest.mark.parametrize("kw,msg", [
-    (dict(dataset="imagenet"), "unknown dataset 'imagenet'; choose one of"),
-    (dict(backbone="resnet50"), "resnet50"),
-    (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, "),
-    (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
-    (dict(prompt_size=17), "prompt_size=17 is out of range for image_size=32"),
-    (dict(region_size=5), "region_size=5 must divide image_size=32"),
-    (dict(epochs=0), "epochs=0 must be a positive integer"),
-    (dict(batch_size=0), "batch_size=0 must be a positive integer"),
-    (dict(lr_prompt=-1.0), "lr_prompt=-1.0 must be a finite number"),
-    (dict(gamma=0.0), "gamma=0.0 must be in (0, 1]"),
-    (dict(tau0=0.0), "tau0=0.0 must be a positive number"),
-    (dict(embed_dim=0), "embed_dim=0 must be a positive integer"),
-    (dict(device="cuda:7"), "CUDA is not available"),
-])
-def test_bad_input_is_one_line_before_training(tmp_path, kw, msg):
-    if kw.get("device") and torch.cuda.is_available(): pytest.skip("CUDA present")
-    with pytest.raises(ConfigError) as e: fit(tiny(tmp_path, **kw), progress=False)
-    assert msg in str(e.value) and "\n" not in str(e.value)
-    assert not (tmp_path / "run" / "last.pt").exists()
+@pytest.mark.parametrize("kw,msg", BAD_INPUTS, ids=[", ".join(f"{k}={v!r}" for k, v in kw.items()) for kw, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_from_the_command_line(tmp_path, kw, msg):
+    "The library's table of bad inputs (08a_config) through `main` (then `fit`): exit with one line, nothing written."
+    if "device" in kw and torch.cuda.is_available(): pytest.skip("CUDA present")
+    if any(v != v for v in kw.values()): pytest.skip("nan has no literal: the command line reads it as the string 'nan'")
+    args = {**TINY, "out_dir": str(tmp_path / "run"), **kw}
+    with pytest.raises(SystemExit) as e: main([a for k, v in args.items() for a in (f"--{k}", repr(v))])
+    assert e.value.code.startswith("error: ") and msg in e.value.code and "\n" not in e.value.code
+    assert not (tmp_path / "run").exists()
 
 def test_paper_parameter_counts():
     assert count_tunable_params(create_method("vp", prompter="padding", prompt_size=30, image_size=224)) == 69_840
