@@ -103,7 +103,7 @@ def test_batchnorm_statistics_unchanged_by_parent_train(eff):
 # ---------------------------------------------------------------------------------------------------- CLIP
 def test_clip_shapes_and_config(clip):
     assert clip.cfg == BackboneConfig("clip:ViT-B-32:random", 224, open_clip.OPENAI_DATASET_MEAN,
-                                      open_clip.OPENAI_DATASET_STD, "clip", False, 512)
+                                      open_clip.OPENAI_DATASET_STD, "clip", False, 512, "bicubic")   # open_clip's resize
     emb = clip(torch.randn(2, 3, 224, 224))
     assert emb.shape == (2, 512)
     head = clip.create_head(["cat", "dog", "ship", "truck"])
