@@ -32,6 +32,7 @@ class TrainConfig:
     method: str = "adavipro"                  # see `list_methods()`
     prompter: str = "padding"                 # VP prompter (see `list_prompters()`); AdaViPro uses 'padding'
     prompt_size: int = 15                     # p: padding width / patch side in pixels at `image_size` (paper: 30 at 224)
+    num_tokens: int = 10                      # L: VPT's prompt tokens (per layer for vpt_deep; VPT's Table 3: 10)
     region_size: int = 16                     # R: AdaViPro decision region side, divides image_size (paper: 32 at 224)
     embed_dim: int = 64                       # D: AdaViPro convergence channels (paper: 64)
     tau0: float = 5.0                         # initial Gumbel-Softmax temperature (paper: 5)
@@ -183,10 +184,10 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
             raise ConfigError(f"method 'oracle' needs the object's position: use a placement dataset "
                               f"(dataset='placement:{cfg.dataset}'), not dataset={cfg.dataset!r}")
         check_region_size(cfg.region_size, cfg.image_size)
-    if cfg.method in ("vp", "adavipro", "oracle") and cfg.prompter != "full":   # pixels; for vpt_* it is the token count L
+    if cfg.method in ("vp", "adavipro", "oracle") and cfg.prompter != "full":   # pixels (VPT's token count is num_tokens)
         check_prompt_size(cfg.prompt_size, cfg.image_size, 0.5 if cfg.prompter == "padding" or cfg.method == "adavipro" else 1.0)
-    if cfg.method.startswith("vpt") and cfg.prompt_size < 1:
-        raise ConfigError(f"prompt_size={cfg.prompt_size} is VPT's number of prompt tokens: use a positive integer (VPT: 1 to 200)")
+    if cfg.method.startswith("vpt") and (isinstance(cfg.num_tokens, bool) or not isinstance(cfg.num_tokens, int) or cfg.num_tokens < 1):
+        raise ConfigError(f"num_tokens={cfg.num_tokens!r} is VPT's number of prompt tokens: use a positive integer (VPT: 1 to 200)")
     if cfg.method == "adavipro":
         check_region_size(cfg.region_size, cfg.image_size)
         if cfg.prompter != "padding":
@@ -201,6 +202,7 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
     (dict(dataset="mnist"), "unknown dataset 'mnist'"),
     (dict(dataset="placement:"), "needs a dataset after 'placement:'"),
     (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, oracle, vp, vpt_deep, vpt_shallow, zero_shot"),
+    (dict(method="vpt_deep", num_tokens=0), "num_tokens=0 is VPT's number of prompt tokens: use a positive integer"),
     (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
     (dict(prompter="pad"), "unknown prompter 'pad'"),
     (dict(prompter="fixed_patch"), "set prompter='padding'"),

@@ -49,7 +49,7 @@ PLACEMENT_BUDGET = dict(image_size=112, batch_size=64, train_per_class=130, val_
 
 PRESETS = {
     "paper": dict(
-        base=dict(data_root="data", backbone="clip:ViT-B-32:openai", prompter="padding", embed_dim=64, tau0=5.0,
+        base=dict(data_root="data", backbone="clip:ViT-B-32:openai", prompter="padding", num_tokens=10, embed_dim=64, tau0=5.0,
                   gamma=0.98, use_edges=True, image_size=224, epochs=1000, batch_size=256, lr_prompt=40.0,
                   lr_mask=1.0, warmup_steps=1000, momentum=0.9, weight_decay=0.0, init="randn", label_mapping="first",
                   mask_recipe="paper", train_per_class=None, val_per_class=None, test_per_class=None,
@@ -99,7 +99,7 @@ def _preset(name:str) -> dict:
 # %% ../nbs/11_sweeps.ipynb #813a7c7c
 TRAINING_FREE = ("none", "zero_shot")   # methods that learn nothing: neither epochs nor train caps in their names
 NO_EPOCHS = TRAINING_FREE + ("linear_probe",)   # a logistic regression on frozen features: no epochs
-TOKEN_METHODS = ("vpt_shallow", "vpt_deep")      # `prompt_size` is a number of prompt tokens: never scaled
+TOKEN_METHODS = ("vpt_shallow", "vpt_deep")      # methods whose prompt is `num_tokens` tokens, not pixels
 VPT_TOKENS = 10                                   # VPT's prompt length in Table 3
 
 def dataset_label(spec:str) -> str:
@@ -139,7 +139,7 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
         if p.get("tau0", 5.0) != 5.0: parts.append(f"t{p['tau0']:g}")
         if p.get("mask_recipe", "paper") != "paper": parts.append(p["mask_recipe"])
         parts += [f"{code}{_short(p[k])}" for k, code in STABILISER_CODES.items() if k in p and p[k] != "recipe"]
-    elif m in TOKEN_METHODS: parts.append(f"l{p['prompt_size']}")
+    elif m in TOKEN_METHODS: parts.append(f"l{p.get('num_tokens', VPT_TOKENS)}")
     if m not in NO_EPOCHS and "lr_prompt" in p and \
             float(p["lr_prompt"]) != method_defaults(m, p.get("backbone", "")).get("lr_prompt", VP_LR_PROMPT):
         parts.append(f"lr{float(p['lr_prompt']):g}")
@@ -309,7 +309,8 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
         S = p["image_size"]
         if not isinstance(S, int) or isinstance(S, bool) or S < 1: raise ConfigError(f"image_size={S!r} must be a positive integer")
         if "prompt_size" not in overrides:
-            p["prompt_size"] = g.get("prompt_size", VPT_TOKENS) if g["method"] in TOKEN_METHODS else scale_size(g.get("prompt_size", 30), S)
+            p["prompt_size"] = scale_size(g.get("prompt_size", 30), S)
+        if g["method"] in TOKEN_METHODS and "num_tokens" not in overrides: p["num_tokens"] = g.get("num_tokens", VPT_TOKENS)
         if "region_size" not in overrides: p["region_size"] = scale_size(g.get("region_size", 32), S, divides=True)
         p["overwrite"] = False
         n = run_name(p)

@@ -142,12 +142,12 @@ def _vpt_init(init:str) -> str:
 
 # %% ../nbs/09_vpt.ipynb #4e3f6301
 @methods.register("vpt_shallow")
-def _vpt_shallow(prompt_size:int=10, init:str="randn", **kwargs) -> VPTPrompter:
-    "VPT-shallow (Jia et al. 2022): `prompt_size` tokens inserted before the first transformer layer."
-    return VPTPrompter(prompt_size, deep=False, init=_vpt_init(init))
+def _vpt_shallow(num_tokens:int=10, init:str="randn", **kwargs) -> VPTPrompter:
+    "VPT-shallow (Jia et al. 2022): `num_tokens` tokens inserted before the first transformer layer."
+    return VPTPrompter(num_tokens, deep=False, init=_vpt_init(init))
 
 # %% ../nbs/09_vpt.ipynb #e715ae93
 @methods.register("vpt_deep")
-def _vpt_deep(prompt_size:int=10, init:str="randn", **kwargs) -> VPTPrompter:
-    "VPT-deep (Jia et al. 2022): `prompt_size` fresh tokens at the input of every transformer layer."
-    return VPTPrompter(prompt_size, deep=True, init=_vpt_init(init))
+def _vpt_deep(num_tokens:int=10, init:str="randn", **kwargs) -> VPTPrompter:
+    "VPT-deep (Jia et al. 2022): `num_tokens` fresh tokens at the input of every transformer layer."
+    return VPTPrompter(num_tokens, deep=True, init=_vpt_init(init))

@@ -44,7 +44,7 @@ def tiny_timm(**kw) -> Backbone:
 
 def test_parameter_counts_clip_vit_b32(vpt, clip):
     for deep, n in ((False, 7_680), (True, 92_160)):       # L·d and L·d·12 with d = 768
-        p = methods.get("vpt_deep" if deep else "vpt_shallow")(prompt_size=10, image_size=224, init="randn")
+        p = methods.get("vpt_deep" if deep else "vpt_shallow")(num_tokens=10, image_size=224, init="randn")
         p.attach(clip)
         try:
             assert count_tunable_params(p) == n and list(p.state_dict()) == ["prompts"]
@@ -85,7 +85,7 @@ def test_tokens_per_layer(vpt, vit, deep):
 
 
 def test_gradients_reach_prompts_only(vpt, vit):
-    p = methods.get("vpt_deep")(prompt_size=2, init="randn"); p.attach(vit)
+    p = methods.get("vpt_deep")(num_tokens=2, init="randn"); p.attach(vit)
     try:
         model = PromptedClassifier(Preprocess(224, vit.cfg.mean, vit.cfg.std), p, vit,
                                    vit.create_head([str(i) for i in range(10)]))
@@ -175,14 +175,14 @@ def test_errors(vpt, vit):
         with pytest.raises(ConfigError, match="already carries VPT prompts"): vpt.VPTPrompter(4).attach(vit)
         with pytest.raises(ConfigError, match="already attached"): p.attach(vit)
     finally: p.remove()
-    with pytest.raises(ConfigError, match="positive integer"): methods.get("vpt_deep")(prompt_size=0)
-    with pytest.raises(ConfigError, match="randn"): methods.get("vpt_shallow")(prompt_size=4, init="ones")
+    with pytest.raises(ConfigError, match="positive integer"): methods.get("vpt_deep")(num_tokens=0)
+    with pytest.raises(ConfigError, match="randn"): methods.get("vpt_shallow")(num_tokens=4, init="ones")
 
 
 def test_fit_one_epoch(vpt, tmp_path):
     from adavipro.training import TrainConfig, fit
     cfg = TrainConfig(dataset="digits", backbone="timm:vit_tiny_patch16_224:random", method="vpt_deep", image_size=224,
-                      prompt_size=5, epochs=1, batch_size=10, warmup_steps=1, lr_prompt=1.0, train_per_class=1,
+                      num_tokens=5, epochs=1, batch_size=10, warmup_steps=1, lr_prompt=1.0, train_per_class=1,
                       val_per_class=1, test_per_class=1, device="cpu", out_dir=str(tmp_path / "run"))
     m = fit(cfg, progress=False)
     assert m["n_tunable_params"] == 5 * 192 * 12 and m["steps"] == 1
@@ -190,5 +190,5 @@ def test_fit_one_epoch(vpt, tmp_path):
     assert list(best["prompter"]) == ["prompts"] and best["prompter"]["prompts"].shape == (12, 5, 192)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["config"]["method"] == "vpt_deep"
     with pytest.raises(ConfigError, match="VPT needs a Vision Transformer"):
-        fit(TrainConfig(**{**vars(cfg), "backbone": "efficientnet_lite0", "image_size": 32, "prompt_size": 4,
+        fit(TrainConfig(**{**vars(cfg), "backbone": "efficientnet_lite0", "image_size": 32, "num_tokens": 4,
                            "out_dir": str(tmp_path / "bad")}), progress=False)
