@@ -68,9 +68,11 @@ PRESETS = {
         ablation=["digits", "cifar10"], fig4="cifar10", table3="cifar10",
         # the `lr` experiment: these methods at these prompt learning rates (chosen on validation by `choose_lr`)
         lr_search=dict(methods=["vp"], lr_prompt=[0.4, 1.0, 4.0, 10.0, 40.0]),
-        # the chosen prompt lr per dataset family; a family not listed keeps the base's 40. placement-digits: provisional,
-        # one seed at the stabilisers budget, lr 4 vs 40 only (VP 29.2 vs 11.8 % validation), until `lr` runs with seeds
-        lr_prompt={"placement-digits": 4.0},
+        # the chosen prompt lr per dataset family (`dataset_family`); a family not listed keeps the base's 40. Both
+        # provisional, one seed at the placement budget, until `lr` runs with seeds: placement-digits 4 (VP 29.2 % vs
+        # 11.8 % validation at 40); placement-cifar10+frequency 0.05 (VP 25.5 / 20.5 / 18.5 % validation at 0.05 /
+        # 0.15 / 0.5; results/placement/README.md)
+        lr_prompt={"placement-digits": 4.0, "placement-cifar10+frequency": 0.05},
         budget={"table1": dict(train_per_class=200),
                 "table3": dict(backbone="clip:ViT-B-32:random", image_size=224, epochs=1, train_per_class=2,
                                val_per_class=1, test_per_class=1, seeds=[0]),
