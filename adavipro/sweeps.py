@@ -43,6 +43,7 @@ PAPER_DATASETS = ["cifar10", "cifar100", "dtd", "food101", "sun397", "flowers102
 ABLATION_DATASETS = ["cifar10", "cifar100", "dtd", "ucf101"]   # Fig 2 / Table 2 and the ablations (Tables 4–7)
 CIFAR10_FOLDER = "data/cifar10-jpeg"                            # relative to the repository root
 
+# %% ../nbs/11_sweeps.ipynb #376d0abd
 # the placement benchmark at 112 px, R = 16 (the main job's size): all of digits' ~130 training images per class,
 # 8 epochs of batch 64
 PLACEMENT_BUDGET = dict(image_size=112, batch_size=64, train_per_class=130, val_per_class=20, test_per_class=100)
@@ -85,15 +86,19 @@ PRESETS = {
                 "stabilisers": PLACEMENT_BUDGET, "placement": PLACEMENT_BUDGET}),
 }
 
+# %% ../nbs/11_sweeps.ipynb #8ad1d294
 VP_LR_PROMPT = 40.0   # VP's prompt learning rate (CLIP's); a run name shows the lr only where it differs
 
+# %% ../nbs/11_sweeps.ipynb #4d0850ee
 def method_defaults(method:str, backbone:str) -> dict:
     "Parameters a method needs other than the preset's: full fine-tuning trains every weight, so not at lr 40."
     if method == "full_finetune": return dict(lr_prompt=1e-5 if backbone.startswith("clip") else 1e-3)
     return {}
 
+# %% ../nbs/11_sweeps.ipynb #e920ff67
 def list_presets() -> list[str]: return sorted(PRESETS)
 
+# %% ../nbs/11_sweeps.ipynb #058a7f77
 def _preset(name:str) -> dict:
     if name not in PRESETS: raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(list_presets())}")
     return PRESETS[name]
@@ -104,6 +109,7 @@ NO_EPOCHS = TRAINING_FREE + ("linear_probe",)   # a logistic regression on froze
 TOKEN_METHODS = ("vpt_shallow", "vpt_deep")      # methods whose prompt is `num_tokens` tokens, not pixels
 VPT_TOKENS = 10                                   # VPT's prompt length in Table 3
 
+# %% ../nbs/11_sweeps.ipynb #a66c014a
 def dataset_label(spec:str) -> str:
     "Short name of a dataset spec: 'cifar10' for 'imagefolder:data/cifar10-jpeg', 'placement-digits' for 'placement:digits'."
     if spec.startswith("placement:"):   # 'placement:texture:digits' → 'placement-texture-digits'
@@ -113,6 +119,7 @@ def dataset_label(spec:str) -> str:
     name = re.sub(r"[-_](jpe?g|png|images?|folder)$", "", name)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "dataset"
 
+# %% ../nbs/11_sweeps.ipynb #18d76884
 def dataset_family(dataset:str,                # a dataset spec, e.g. 'placement:imagefolder:data/cifar10-jpeg'
                    label_mapping:str="first",   # the run's label mapping
                   ) -> str:                     # e.g. 'placement-cifar10+frequency'
@@ -120,12 +127,15 @@ def dataset_family(dataset:str,                # a dataset spec, e.g. 'placement
     other than VP's first-C. The mapping changes the regime (reprogramming vs adaptation), so the learning rate too."""
     return dataset_label(dataset) + ("" if label_mapping == "first" else f"+{label_mapping}")
 
+# %% ../nbs/11_sweeps.ipynb #b95ae977
 STABILISER_CODES = dict(policy_norm="norm-", mask_init_on="on", mask_optimizer="opt-", mask_grad_clip="clip",
                         target_rate="rho", target_weight="lam", tau_min="tmin", mask_warmup_epochs="warm",
                         mask_sampler="smp-")
 
+# %% ../nbs/11_sweeps.ipynb #12c6ead6
 def _short(v) -> str: return f"{v:g}" if isinstance(v, float) else str(v)
 
+# %% ../nbs/11_sweeps.ipynb #ed2b1fb4
 def run_name(p:dict # parameters of `nbs/train.ipynb`
             ) -> str:
     "The folder name of a run: its key hyper-parameters, e.g. 'cifar10-adavipro-p30-r32-d64-g0.98-e1000'."
@@ -154,30 +164,36 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
 EXPERIMENTS = Registry("experiment")
 DEFAULT_SPEC = dict(prompt_size=30, region_size=32)   # sizes at 224 px; scaled per run
 
+# %% ../nbs/11_sweeps.ipynb #2631e013
 def _ada(**kw) -> dict: return dict(method="adavipro", **kw)
 def _spec(preset:dict, d:str) -> str: return preset["datasets"].get(d, d)       # short name → dataset spec
 def _ablation(preset:dict) -> list[str]: return [_spec(preset, d) for d in preset["ablation"]]
 
+# %% ../nbs/11_sweeps.ipynb #355f0623
 @EXPERIMENTS.register("table1")
 def _table1(preset:dict) -> list[dict]:
     "Table 1: TP (none), VP, AdaViPro, linear probe, full fine-tuning at p = 30 on every dataset."
     return [dict(dataset=_spec(preset, d), method=m) for d in preset["datasets"]
             for m in ("none", "vp", "adavipro", "linear_probe", "full_finetune")]
 
+# %% ../nbs/11_sweeps.ipynb #7e5495f8
 def _sizes_grid(preset:dict) -> list[dict]:
     return [dict(dataset=d, method=m, prompt_size=p) for d in _ablation(preset) for m in ("vp", "adavipro")
             for p in (5, 30, 60, 90, 112)]
 
+# %% ../nbs/11_sweeps.ipynb #30f50281
 @EXPERIMENTS.register("table2")
 def _table2(preset:dict) -> list[dict]:
     "Table 2: VP vs AdaViPro at p ∈ {5, 30, 60, 90, 112} on the ablation datasets."
     return _sizes_grid(preset)
 
+# %% ../nbs/11_sweeps.ipynb #9d650a01
 @EXPERIMENTS.register("fig2")
 def _fig2(preset:dict) -> list[dict]:
     "Fig 2: accuracy against prompt size, VP vs AdaViPro (the grid of Table 2)."
     return _sizes_grid(preset)
 
+# %% ../nbs/11_sweeps.ipynb #42a92b3e
 @EXPERIMENTS.register("table3")
 def _table3(preset:dict) -> list[dict]:
     "Table 3: tunable parameter counts (one-epoch runs on one dataset; only `n_tunable_params` matters)."
@@ -186,32 +202,38 @@ def _table3(preset:dict) -> list[dict]:
            [dict(dataset=d, **_ada(embed_dim=64)), dict(dataset=d, **_ada(embed_dim=8))] + \
            [dict(dataset=d, method=m) for m in ("vpt_shallow", "vpt_deep")]
 
+# %% ../nbs/11_sweeps.ipynb #ffdec2b4
 @EXPERIMENTS.register("table4")
 def _table4(preset:dict) -> list[dict]:
     "Table 4: AdaViPro with and without the edge detector."
     return [dict(dataset=d, **_ada(use_edges=e)) for d in _ablation(preset) for e in (True, False)]
 
+# %% ../nbs/11_sweeps.ipynb #df82b456
 @EXPERIMENTS.register("table5")
 def _table5(preset:dict) -> list[dict]:
     "Table 5: AdaViPro's temperature decay γ ∈ {0.9, 0.94, 0.98, 0.99}."
     return [dict(dataset=d, **_ada(gamma=g)) for d in _ablation(preset) for g in (0.9, 0.94, 0.98, 0.99)]
 
+# %% ../nbs/11_sweeps.ipynb #e0e063b2
 @EXPERIMENTS.register("table6")
 def _table6(preset:dict) -> list[dict]:
     "Table 6: AdaViPro's region size R ∈ {8, 16, 32, 56} (at 224 px)."
     return [dict(dataset=d, **_ada(region_size=r)) for d in _ablation(preset) for r in (8, 16, 32, 56)]
 
+# %% ../nbs/11_sweeps.ipynb #87581296
 @EXPERIMENTS.register("table7")
 def _table7(preset:dict) -> list[dict]:
     "Table 7: the mask generator's embedding dimension D ∈ {8, 16, 32, 64}."
     return [dict(dataset=d, **_ada(embed_dim=e)) for d in _ablation(preset) for e in (8, 16, 32, 64)]
 
+# %% ../nbs/11_sweeps.ipynb #999cbbaf
 @EXPERIMENTS.register("fig4")
 def _fig4(preset:dict) -> list[dict]:
     "Fig 4: VP and AdaViPro prompts at p = 30 and 60 on one dataset, for the image grid."
     d = _spec(preset, preset["fig4"])
     return [dict(dataset=d, method=m, prompt_size=p) for p in (30, 60) for m in ("vp", "adavipro")]
 
+# %% ../nbs/11_sweeps.ipynb #0845f14c
 @EXPERIMENTS.register("lr")
 def _lr(preset:dict) -> list[dict]:
     "The prompt learning rate: the preset's `lr_search` methods × learning rates at p = 30, on every dataset."
@@ -219,10 +241,12 @@ def _lr(preset:dict) -> list[dict]:
     return [dict(dataset=_spec(preset, d), method=m, lr_prompt=float(lr)) for d in preset["datasets"]
             for m in s.get("methods", ["vp"]) for lr in s["lr_prompt"]]
 
+# %% ../nbs/11_sweeps.ipynb #62b574b9
 STABILISERS_ALONE = [dict(policy_norm="area"), dict(mask_init_on=0.85), dict(mask_optimizer="adamw", lr_mask=0.03),
                      dict(tau_min=1.0), dict(mask_warmup_epochs=1), dict(target_rate=0.75, target_weight=2.0),
                      dict(mask_sampler="straight_through")]
 
+# %% ../nbs/11_sweeps.ipynb #ac5b891a
 @EXPERIMENTS.register("stabilisers")
 def _stabilisers(preset:dict) -> list[dict]:
     """AdaViPro's mask recipes with the full-image prompt (p = 112 at 224, where the paper reports its largest gains):
@@ -237,6 +261,7 @@ def _stabilisers(preset:dict) -> list[dict]:
         runs += [dict(dataset=d, **_ada(prompt_size=112, **a)) for a in STABILISERS_ALONE]
     return runs
 
+# %% ../nbs/11_sweeps.ipynb #297161ca
 @EXPERIMENTS.register("placement")
 def _placement_benchmark(preset:dict) -> list[dict]:
     """The placement benchmark alone (the stabilisers experiment's first rows): VP, the oracle and AdaViPro with each
@@ -246,6 +271,7 @@ def _placement_benchmark(preset:dict) -> list[dict]:
     return [dict(dataset=d, method=m, prompt_size=112) for m in ("vp", "oracle")] + \
            [dict(dataset=d, **_ada(prompt_size=112, mask_recipe=r)) for r in MASK_RECIPES]
 
+# %% ../nbs/11_sweeps.ipynb #7db2e910
 def list_experiments() -> list[str]:
     "Names `run_experiment` accepts."
     return EXPERIMENTS.names()
@@ -254,6 +280,7 @@ def list_experiments() -> list[str]:
 TRAIN_PARAMS = tuple(f.name for f in dataclasses.fields(TrainConfig))   # the parameters of nbs/train.ipynb
 SWEEP_KEYS = ("datasets", "methods", "seeds")   # override keys that select runs instead of setting a parameter
 
+# %% ../nbs/11_sweeps.ipynb #43fb2cd9
 def family_defaults(preset:dict,              # a preset of `PRESETS`
                     dataset:str,              # a dataset spec, e.g. 'placement:digits'
                     method:str,
@@ -263,6 +290,7 @@ def family_defaults(preset:dict,              # a preset of `PRESETS`
     lr = preset.get("lr_prompt", {}).get(dataset_family(dataset, label_mapping))
     return {} if lr is None or method in NO_EPOCHS else dict(lr_prompt=lr)
 
+# %% ../nbs/11_sweeps.ipynb #aa04d383
 def plan_experiment(name:str,                 # one of `list_experiments()`
                     preset:str="cpu",         # 'cpu' or 'paper'
                     overrides:dict|None=None, # train.ipynb parameters for every run, plus `datasets` / `methods`
@@ -333,6 +361,7 @@ def repo_root() -> Path:
                           "and run from a checkout")
     return root
 
+# %% ../nbs/11_sweeps.ipynb #3a4c5180
 def ensure_cifar10_folder(folder:str|Path|None=None,  # default: <repo>/data/cifar10-jpeg
                           tarball:str|Path|None=None, # default: <repo>/../shared/data/cifar10/cifar10-jpeg.tar.gz
                          ) -> Path:
@@ -367,20 +396,24 @@ def ensure_cifar10_folder(folder:str|Path|None=None,  # default: <repo>/data/cif
 # %% ../nbs/11_sweeps.ipynb #9519b43d
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
+# %% ../nbs/11_sweeps.ipynb #3e6c5f2b
 def _cores() -> int:
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
 
+# %% ../nbs/11_sweeps.ipynb #9c8dd765
 def _read_metrics(run_dir:Path) -> dict|None:
     try: return json.loads((run_dir / "metrics.json").read_text())
     except (OSError, ValueError): return None
 
+# %% ../nbs/11_sweeps.ipynb #5c3b1fc8
 def _config_mismatch(metrics:dict, params:dict) -> list[str]:
     "Every non-runtime field whose value differs between a finished run's config and a plan, missing fields at their default."
     done, plan = effective_config(metrics.get("config", {})), effective_config(params)
     return [f"{k}: {done.get(k)!r} (finished) vs {v!r} (planned)" for k, v in plan.items()
             if k not in RUNTIME_FIELDS and done.get(k) != v]
 
+# %% ../nbs/11_sweeps.ipynb #1dff4d93
 def _finished_twin(out_dir:Path, name:str, params:dict) -> Path|None:
     "A finished run of the same name and parameters in a sibling experiment folder `out_dir/../*/name/`."
     for d in sorted(out_dir.parent.glob(f"*/{name}")):
@@ -399,6 +432,7 @@ def _copy_run(src:Path, dst:Path):
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
+# %% ../nbs/11_sweeps.ipynb #7582d9d1
 def _wait_unlocked(run_dir:Path, timeout_s:float) -> bool:
     "Whether `run_dir/.lock` is free (or becomes free within `timeout_s`)."
     import fcntl
@@ -414,6 +448,7 @@ def _wait_unlocked(run_dir:Path, timeout_s:float) -> bool:
         finally: os.close(fd)
         time.sleep(0.5)
 
+# %% ../nbs/11_sweeps.ipynb #8f07b462
 def _notebook_error(nb_path:Path) -> tuple[str, str]|None:
     "(one-line error, traceback) of the first failed cell of an executed notebook, if any."
     try: nb = json.loads(nb_path.read_text())
@@ -429,6 +464,7 @@ def _tail(path:Path, n:int=60) -> str:
     try: return "\n".join(ANSI.sub("", path.read_text(errors="replace")).splitlines()[-n:])
     except OSError: return ""
 
+# %% ../nbs/11_sweeps.ipynb #253f4ae2
 def _row(name:str, params:dict, run_dir:Path, status:str, metrics:dict|None=None, error:str="", time_s=None) -> dict:
     m = metrics or {}
     return dict(run=name, status=status, dataset=dataset_family(params["dataset"], params.get("label_mapping", "first")), method=params["method"],
@@ -436,6 +472,7 @@ def _row(name:str, params:dict, run_dir:Path, status:str, metrics:dict|None=None
                 unprompted_test_acc=m.get("unprompted_test_acc"), n_tunable_params=m.get("n_tunable_params"),
                 time_s=None if time_s is None else round(time_s, 1), error=error, run_dir=str(run_dir))
 
+# %% ../nbs/11_sweeps.ipynb #c11e96d7
 # The child process: papermill.execute_notebook with the parameters as JSON, so every type arrives exactly
 # (papermill's `-y` reads YAML 1.1, in which `1e-05` is a string, not a number).
 _RUNNER = """import json, logging, sys
@@ -446,6 +483,7 @@ pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"], c
                     log_output=True)
 """
 
+# %% ../nbs/11_sweeps.ipynb #aefb8f52
 def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threads:int, lock_wait_s:float,
              gpu:str|None=None) -> dict:
     "Execute one run with papermill in a subprocess (on GPU `gpu`, if given); return its status row."
@@ -495,6 +533,7 @@ def visible_gpus(gpus:str|Sequence[int]|None=None, # indices among the GPUs torc
                           f"{n}); " + ("choose among them, or leave out --gpus to use them all" if n else "leave out --gpus"))
     return [ids[i] for i in idx]
 
+# %% ../nbs/11_sweeps.ipynb #0a751ea7
 def gpu_for_job(slot:int,           # a job slot, 0 .. jobs-1; a slot runs one run at a time
                 gpus:Sequence[str], # `visible_gpus()`
                ) -> str|None:       # the slot's CUDA_VISIBLE_DEVICES; None without GPUs (the environment is left as it is)
@@ -505,6 +544,7 @@ def gpu_for_job(slot:int,           # a job slot, 0 .. jobs-1; a slot runs one r
 EXECUTORS = ("process", "local", "slurm")   # how a run is launched (see above)
 LOCAL_TIMEOUT_MIN = 7 * 24 * 60            # submitit's LocalExecutor stops a job after this long (its default is 2 min)
 
+# %% ../nbs/11_sweeps.ipynb #12514f59
 @dataclasses.dataclass
 class SlurmConfig:
     "What each run's SLURM job asks for (`executor='slurm'`)."
@@ -519,6 +559,7 @@ class SlurmConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"--slurm-{flag} {v!r}: must be an integer >= {low}")
 
+# %% ../nbs/11_sweeps.ipynb #f45a725c
 def make_executor(kind:str,                    # 'local' or 'slurm'
                   folder:str|Path,             # submitit's job files and logs: folder/<job id>_*
                   slurm:SlurmConfig|None=None, # what each SLURM job asks for
@@ -539,6 +580,7 @@ def make_executor(kind:str,                    # 'local' or 'slurm'
                          gpus_per_node=s.gpus_per_job, partition=s.partition, additional_parameters=dict(s.options))
     return ex
 
+# %% ../nbs/11_sweeps.ipynb #6d2de38c
 def _await_job(job, stop:threading.Event, name:str, params:dict, run_dir:Path) -> dict:
     "The status row a submitit job returns; it is cancelled once `stop` is set (the sweep was interrupted)."
     while not job.done():
@@ -633,6 +675,7 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
         finally: bar.close()
     return table()
 
+# %% ../nbs/11_sweeps.ipynb #787e84cd
 def run_experiment(name:str,                  # one of `list_experiments()`
                    preset:str="cpu",          # 'cpu' or 'paper'
                    out_root:str|Path="outputs", # runs go to out_root/<name>/<run name>/
@@ -654,6 +697,7 @@ _SIZES = {"digits": (10, 129, 14, 36), "placement-digits": (10, 129, 14, 36), "c
 _BACKBONE_COST = {"efficientnet_lite0": (1.0, 0.0), "clip:ViT-B-32": (2.5, 5.0)}   # (cost per image, extra seconds to build)
 _METHOD_COST = {"adavipro": (1.1, 1.1), "full_finetune": (1.5, 1.0)}   # (training, evaluation) cost vs VP
 
+# %% ../nbs/11_sweeps.ipynb #00f21ba6
 def estimate_seconds(p:dict,       # the run's train.ipynb parameters
                      threads:int=1 # torch threads of the run
                     ) -> float|None: # seconds, or None where the dataset's size is unknown
@@ -675,6 +719,7 @@ def estimate_seconds(p:dict,       # the run's train.ipynb parameters
     evals = 0.006 * unit * (n_val * (p["epochs"] + 1) + 2 * n_test) * f_eval
     return fixed + (train + evals) / speed
 
+# %% ../nbs/11_sweeps.ipynb #23b5248e
 def sweep_seconds(run_seconds, # per-run estimates, each at the sweep's threads per run (`estimate_seconds`)
                   jobs:int,    # runs at once
                   cores:int|None=None) -> float: # wall seconds of the sweep
@@ -695,6 +740,7 @@ def _parse_value(name:str, s:str):
         except ValueError: pass
     return s
 
+# %% ../nbs/11_sweeps.ipynb #aa9a2eeb
 def main(argv:list[str]|None=None) -> int:
     "Entry point of `adavipro-sweep`."
     ap = argparse.ArgumentParser(prog="adavipro-sweep", description="Run one experiment (a table or figure of the "
