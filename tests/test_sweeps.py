@@ -126,7 +126,11 @@ def test_lr_search_and_family_lr():
     assert len({run_name(p) for p in plan_experiment("lr", "paper").values()}) == 27
     pl = plan_experiment("lr", "cpu", dict(datasets=["placement:digits"], seeds=[0, 1]))
     assert sorted({p["lr_prompt"] for p in pl.values()}) == [0.4, 1.0, 4.0, 10.0, 40.0] and len(pl) == 10
-    assert PRESETS["cpu"]["lr_prompt"] == {"placement-digits": 4.0} and PRESETS["paper"]["lr_prompt"] == {}
+    assert PRESETS["cpu"]["lr_prompt"] == {"placement-digits": 4.0, "placement-cifar10+frequency": 0.05}
+    assert PRESETS["paper"]["lr_prompt"] == {}
+    freq = plan_experiment("placement", "cpu", dict(datasets=["placement:imagefolder:data/cifar10-jpeg"], seeds=[0],
+                                                    label_mapping="frequency", methods=["vp"]))
+    assert [p["lr_prompt"] for p in freq.values()] == [0.05]      # the adaptation regime's family, not placement-cifar10's
     st = plan_experiment("stabilisers", "cpu", dict(seeds=[0]))
     assert {dataset_label(p["dataset"]): p["lr_prompt"] for p in st.values()} == \
         {"placement-digits": 4.0, "digits": 40.0, "cifar10": 40.0}
