@@ -75,6 +75,11 @@ class MaskGenerator(nn.Module):
     def _policy(self, h:Tensor) -> Tensor: return F.conv2d(h, self.policy_weight(), self.policy.bias, stride=self.region_size)
 
 # %% ../nbs/05_mask_generator.ipynb #68f17ea9
+def _straight_through(gap:Tensor, tau:float|Tensor) -> Tensor:
+    "The decision gap > 0 forward (exactly {0,1}), the gradient of sigmoid(gap / τ) backward."
+    soft = (gap / tau).sigmoid()
+    return (gap > 0).to(soft.dtype) + (soft - soft.detach())
+
 def sample_region_mask(logits:Tensor,      # (B,2,h,w) policy logits from `MaskGenerator`
                        tau:float|Tensor,    # Gumbel-Softmax temperature, > 0 (paper: starts at 5); a 0-d tensor is not synced
                        training:bool,       # True: hard Gumbel-Softmax sample; False: argmax, no noise
@@ -83,9 +88,7 @@ def sample_region_mask(logits:Tensor,      # (B,2,h,w) policy logits from `MaskG
     if training:   # F.gumbel_softmax(logits, tau, hard=True, dim=1)[:, 1:2]: the same noise draw and the same sample
         gumbels = -torch.empty_like(logits, memory_format=torch.legacy_contiguous_format).exponential_().log()
         z = logits + gumbels
-        d = (z[:, 1:2] - z[:, 0:1]) / tau             # softmax(z / τ)[:, 1] = sigmoid((z1 - z0) / τ)
-        soft = d.sigmoid()
-        return (d > 0).to(soft.dtype) + (soft - soft.detach())   # exactly {0,1}; the gradient of `soft`
+        return _straight_through(z[:, 1:2] - z[:, 0:1], tau)     # softmax(z / τ)[:, 1] = sigmoid((z1 - z0) / τ)
     return (logits[:, 1:2] > logits[:, 0:1]).to(logits.dtype)
 
 # %% ../nbs/05_mask_generator.ipynb #baf1318e
@@ -101,7 +104,5 @@ def straight_through_region_mask(logits:Tensor,    # (B,2,h,w) policy logits fro
                                  training:bool,     # True: differentiable; False: the same decisions, no graph needed
                                 ) -> Tensor:        # (B,1,h,w) region mask in {0,1}
     "Region mask without noise: the argmax decision forward, the gradient of $\\sigma((l_1-l_0)/\\tau)$ backward (straight-through)."
-    d = logits[:, 1:2] - logits[:, 0:1]
-    if not training: return (d > 0).to(logits.dtype)
-    soft = (d / tau).sigmoid()
-    return (d > 0).to(soft.dtype) + (soft - soft.detach())
+    if not training: return sample_region_mask(logits, tau, False)   # the argmax, as the paper's at inference
+    return _straight_through(logits[:, 1:2] - logits[:, 0:1], tau)

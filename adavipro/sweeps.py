@@ -247,19 +247,19 @@ STABILISERS_ALONE = [dict(policy_norm="area"), dict(mask_init_on=0.85), dict(mas
                      dict(mask_sampler="straight_through")]
 
 # %% ../nbs/11_sweeps.ipynb #ac5b891a
+def _recipe_rows(d:str) -> list[dict]:
+    "VP, the oracle (placement data only) and AdaViPro with each recipe of `MASK_RECIPES`, full-image prompt, on `d`."
+    return [dict(dataset=d, method=m, prompt_size=112) for m in ("vp", "oracle") if m == "vp" or d.startswith("placement:")] + \
+           [dict(dataset=d, **_ada(prompt_size=112, mask_recipe=r)) for r in MASK_RECIPES]
+
 @EXPERIMENTS.register("stabilisers")
 def _stabilisers(preset:dict) -> list[dict]:
     """AdaViPro's mask recipes with the full-image prompt (p = 112 at 224, where the paper reports its largest gains):
     VP, AdaViPro with each recipe of `MASK_RECIPES` (the paper's, `stable`, `noise_free`), each stabiliser alone
     (`STABILISERS_ALONE`), and on the placement benchmark the oracle; on the preset's placement benchmark and its
     ablation datasets."""
-    runs = []
-    for d in [preset["placement"]] + _ablation(preset):
-        runs.append(dict(dataset=d, method="vp", prompt_size=112))
-        if d.startswith("placement:"): runs.append(dict(dataset=d, method="oracle", prompt_size=112))
-        runs += [dict(dataset=d, **_ada(prompt_size=112, mask_recipe=r)) for r in MASK_RECIPES]
-        runs += [dict(dataset=d, **_ada(prompt_size=112, **a)) for a in STABILISERS_ALONE]
-    return runs
+    return [row for d in [preset["placement"]] + _ablation(preset)
+            for row in _recipe_rows(d) + [dict(dataset=d, **_ada(prompt_size=112, **a)) for a in STABILISERS_ALONE]]
 
 # %% ../nbs/11_sweeps.ipynb #297161ca
 @EXPERIMENTS.register("placement")
@@ -267,9 +267,7 @@ def _placement_benchmark(preset:dict) -> list[dict]:
     """The placement benchmark alone (the stabilisers experiment's first rows): VP, the oracle and AdaViPro with each
     recipe of `MASK_RECIPES`, full-image prompt. `-p mask_recipe noise_free` keeps one AdaViPro run per seed;
     `-p datasets placement:texture:digits` picks the benchmark."""
-    d = preset["placement"]
-    return [dict(dataset=d, method=m, prompt_size=112) for m in ("vp", "oracle")] + \
-           [dict(dataset=d, **_ada(prompt_size=112, mask_recipe=r)) for r in MASK_RECIPES]
+    return _recipe_rows(preset["placement"])
 
 # %% ../nbs/11_sweeps.ipynb #7db2e910
 def list_experiments() -> list[str]:
