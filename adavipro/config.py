@@ -23,6 +23,7 @@ __all__ = ['RECIPE', 'MASK_RECIPES', 'BAD_INPUTS', 'RUNTIME_FIELDS', 'TrainConfi
 # %% ../nbs/08a_config.ipynb #92c3a6a7
 RECIPE = "recipe"   # a mask-stabiliser field left at this value takes the value its `mask_recipe` gives
 
+# %% ../nbs/08a_config.ipynb #0ab35f4c
 @dataclass
 class TrainConfig:
     "Every parameter of a run, at the CPU-sized main job's defaults: the papermill parameters of `nbs/train.ipynb`."
@@ -98,8 +99,10 @@ MASK_RECIPES = {   # the value of every stabiliser field, per recipe; 'paper' mu
                        mask_sampler="straight_through"),
 }
 
+# %% ../nbs/08a_config.ipynb #823f3ca5
 def _is_recipe(v) -> bool: return isinstance(v, str) and v == RECIPE
 
+# %% ../nbs/08a_config.ipynb #4a7b1c50
 def resolve_mask_recipe(cfg:TrainConfig) -> TrainConfig:
     "A copy of `cfg` whose stabiliser fields left at `RECIPE` hold `MASK_RECIPES[cfg.mask_recipe]`'s values; `ConfigError` for an unknown recipe."
     if not isinstance(cfg.mask_recipe, str) or cfg.mask_recipe not in MASK_RECIPES:
@@ -115,6 +118,7 @@ def _int(cfg, name, lo=None, optional=False):
         what = "an integer" if lo is None else ("a positive integer" if lo == 1 else f"an integer >= {lo}")
         raise ConfigError(f"{name}={v!r} must be {what}" + (" or None" if optional else ""))
 
+# %% ../nbs/08a_config.ipynb #0fab5493
 def _num(cfg, name, lo=None, lo_open=True, hi=None, hi_open=False, optional=False):
     v = getattr(cfg, name)
     if v is None and optional: return
@@ -126,6 +130,7 @@ def _num(cfg, name, lo=None, lo_open=True, hi=None, hi_open=False, optional=Fals
         raise ConfigError(f"{name}={v!r} must be a finite number in {rng}" + (" or None" if optional else ""))
     setattr(cfg, name, float(v))
 
+# %% ../nbs/08a_config.ipynb #61536f8b
 def _check_mask_stabilisers(cfg):
     "Fill the fields left at `RECIPE` from `cfg.mask_recipe` (in place), then check all nine."
     resolved = resolve_mask_recipe(cfg)
@@ -144,6 +149,7 @@ def _check_mask_stabilisers(cfg):
     if cfg.target_rate is not None and cfg.target_weight == 0:
         raise ConfigError(f"target_rate={cfg.target_rate} does nothing with target_weight=0: set target_weight > 0, or target_rate=None")
 
+# %% ../nbs/08a_config.ipynb #7c29d309
 def resolve_device(device:str) -> torch.device:
     "'auto' → cuda if available else cpu; `ConfigError` for unknown or unavailable devices."
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -154,6 +160,7 @@ def resolve_device(device:str) -> torch.device:
     if d.type not in ("cpu", "cuda"): raise ConfigError(f"device={device!r} is not supported: use 'auto', 'cpu' or 'cuda'")
     return d
 
+# %% ../nbs/08a_config.ipynb #fc7dc82d
 def validate_config(cfg:TrainConfig) -> TrainConfig:
     "Check and normalise every field of `cfg` in place (mask stabilisers from their recipe); raise `ConfigError` (one line, what to do) on the first problem. Returns `cfg`."
     for name in ("dataset", "backbone", "method", "prompter", "out_dir", "data_root", "init"):
@@ -250,6 +257,7 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
 RUNTIME_FIELDS = ("out_dir", "device", "eval_batch_size", "num_workers", "overwrite", "checkpoint_every",
                   "checkpoint_interval_s", "channels_last", "compile", "keep_freed_memory")
 
+# %% ../nbs/08a_config.ipynb #afe626c4
 def effective_config(d:dict # a config dict (config.json, metrics.json's "config", a plan), possibly older or partial
                     ) -> dict:  # every field: missing ones at their default, those left at RECIPE from the dict's mask_recipe
     "The configuration a config dict stands for: a field missing from it has its `TrainConfig` default (the run was written before the field existed, or the plan leaves it to the default)."
@@ -257,6 +265,7 @@ def effective_config(d:dict # a config dict (config.json, metrics.json's "config
     recipe = MASK_RECIPES.get(d["mask_recipe"], {}) if isinstance(d["mask_recipe"], str) else {}
     return {**d, **{k: v for k, v in recipe.items() if _is_recipe(d.get(k))}}
 
+# %% ../nbs/08a_config.ipynb #588748b3
 def config_diff(a:dict, b:dict) -> list[str]:
     "Fields whose effective values (`effective_config`) differ between two config dicts, ignoring `RUNTIME_FIELDS`, as 'name: a vs b'."
     a, b = effective_config(a), effective_config(b)

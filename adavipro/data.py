@@ -57,12 +57,14 @@ def _read_error(path, e:Exception) -> ConfigError:
     msg = " ".join(str(e).split()) or type(e).__name__
     return ConfigError(f"cannot read image {path} ({msg}): delete or replace the file")
 
+# %% ../nbs/01_data.ipynb #132ae8f6
 def _open_rgb(path) -> Image.Image:
     "The decoded RGB image at `path`; `ConfigError` naming the file if it cannot be read."
     try:
         with Image.open(path) as im: return im.convert("RGB")
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e: raise _read_error(path, e) from None
 
+# %% ../nbs/01_data.ipynb #73b731c6
 def load_image(path:str|Path, # an image file PIL can read (any mode; converted to RGB)
                image_size:int|None=None, # shorter side resized to this (bicubic), then square centre crop; None: as is
               ) -> Tensor: # uint8 (3,H,W) in [0,255]; (3,image_size,image_size) when image_size is given
@@ -72,6 +74,7 @@ def load_image(path:str|Path, # an image file PIL can read (any mode; converted 
         im = TF.center_crop(TF.resize(im, image_size, interpolation=InterpolationMode.BICUBIC), [image_size, image_size])
     return TF.pil_to_tensor(im)
 
+# %% ../nbs/01_data.ipynb #9b20a5ed
 class FileImageDataset(Dataset):
     "Images read lazily from files; item `i` is `(uint8 (3,S,S), label)` with S = `image_size`."
     def __init__(self, samples:Sequence[tuple[str|Path, int]], # (image file, class index) pairs
@@ -94,6 +97,7 @@ def _describe(ds:Dataset) -> str:
     if isinstance(ds, FileImageDataset): return f"files read as 3×{ds.image_size}×{ds.image_size} uint8"
     return type(ds).__name__
 
+# %% ../nbs/01_data.ipynb #cdf318f2
 @dataclass
 class DatasetSplits:
     "Train, val and test splits of one dataset; every item is `(uint8 (3,H,W) in [0,255], int label)` ((4,S,S) for placement data)."
@@ -111,8 +115,11 @@ class DatasetSplits:
 
 # %% ../nbs/01_data.ipynb #6b9d5836
 TEST_FRACTION = 0.2  # share held out as test where a dataset has no official test split (digits, EuroSAT, SUN397)
+
+# %% ../nbs/01_data.ipynb #15b394ae
 TEST_SEED = 0        # seed of that hold-out and of `test_per_class`: the test set is the same for every `seed`
 
+# %% ../nbs/01_data.ipynb #5ffb1a03
 def _carve(labels:np.ndarray, # (N,) class index of every item
            fraction:float, # share of the items to hold out, in (0,1), stratified by class
            seed:int, classes:Sequence[str], what:str="validation",
@@ -131,6 +138,7 @@ def _carve(labels:np.ndarray, # (N,) class index of every item
     keep, out = train_test_split(np.arange(n), test_size=n_out, stratify=labels, random_state=seed % 2**32)
     return np.sort(keep), np.sort(out)
 
+# %% ../nbs/01_data.ipynb #0d530e2d
 def _cap(idx:np.ndarray, # indices into `labels` to choose from
          labels:np.ndarray, per_class:int|None, seed:int, stream:int) -> np.ndarray:
     "At most `per_class` of `idx` per class, drawn with a seeded generator; sorted. `None` keeps all."
@@ -146,6 +154,7 @@ def _readable(name:str) -> str:
     "Class folder/attribute name → prompt text: lower case, '_' and '-' as spaces, single-spaced."
     return " ".join(name.replace("_", " ").replace("-", " ").lower().split())
 
+# %% ../nbs/01_data.ipynb #11e99cf2
 def _camel_words(name:str) -> str:
     "UCF101 names ('ApplyEyeMakeup' or 'Apply_Eye_Makeup') → 'apply eye makeup'."
     return _readable(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name))
@@ -163,19 +172,23 @@ class _Source:
         return _Source(self.labels[idx], None if self.images is None else self.images[torch.as_tensor(idx)],
                        None if self.paths is None else [self.paths[i] for i in idx])
 
+# %% ../nbs/01_data.ipynb #b0f712a4
 @dataclass
 class _Raw:
     classes: list[str]
     sources: dict[str, _Source]  # 'train' and 'test' always, 'val' where the dataset has an official one
     small_in_memory: bool = False  # decode file lists of small images (≤ SMALL_IMAGE_MAX px) into memory
 
+# %% ../nbs/01_data.ipynb #5bdf1ff0
 def _hold_out_test(src:_Source, classes) -> dict[str, _Source]:
     "Split a dataset with one split into train and a TEST_FRACTION test part (stratified, TEST_SEED)."
     keep, out = _carve(src.labels, TEST_FRACTION, TEST_SEED, classes, "test")
     return dict(train=src.subset(keep), test=src.subset(out))
 
+# %% ../nbs/01_data.ipynb #8db4799e
 datasets = Registry("dataset")
 
+# %% ../nbs/01_data.ipynb #b5bbe07a
 def list_datasets() -> list[str]:
     """Names `get_dataset` accepts; 'imagefolder:<path>' stands for any folder with train/<class>/ and test/<class>/,
     'placement:<dataset>' for any of them placed on canvases (see `make_placement`)."""
@@ -200,6 +213,7 @@ def _socket_timeout(seconds:float=30):
     try: yield
     finally: socket.setdefaulttimeout(old)
 
+# %% ../nbs/01_data.ipynb #52055ccd
 @contextmanager
 def dataset_lock(folder:str|Path, # the folder a dataset is downloaded or unpacked into
                 ):
@@ -217,6 +231,7 @@ def dataset_lock(folder:str|Path, # the folder a dataset is downloaded or unpack
     finally:
         if lock is not None: lock.release()
 
+# %% ../nbs/01_data.ipynb #ddab4ae8
 def _torchvision(name:str, cls, root:Path, download:bool, layout:str, **kwargs):
     "Build `cls(root, download=download, **kwargs)` under `dataset_lock`; a missing dataset becomes a one-line `ConfigError`."
     try:
@@ -227,6 +242,7 @@ def _torchvision(name:str, cls, root:Path, download:bool, layout:str, **kwargs):
         raise ConfigError(f"{name} is not in {root} and {why} [{type(e).__name__}: {msg}]: put {layout} there, or use "
                           f"dataset='imagefolder:<path>' with train/<class>/ and test/<class>/ folders") from None
 
+# %% ../nbs/01_data.ipynb #1781174e
 def _files(ds, files_attr="_image_files") -> _Source:
     "A torchvision dataset's file list and labels as a `_Source`."
     files = getattr(ds, files_attr)
@@ -241,11 +257,13 @@ def _cifar(name, cls, layout, root, download) -> _Raw:
         splits[split] = _Source(np.asarray(ds.targets, dtype=np.int64), images)
     return _Raw([_readable(c) for c in ds.classes], splits)
 
+# %% ../nbs/01_data.ipynb #d96ae44e
 @datasets.register("cifar10")
 def _cifar10(root, download):
     return _cifar("cifar10", torchvision.datasets.CIFAR10, "torchvision's CIFAR-10 files (cifar-10-batches-py/)",
                   root, download)
 
+# %% ../nbs/01_data.ipynb #168bb948
 @datasets.register("cifar100")
 def _cifar100(root, download):
     return _cifar("cifar100", torchvision.datasets.CIFAR100, "torchvision's CIFAR-100 files (cifar-100-python/)",
@@ -269,6 +287,7 @@ FLOWERS102_CLASSES = [
     "cyclamen", "watercress", "canna lily", "hippeastrum", "bee balm", "ball moss", "foxglove", "bougainvillea",
     "camellia", "mallow", "mexican petunia", "bromelia", "blanket flower", "trumpet creeper", "blackberry lily"]
 
+# %% ../nbs/01_data.ipynb #d2d995dc
 EUROSAT_CLASSES = {"AnnualCrop": "annual crop land", "Forest": "forest",
                    "HerbaceousVegetation": "herbaceous vegetation land", "Highway": "highway or road",
                    "Industrial": "industrial buildings", "Pasture": "pasture land",
@@ -278,24 +297,28 @@ EUROSAT_CLASSES = {"AnnualCrop": "annual crop land", "Forest": "forest",
 # %% ../nbs/01_data.ipynb #d0873d80
 _tvd = torchvision.datasets
 
+# %% ../nbs/01_data.ipynb #9c4f07c7
 @datasets.register("dtd")
 def _dtd(root, download):
     layout = "torchvision's DTD files (dtd/dtd/images/ and dtd/dtd/labels/)"
     ds = {s: _torchvision("dtd", _tvd.DTD, root, download, layout, split=s) for s in ("train", "val", "test")}
     return _Raw([_readable(c) for c in ds["train"].classes], {s: _files(d) for s, d in ds.items()})
 
+# %% ../nbs/01_data.ipynb #9c3795dd
 @datasets.register("flowers102")
 def _flowers102(root, download):
     layout = "torchvision's Flowers102 files (flowers-102/jpg/, imagelabels.mat, setid.mat)"
     ds = {s: _torchvision("flowers102", _tvd.Flowers102, root, download, layout, split=s) for s in ("train", "val", "test")}
     return _Raw([_readable(c) for c in FLOWERS102_CLASSES], {s: _files(d) for s, d in ds.items()})
 
+# %% ../nbs/01_data.ipynb #ff2f0d78
 @datasets.register("food101")
 def _food101(root, download):
     layout = "torchvision's Food101 files (food-101/images/ and food-101/meta/)"
     ds = {s: _torchvision("food101", _tvd.Food101, root, download, layout, split=s) for s in ("train", "test")}
     return _Raw([_readable(c) for c in ds["train"].classes], {s: _files(d) for s, d in ds.items()})
 
+# %% ../nbs/01_data.ipynb #591309a0
 @datasets.register("oxford_pets")
 def _oxford_pets(root, download):
     layout = "torchvision's OxfordIIITPet files (oxford-iiit-pet/images/ and oxford-iiit-pet/annotations/)"
@@ -303,6 +326,7 @@ def _oxford_pets(root, download):
     return _Raw([_readable(c) for c in ds["trainval"].classes],
                 dict(train=_files(ds["trainval"], "_images"), test=_files(ds["test"], "_images")))
 
+# %% ../nbs/01_data.ipynb #9906c90e
 @datasets.register("eurosat")
 def _eurosat(root, download):
     ds = _torchvision("eurosat", _tvd.EuroSAT, root, download, "torchvision's EuroSAT files (eurosat/2750/<class>/*.jpg)")
@@ -310,6 +334,7 @@ def _eurosat(root, download):
     src = _Source(np.asarray(ds.targets, dtype=np.int64), paths=[p for p, _ in ds.samples])
     return _Raw(classes, _hold_out_test(src, classes))
 
+# %% ../nbs/01_data.ipynb #b5d17d53
 @datasets.register("sun397")
 def _sun397(root, download):
     layout = "torchvision's SUN397 files (SUN397/ClassName.txt and SUN397/<letter>/<class>/sun_*.jpg)"
@@ -345,8 +370,11 @@ def _ucf101(root, download):
 
 # %% ../nbs/01_data.ipynb #c8759c81
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+# %% ../nbs/01_data.ipynb #43fad9d7
 SMALL_IMAGE_MAX = 64  # longer side, in pixels, up to which an image folder is decoded into memory
 
+# %% ../nbs/01_data.ipynb #4995cc98
 def _imagefolder(path:str) -> _Raw:
     "Check and list `path`/{train,test}/<class>/<image>; nothing is decoded."
     if not path: raise ConfigError("dataset='imagefolder:<path>' needs a path, e.g. 'imagefolder:data/my_images'")
@@ -380,6 +408,7 @@ def _imagefolder(path:str) -> _Raw:
         sources[split] = _Source(labels, paths=[p for p, _ in samples])
     return _Raw([_readable(c) for c in classes], sources, small_in_memory=True)
 
+# %% ../nbs/01_data.ipynb #51cce592
 @datasets.register("imagefolder:<path>")
 def _imagefolder_placeholder(root, download):
     raise ConfigError("replace <path> in 'imagefolder:<path>' by a folder with train/<class>/ and test/<class>/")
@@ -399,6 +428,7 @@ def _decode_small(paths:Sequence[str], max_side:int=SMALL_IMAGE_MAX) -> Tensor|N
 # %% ../nbs/01_data.ipynb #8ec1b930
 def _is_int(v, low:int) -> bool: return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
 
+# %% ../nbs/01_data.ipynb #9169c8b3
 def _check_args(image_size, caps:dict, val_fraction, seed):
     if not _is_int(image_size, 1): raise ConfigError(f"image_size must be a positive integer, got {image_size!r}")
     for k, v in caps.items():
@@ -408,6 +438,7 @@ def _check_args(image_size, caps:dict, val_fraction, seed):
         raise ConfigError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction!r}")
     if not _is_int(seed, 0): raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
 
+# %% ../nbs/01_data.ipynb #9037ccdf
 def _build(name, raw:_Raw, chosen:dict[str, _Source], image_size:int) -> DatasetSplits:
     "Turn the chosen part of each split into `TensorImageDataset`s or `FileImageDataset`s."
     if all(s.images is not None for s in chosen.values()):
@@ -424,6 +455,7 @@ def _build(name, raw:_Raw, chosen:dict[str, _Source], image_size:int) -> Dataset
                 out[k] = TensorImageDataset(images[i:i + len(s.labels)], torch.from_numpy(s.labels)); i += len(s.labels)
     return DatasetSplits(name, out["train"], out["val"], out["test"], raw.classes)
 
+# %% ../nbs/01_data.ipynb #f587607e
 def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' or 'placement:<name>'
                 data_root:str|Path='data', # folder of torchvision datasets (and data_root/ucf101/)
                 image_size:int=224, # side of the square large images are resized and cropped to (small ones keep theirs)
@@ -458,6 +490,7 @@ def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' 
 # %% ../nbs/01_data.ipynb #b332c1c2
 PLACEMENT_BACKGROUNDS = ("grey", "texture")   # 'placement:[<background>:]<dataset>'; the default is grey
 
+# %% ../nbs/01_data.ipynb #43f2c9ea
 def split_placement_spec(spec:str # 'placement:[<background>:]<dataset>'
                         ) -> tuple[str, str]: # (background, base dataset spec)
     "The background (`PLACEMENT_BACKGROUNDS`, grey when not given) and the base dataset of a placement spec."
@@ -465,6 +498,7 @@ def split_placement_spec(spec:str # 'placement:[<background>:]<dataset>'
     head, _, tail = rest.partition(":")
     return (head, tail) if head in PLACEMENT_BACKGROUNDS else ("grey", rest)
 
+# %% ../nbs/01_data.ipynb #2ba3991b
 def check_dataset_spec(spec:str # what `get_dataset` is given: a registered name, 'imagefolder:<path>' or 'placement:<spec>'
                       ):
     "`ConfigError` (one line) unless `get_dataset` accepts the form of `spec`. Nothing is read from disk."
@@ -493,6 +527,7 @@ def _tensor_view(ds:Dataset) -> tuple[TensorImageDataset, Tensor|None]|None:
         ds = ds.dataset
     return (ds, idx) if isinstance(ds, TensorImageDataset) else None
 
+# %% ../nbs/01_data.ipynb #e25e484a
 def iterate_batches(ds:Dataset, # items (uint8 (3,H,W) or (4,H,W), int), e.g. a split of `get_dataset`
                     batch_size:int, # images per batch (the last one may be smaller unless drop_last)
                     shuffle:bool=False, # a new random order each call, drawn from `generator`
@@ -513,6 +548,7 @@ def iterate_batches(ds:Dataset, # items (uint8 (3,H,W) or (4,H,W), int), e.g. a 
     if idx is not None: order = idx if order is None else idx[order]
     return _index_batches(base, order, batch_size, n - n % batch_size if drop_last else n)
 
+# %% ../nbs/01_data.ipynb #3093d922
 def _index_batches(base:TensorImageDataset, order:Tensor|None, batch_size:int, stop:int):
     "The fast path: slices of the image tensor in order (`order` None), or index copies in `order`."
     for s in range(0, stop, batch_size):
@@ -523,14 +559,22 @@ def _index_batches(base:TensorImageDataset, order:Tensor|None, batch_size:int, s
 
 # %% ../nbs/01_data.ipynb #84302c1f
 PLACEMENT_BACKGROUND = 128  # grey level of the canvas, in every channel
+
+# %% ../nbs/01_data.ipynb #fe17a31a
 PLACEMENT_SCALE = 3 / 7     # object side / canvas side: round(PLACEMENT_SCALE·S) px, 3 of 7 grid cells (48 px at 112)
+
+# %% ../nbs/01_data.ipynb #eda52d36
 PLACEMENT_GRID = None       # corners are multiples of this many pixels; None: `placement_grid(S)` (S/7 when 7 divides S)
+
+# %% ../nbs/01_data.ipynb #826a851e
 PLACEMENT_SEED = 0          # seed of the positions, with the split's stream (train 1, val 2, test 3); never the run's seed
 
+# %% ../nbs/01_data.ipynb #4e5cd754
 def placement_grid(image_size:int) -> int:
     "Default position grid: the smallest divisor of S that is at least S/7 (S/7 when 7 divides S; 8 at 32 px, 16 at 64 and 96)."
     return next(d for d in range(1, image_size + 1) if image_size % d == 0 and 7 * d >= image_size)
 
+# %% ../nbs/01_data.ipynb #30f753b3
 def _placement_side(scale, image_size:int) -> int:
     "round(scale·S), the object's side; `ConfigError` unless scale is in (0, 1] and the side at least 1 px."
     ok = isinstance(scale, numbers.Real) and not isinstance(scale, bool) and 0 < scale <= 1
@@ -539,6 +583,7 @@ def _placement_side(scale, image_size:int) -> int:
         raise ConfigError(f"placement scale={scale!r} must be in (0, 1] and give an object of at least 1 px at {image_size} px")
     return round(scale * image_size)
 
+# %% ../nbs/01_data.ipynb #704aea17
 def _resize_square(images:Tensor, side:int, chunk:int=1024) -> Tensor:
     "uint8 (N,3,h,w) → uint8 (N,3,side,side), bilinear with antialiasing, `chunk` images at a time."
     if images.shape[-2:] == (side, side): return images
@@ -548,6 +593,7 @@ def _resize_square(images:Tensor, side:int, chunk:int=1024) -> Tensor:
         out[s:s + chunk] = x.round_().clamp_(0, 255).to(torch.uint8)
     return out
 
+# %% ../nbs/01_data.ipynb #4c5fff29
 def make_placement(images:Tensor,             # uint8 (N,3,h,w) objects, any size (resized to a square)
                    image_size:int,             # S, side of the square canvas (the model's input size)
                    scale:float|None=None,      # object side / S, in (0,1]; None: PLACEMENT_SCALE
@@ -581,6 +627,7 @@ def make_placement(images:Tensor,             # uint8 (N,3,h,w) objects, any siz
         out[idx, 3, top:top + side, left:left + side] = 255
     return out
 
+# %% ../nbs/01_data.ipynb #9ae2e7f3
 def oracle_region_mask(object_mask:Tensor, # (B,1,S,S) the object's matte: 1 on the object, 0 elsewhere
                        region_size:int,     # R, divides S
                       ) -> Tensor:          # (B,1,S/R,S/R) float in {0,1}: 1 (prompt on) where a region holds no object pixel
@@ -594,6 +641,7 @@ def oracle_region_mask(object_mask:Tensor, # (B,1,S,S) the object's matte: 1 on 
 # %% ../nbs/01_data.ipynb #57879a44
 PLACEMENT_TEXTURE_BLOCK = 4                    # side of the texture's blocks, px
 
+# %% ../nbs/01_data.ipynb #b29d8eb3
 def placement_texture(image_size:int,                  # S, the canvas side
                       block:int=PLACEMENT_TEXTURE_BLOCK, # side of the constant-colour blocks, px
                       seed:int=PLACEMENT_SEED,          # torch seed of the levels
@@ -610,11 +658,13 @@ def placement_texture(image_size:int,                  # S, the canvas side
 def _placement_placeholder(root, download):
     raise ConfigError("replace <dataset> in 'placement:<dataset>' by a dataset, e.g. 'placement:digits'")
 
+# %% ../nbs/01_data.ipynb #cc76fb16
 def _object_images(ds:Dataset, side:int) -> Tensor:
     "All images of a split as uint8 (N,3,h,w): an in-memory split's tensor, or its files decoded at `side` px."
     if isinstance(ds, TensorImageDataset): return ds.images
     return torch.stack([load_image(p, side) for p, _ in ds.samples])
 
+# %% ../nbs/01_data.ipynb #a9ff8cdd
 def _placement(name:str, image_size:int, **kwargs) -> DatasetSplits:
     "`get_dataset` of 'placement:[<background>:]<base>': the base's splits (same caps, seed and val), every image placed on a canvas."
     check_dataset_spec(name)

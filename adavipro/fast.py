@@ -22,6 +22,7 @@ __all__ = ['ENV_VAR', 'fast_paths_enabled', 'set_fast_paths', 'fast_paths', 'cha
 # %% ../nbs/05a_fast.ipynb #8581a0f4
 ENV_VAR = "ADAVIPRO_FAST_PATHS"
 
+# %% ../nbs/05a_fast.ipynb #48af06fe
 def _from_env(value:str|None # the environment variable's value, None if unset
              ) -> bool:       # whether the fast paths start on
     "The switch's start value from `ADAVIPRO_FAST_PATHS` (unset or empty: on)."
@@ -31,6 +32,7 @@ def _from_env(value:str|None # the environment variable's value, None if unset
                           f"(every component's plain computation)")
     return v in ("1", "true", "on", "yes")
 
+# %% ../nbs/05a_fast.ipynb #e365ab3a
 _enabled = _from_env(os.environ.get(ENV_VAR))
 
 # %% ../nbs/05a_fast.ipynb #1d269b44
@@ -259,6 +261,7 @@ def _is_patchify(m:nn.Module) -> bool:
     return (type(m) is nn.Conv2d and m.kernel_size == m.stride and min(m.kernel_size) > 1 and m.groups == 1
             and m.dilation == (1, 1) and m.padding in ((0, 0), "valid") and m.padding_mode == "zeros")
 
+# %% ../nbs/05a_fast.ipynb #d60c843b
 def _class_token_block(m:nn.Module) -> nn.Module|None:
     "The last block of `m` if `m` is an open_clip ViT that reads only the class token of its last block's output."
     if not isinstance(m, open_clip.transformer.VisionTransformer): return None
@@ -271,6 +274,7 @@ def _class_token_block(m:nn.Module) -> nn.Module|None:
           and not hasattr(b, "ln_1_kv"))
     return b if ok else None
 
+# %% ../nbs/05a_fast.ipynb #7435a888
 def use_fast_layers(model:nn.Module # a network; its modules are switched in place
                    ) -> int: # number of modules switched
     """Switch batch-first `nn.MultiheadAttention` to `BatchFirstSelfAttention`, patchify convs to `PatchEmbedConv2d`,
@@ -290,6 +294,7 @@ def use_fast_layers(model:nn.Module # a network; its modules are switched in pla
 _STOCK = {BatchFirstSelfAttention: nn.MultiheadAttention, PatchEmbedConv2d: nn.Conv2d,
           ClassTokenBlock: open_clip.transformer.ResidualAttentionBlock}
 
+# %% ../nbs/05a_fast.ipynb #20b33b49
 def use_stock_layers(model:nn.Module # a network; its modules are switched back in place
                     ) -> int: # number of modules switched back
     "Undo `use_fast_layers`: every module of a fast class gets its stock class back."

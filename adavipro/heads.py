@@ -60,6 +60,7 @@ def greedy_one_to_one(counts:Tensor # (C, K) non-negative scores, C <= K
         m[r, :] = -1; m[:, c] = -1
     return mapping
 
+# %% ../nbs/02a_heads.ipynb #8e55ac9b
 def frequency_label_mapping(logits:Tensor, # (N, K) unprompted source-model logits of the training images
                             labels:Tensor, # (N,) downstream labels in [0, num_classes)
                             num_classes:int, # C <= K
@@ -70,6 +71,7 @@ def frequency_label_mapping(logits:Tensor, # (N, K) unprompted source-model logi
     counts.index_put_((labels.cpu().long(), preds), torch.ones_like(preds), accumulate=True)
     return greedy_one_to_one(counts)
 
+# %% ../nbs/02a_heads.ipynb #06cad645
 class MappedLabelHead(nn.Module):
     "Label mapping by a lookup table: downstream class i ↔ source logit `mapping[i]`."
     def __init__(self, mapping:Tensor # (C,) long, distinct source indices

@@ -23,6 +23,7 @@ def write_history(out:Path, history:list[dict]):
     "Write `out/history.csv` atomically: one row per epoch (no rows for a run without epochs)."
     atomic_write_text(out / "history.csv", pd.DataFrame(history).to_csv(index=False))
 
+# %% ../nbs/08b_runs.ipynb #ac5ad34e
 class RunLock:
     "An exclusive lock on `out_dir/.lock` (`fcntl.flock`): two processes never train into the same run folder."
     def __init__(self, out:Path): self.path, self.fd = Path(out) / ".lock", None
@@ -40,6 +41,7 @@ class RunLock:
         import fcntl, os
         if self.fd is not None: fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
 
+# %% ../nbs/08b_runs.ipynb #688d389d
 def check_run_folder(cfg:TrainConfig):
     "Refuse a finished run unless `overwrite` (checked before anything is built or deleted)."
     out = Path(cfg.out_dir)
@@ -48,6 +50,7 @@ def check_run_folder(cfg:TrainConfig):
         raise ConfigError(f"{out} already holds a finished run (metrics.json): choose another out_dir, "
                           "or pass overwrite=True to replace it")
 
+# %% ../nbs/08b_runs.ipynb #7f392ff3
 def prepare_run_folder(cfg:TrainConfig) -> Path:
     "Create `out_dir`; with `overwrite`, first delete what a finished (or started) run left there."
     out = Path(cfg.out_dir)
@@ -69,12 +72,14 @@ def rng_state(gen:torch.Generator) -> dict:
     if torch.cuda.is_available(): s["cuda"] = torch.cuda.get_rng_state_all()
     return s
 
+# %% ../nbs/08b_runs.ipynb #c962badb
 def set_rng_state(s:dict, gen:torch.Generator):
     "Restore what `rng_state` saved (the CUDA states only where CUDA is available)."
     random.setstate(s["python"]); np.random.set_state(s["numpy"]); torch.set_rng_state(s["torch"])
     gen.set_state(s["data"])
     if "cuda" in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
 
+# %% ../nbs/08b_runs.ipynb #029d79f6
 def load_checkpoint(path:str|Path, cfg:TrainConfig) -> dict:
     "Load a checkpoint written by `fit`; `ConfigError` if unreadable or made with another configuration."
     try: ck = torch.load(path, map_location="cpu", weights_only=False)
