@@ -15,8 +15,8 @@ from .data import oracle_region_mask
 from .mask import MaskGenerator, check_region_size, sample_region_mask, straight_through_region_mask, upsample_mask
 
 # %% auto #0
-__all__ = ['SATURATED', 'MASK_SAMPLERS', 'check_temperature', 'prompted_regions', 'add_masked_prompt', 'MaskStats',
-           'check_mask_sampler', 'AdaViProPrompter']
+__all__ = ['SATURATED', 'MASK_SAMPLERS', 'check_temperature', 'check_stabilisers', 'prompted_regions', 'add_masked_prompt',
+           'MaskStats', 'check_mask_sampler', 'AdaViProPrompter']
 
 # %% ../nbs/06_adavipro.ipynb #23d609fd
 def check_temperature(tau0:float, gamma:float):
@@ -30,8 +30,8 @@ def check_temperature(tau0:float, gamma:float):
 def _number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 # %% ../nbs/06_adavipro.ipynb #74cf3438
-def _check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight):
-    "`ConfigError` for a negative τ floor or warm-up, a target rate outside (0, 1), or a negative λ."
+def check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight):
+    "`ConfigError` for a negative τ floor or warm-up, a target rate outside (0, 1), or a negative λ (the one check of these four, used by `AdaViProPrompter` and `validate_config`)."
     if not (_number(tau_min) and tau_min >= 0): raise ConfigError(f"tau_min={tau_min!r} must be a number >= 0 (0: no floor)")
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
         raise ConfigError(f"mask_warmup_epochs={warmup_epochs!r} must be an integer >= 0 (0: no warm-up)")
@@ -175,7 +175,7 @@ class AdaViProPrompter(Prompter):
         super().__init__()
         check_region_size(region_size, image_size)
         check_temperature(tau0, gamma)
-        _check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight)
+        check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight)
         check_mask_sampler(sampler)
         self.sampler = sampler
         self.region_size, self.gamma, self.use_edges = region_size, float(gamma), bool(use_edges)

@@ -13,7 +13,7 @@ from .core import ConfigError, check_precision
 from .data import check_dataset_spec
 from .prompters import prompters, check_prompt_size
 from .mask import check_region_size
-from .adaptive import check_temperature, check_mask_sampler
+from .adaptive import check_temperature, check_mask_sampler, check_stabilisers
 from .model import methods
 
 # %% auto #0
@@ -47,6 +47,7 @@ class TrainConfig:
     warmup_steps: int = 20                    # linear warm-up, in optimiser steps (paper: 1000)
     momentum: float = 0.9                     # SGD momentum (paper: 0.9)
     weight_decay: float = 0.0                 # SGD weight decay (paper: 0)
+    prompt_optimizer: str = "sgd"             # the prompt's optimiser: 'sgd' (VP, paper) or 'adam' (ILM-VP's for ImageNet classifiers, lr 0.01)
     init: str = "zeros"                       # prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
     label_mapping: str = "first"              # ImageNet heads: 'first' (VP: class i ↔ logit i) or 'frequency' (ILM-VP)
     mask_recipe: str = "paper"                # AdaViPro mask stabilisers: 'paper' (none, the paper's method), 'stable' or 'noise_free'; see MASK_RECIPES
@@ -140,9 +141,11 @@ def _check_mask_stabilisers(cfg):
     if cfg.mask_optimizer not in ("sgd", "adamw"):
         raise ConfigError(f"mask_optimizer={cfg.mask_optimizer!r}: choose 'sgd' (with the prompt, as the paper) or 'adamw'")
     _num(cfg, "mask_init_on", 0, hi=1, hi_open=True, optional=True); _num(cfg, "mask_grad_clip", 0, optional=True)
-    _num(cfg, "target_rate", 0, hi=1, hi_open=True, optional=True)
-    _num(cfg, "target_weight", 0, lo_open=False); _num(cfg, "tau_min", 0, lo_open=False)
-    _int(cfg, "mask_warmup_epochs", 0)
+    w = cfg.mask_warmup_epochs   # a whole float (2.0, as papermill or JSON may give it) counts as an integer
+    if isinstance(w, float) and w.is_integer(): cfg.mask_warmup_epochs = int(w)
+    check_stabilisers(cfg.tau_min, cfg.mask_warmup_epochs, cfg.target_rate, cfg.target_weight)
+    cfg.tau_min, cfg.target_weight = float(cfg.tau_min), float(cfg.target_weight)
+    if cfg.target_rate is not None: cfg.target_rate = float(cfg.target_rate)
     check_mask_sampler(cfg.mask_sampler)
     if cfg.target_weight > 0 and cfg.target_rate is None:
         raise ConfigError(f"target_weight={cfg.target_weight} needs a target_rate in (0, 1) to pull to: set one, or target_weight=0")
@@ -175,6 +178,8 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
     if cfg.embed_dim > 4096: raise ConfigError(f"embed_dim={cfg.embed_dim} is too large: use at most 4096 (paper: 8 to 64)")
     if cfg.label_mapping not in ("first", "frequency"):
         raise ConfigError(f"label_mapping={cfg.label_mapping!r}: choose 'first' (VP) or 'frequency' (ILM-VP)")
+    if cfg.prompt_optimizer not in ("sgd", "adam"):
+        raise ConfigError(f"prompt_optimizer={cfg.prompt_optimizer!r}: choose 'sgd' (VP, the paper) or 'adam' (ILM-VP)")
     for name in ("train_per_class", "val_per_class", "test_per_class", "eval_batch_size", "checkpoint_every"):
         _int(cfg, name, 1, optional=True)
     _num(cfg, "lr_prompt", 0); _num(cfg, "momentum", 0, False, 1)
@@ -239,13 +244,14 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
     (dict(precision="fp16"), "precision='fp16': choose 'auto'"),
     (dict(mask_recipe="x"), "mask_recipe='x': choose one of"),
     (dict(policy_norm="sum"), "policy_norm='sum'"),
+    (dict(prompt_optimizer="adamw"), "prompt_optimizer='adamw': choose 'sgd'"),
     (dict(mask_optimizer="adam"), "mask_optimizer='adam'"),
     (dict(mask_sampler="soft"), "mask_sampler='soft': choose 'gumbel' (the paper) or 'straight_through'"),
-    (dict(target_rate=1.0, target_weight=1.), "target_rate=1.0 must be a finite number in (0, 1) or None"),
-    (dict(target_rate=0.5, target_weight=-1.), "target_weight=-1.0 must be a finite number in [0, inf)"),
+    (dict(target_rate=1.0, target_weight=1.), "target_rate=1.0 must be None or strictly between 0 and 1"),
+    (dict(target_rate=0.5, target_weight=-1.), "target_weight=-1.0 must be a number >= 0"),
     (dict(target_weight=2.), "needs a target_rate"),
     (dict(target_rate=0.6), "does nothing with target_weight=0"),
-    (dict(tau_min=-0.5), "tau_min=-0.5 must be a finite number in [0, inf)"),
+    (dict(tau_min=-0.5), "tau_min=-0.5 must be a number >= 0"),
     (dict(mask_init_on=1.0), "mask_init_on=1.0"),
     (dict(mask_grad_clip=0.), "mask_grad_clip=0.0"),
     (dict(mask_warmup_epochs=-1), "mask_warmup_epochs=-1"),

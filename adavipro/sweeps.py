@@ -52,7 +52,7 @@ PRESETS = {
     "paper": dict(
         base=dict(data_root="data", backbone="clip:ViT-B-32:openai", prompter="padding", num_tokens=10, embed_dim=64, tau0=5.0,
                   gamma=0.98, use_edges=True, image_size=224, epochs=1000, batch_size=256, lr_prompt=40.0,
-                  lr_mask=1.0, warmup_steps=1000, momentum=0.9, weight_decay=0.0, init="randn", label_mapping="first",
+                  lr_mask=1.0, warmup_steps=1000, prompt_optimizer="sgd", momentum=0.9, weight_decay=0.0, init="randn", label_mapping="first",
                   mask_recipe="paper", train_per_class=None, val_per_class=None, test_per_class=None,
                   val_fraction=0.1, split_seed=0, seed=0, device="auto", precision="auto"),
         seeds=[0], datasets={d: d for d in PAPER_DATASETS}, ablation=ABLATION_DATASETS, fig4="cifar10", table3="cifar100",
@@ -155,6 +155,7 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
     if m not in NO_EPOCHS and "lr_prompt" in p and \
             float(p["lr_prompt"]) != method_defaults(m, p.get("backbone", "")).get("lr_prompt", VP_LR_PROMPT):
         parts.append(f"lr{float(p['lr_prompt']):g}")
+    if m not in NO_EPOCHS and p.get("prompt_optimizer", "sgd") != "sgd": parts.append(p["prompt_optimizer"])
     if m not in NO_EPOCHS: parts.append(f"e{p['epochs']}")
     if p.get("train_per_class") is not None and m not in TRAINING_FREE: parts.append(f"n{p['train_per_class']}")
     if p.get("seed", 0): parts.append(f"s{p['seed']}")

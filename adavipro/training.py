@@ -60,12 +60,15 @@ def warmup_cosine(step:int, warmup_steps:int, total_steps:int) -> float:
 
 # %% ../nbs/08_training.ipynb #43f7d3d5
 def make_optimizers(groups:list[dict], # `Prompter.param_groups`: dicts with params, lr and name ('prompt', 'mask')
-                    cfg:TrainConfig,    # momentum, weight_decay, mask_optimizer ('recipe': from cfg.mask_recipe)
-                   ) -> list[torch.optim.Optimizer]: # SGD over the groups, then an AdamW for the 'mask' group(s) if asked; [] for no groups
-    "The run's optimisers: SGD over `groups`, except the groups named 'mask' when `mask_optimizer='adamw'`."
+                    cfg:TrainConfig,    # prompt_optimizer, momentum, weight_decay, mask_optimizer ('recipe': from cfg.mask_recipe)
+                   ) -> list[torch.optim.Optimizer]: # the prompt's optimiser over the groups, then an AdamW for the 'mask' group(s) if asked; [] for no groups
+    """The run's optimisers: `cfg.prompt_optimizer` over `groups` (SGD with momentum as VP, or Adam as ILM-VP, Chen et
+    al. 2023, uses for ImageNet classifiers), except the groups named 'mask' when `mask_optimizer='adamw'`."""
     own = [g for g in groups if g.get("name") == "mask"] if resolve_mask_recipe(cfg).mask_optimizer == "adamw" else []
-    sgd = [g for g in groups if all(g is not o for o in own)]
-    opts = [torch.optim.SGD(sgd, lr=cfg.lr_prompt, momentum=cfg.momentum, weight_decay=cfg.weight_decay)] if sgd else []
+    rest = [g for g in groups if all(g is not o for o in own)]
+    if not rest: opts = []
+    elif cfg.prompt_optimizer == "adam": opts = [torch.optim.Adam(rest, lr=cfg.lr_prompt, weight_decay=cfg.weight_decay)]
+    else: opts = [torch.optim.SGD(rest, lr=cfg.lr_prompt, momentum=cfg.momentum, weight_decay=cfg.weight_decay)]
     return opts + ([torch.optim.AdamW(own, lr=cfg.lr_mask, weight_decay=0.0)] if own else [])
 
 # %% ../nbs/08_training.ipynb #081af935
