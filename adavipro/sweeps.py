@@ -20,10 +20,10 @@ from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_confi
 __all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET', 'PRESETS',
            'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES',
            'EXPERIMENTS', 'DEFAULT_SPEC', 'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI', 'EXECUTORS',
-           'LOCAL_TIMEOUT_MIN', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'dataset_family',
-           'run_name', 'list_experiments', 'family_defaults', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder',
-           'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor', 'run_configs', 'run_experiment',
-           'estimate_seconds', 'sweep_seconds', 'main']
+           'LOCAL_TIMEOUT_MIN', 'STUDY', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label',
+           'dataset_family', 'run_name', 'list_experiments', 'family_defaults', 'plan_experiment', 'repo_root',
+           'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor', 'run_configs',
+           'run_experiment', 'estimate_seconds', 'sweep_seconds', 'run_study', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -725,6 +725,29 @@ def sweep_seconds(run_seconds, # per-run estimates, each at the sweep's threads 
     "Wall time of a sweep: its runs' seconds shared among the runs that go at once (at most one per core)."
     return sum(run_seconds) / max(1, min(jobs, cores or _cores()))
 
+# %% ../nbs/11_sweeps.ipynb #93744f7c
+STUDY = ["table1", "table2", "table3", "table4", "table5", "table6", "table7", "fig2", "fig4"]   # `adavipro-sweep all`
+
+# %% ../nbs/11_sweeps.ipynb #78f7b4ce
+def run_study(preset:str="cpu",           # 'cpu' or 'paper'
+              out_root:str|Path="outputs", # runs go to out_root/<experiment>/<run name>/
+              jobs:int=1,                  # runs executed at once
+              dry_run:bool=False,          # only list the runs, their status and estimated seconds
+              overrides:dict|None=None,    # parameters for every run (see `plan_experiment`)
+              **kwargs,                    # progress, reuse, gpus, executor, slurm: as `run_experiment`
+             ) -> pd.DataFrame:            # `run_experiment`'s rows of every experiment, with its `experiment`
+    "Every experiment of `STUDY`, in turn; in a dry run, a run an earlier experiment plans with the same parameters is `reusable`."
+    frames, planned = [], {}
+    for name in STUDY:
+        df = run_experiment(name, preset, out_root, jobs, dry_run, overrides, **kwargs)
+        if dry_run:
+            plan = plan_experiment(name, preset, overrides)
+            twin = (df.status == "pending") & df.run.map(lambda r: planned.get(r) == plan[r])
+            df.loc[twin, "status"], df.loc[twin, "time_s"] = "reusable", None
+            for r, params in plan.items(): planned.setdefault(r, params)
+        frames.append(df.assign(experiment=name))
+    return pd.concat(frames, ignore_index=True)
+
 # %% ../nbs/11_sweeps.ipynb #34e1aa47
 def _parse_value(name:str, s:str):
     if name == "seeds":
@@ -744,7 +767,7 @@ def main(argv:list[str]|None=None) -> int:
     "Entry point of `adavipro-sweep`."
     ap = argparse.ArgumentParser(prog="adavipro-sweep", description="Run one experiment (a table or figure of the "
                                  "AdaViPro paper) as a sweep of nbs/train.ipynb runs into OUT/EXPERIMENT/<run>/.")
-    ap.add_argument("experiment", nargs="?", help=f"one of: {', '.join(list_experiments())}")
+    ap.add_argument("experiment", nargs="?", help=f"one of: {', '.join(list_experiments())}; or all (the study: {', '.join(STUDY)})")
     ap.add_argument("--preset", default="cpu", choices=list_presets(), help="cpu (default) or paper")
     ap.add_argument("--jobs", type=int, default=1, help="runs at once (default 1); with --executor slurm, jobs queued at once")
     ap.add_argument("--gpus", help="GPUs the jobs take round-robin, e.g. 0,1,3 (numbered as torch counts them); "
@@ -773,11 +796,12 @@ def main(argv:list[str]|None=None) -> int:
                      cpus_per_job=a.slurm_cpus_per_job, options=dict(a.slurm_option) if a.slurm_option else None)
         given = {k: v for k, v in given.items() if v is not None}
         slurm = SlurmConfig(**given) if given or a.executor == "slurm" else None
-        df = run_experiment(a.experiment, a.preset, a.out, a.jobs, a.dry_run, overrides, progress=not a.no_progress,
-                            reuse=not a.no_reuse, gpus=a.gpus, executor=a.executor, slurm=slurm)
+        kw = dict(progress=not a.no_progress, reuse=not a.no_reuse, gpus=a.gpus, executor=a.executor, slurm=slurm)
+        df = run_study(a.preset, a.out, a.jobs, a.dry_run, overrides, **kw) if a.experiment == "all" else \
+             run_experiment(a.experiment, a.preset, a.out, a.jobs, a.dry_run, overrides, **kw)
     except ConfigError as e:
         print(f"adavipro-sweep: error: {e}", file=sys.stderr); return 2
-    cols = ["run", "status", "test_acc", "n_tunable_params", "time_s", "error"]
+    cols = ["experiment"] * (a.experiment == "all") + ["run", "status", "test_acc", "n_tunable_params", "time_s", "error"]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 80):
         print(df[cols].to_string(index=False))
     counts = df.status.value_counts().to_dict()
