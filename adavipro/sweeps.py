@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_sweeps.ipynb #6c110bf8
 from __future__ import annotations
-import argparse, dataclasses, json, math, os, queue, re, shutil, subprocess, sys, tarfile, tempfile, threading, time
+import argparse, contextlib, dataclasses, json, math, os, queue, re, shutil, signal, subprocess, sys, tarfile, tempfile, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Sequence
@@ -482,10 +482,39 @@ pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"], c
                     log_output=True)
 """
 
+# %% ../nbs/11_sweeps.ipynb #8b3f6d41
+_CHILDREN, _CHILDREN_LOCK = {}, threading.Lock()   # the running papermill children: Popen → the `stop` event of their sweep
+
+def _run_child(cmd:list[str], stop:threading.Event|None=None, **kw) -> int|None:
+    "Run `subprocess.Popen(cmd, **kw)` to its end, listed in `_CHILDREN`; its exit status, or None (not started) once `stop` is set."
+    with _CHILDREN_LOCK:
+        if stop is not None and stop.is_set(): return None
+        proc = subprocess.Popen(cmd, **kw)
+        _CHILDREN[proc] = stop
+    try: return proc.wait()
+    finally:
+        with _CHILDREN_LOCK: del _CHILDREN[proc]
+
+def _stop_processes(procs:Sequence[subprocess.Popen], grace_s:float=10.0):
+    "Stop child processes: SIGINT, then SIGTERM to those still running after `grace_s`, then SIGKILL after another `grace_s`."
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        for p in procs: p.send_signal(sig)   # nothing is sent to a child that has exited
+        deadline = time.time() + grace_s
+        for p in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired): p.wait(max(0.0, deadline - time.time()))
+        if all(p.returncode is not None for p in procs): return
+
+def _stop_children(stop:threading.Event):
+    "Set `stop`, so that no further child of that sweep starts, and stop its running children (`_stop_processes`)."
+    with _CHILDREN_LOCK:
+        stop.set()
+        procs = [p for p, s in _CHILDREN.items() if s is stop]
+    _stop_processes(procs)
+
 # %% ../nbs/11_sweeps.ipynb #aefb8f52
 def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threads:int, lock_wait_s:float,
-             gpu:str|None=None) -> dict:
-    "Execute one run with papermill in a subprocess (on GPU `gpu`, if given); return its status row."
+             gpu:str|None=None, stop:threading.Event|None=None) -> dict:
+    "Execute one run with papermill in a subprocess (on GPU `gpu`, if given); return its status row. `stop`: see `_stop_children`."
     t0 = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
     if (m := _read_metrics(run_dir)) is not None:   # finished meanwhile (another sweep)
@@ -501,8 +530,10 @@ def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threa
     job = dict(input=str(notebook), output=str(run_dir / "run.ipynb"), cwd=str(cwd), parameters=dict(params, out_dir=str(run_dir)))
     cmd = [sys.executable, "-c", _RUNNER, json.dumps(job)]
     with open(run_dir / "papermill.log", "wb") as log:
-        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env).returncode
+        rc = _run_child(cmd, stop, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     metrics = _read_metrics(run_dir)
+    if metrics is None and stop is not None and stop.is_set():
+        return fail("interrupted: the sweep was stopped; the next sweep runs this run again (from its last.pt, if it has one)")
     err = None if rc == 0 else _notebook_error(run_dir / "run.ipynb")
     log_tail = "" if rc == 0 else _tail(run_dir / "papermill.log")
     if metrics is not None:   # finished: a later cell of the notebook that failed is noted, the run is done
@@ -653,7 +684,7 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
         slot = slots.get()
         try:
             args = (n, runs[n], out_dir / n, notebook, root, threads, lock_wait_s, gpu_for_job(slot, gpu_ids))
-            return _execute(*args) if cluster is None else _await_job(cluster.submit(_execute, *args), stop, n, runs[n], out_dir / n)
+            return _execute(*args, stop=stop) if cluster is None else _await_job(cluster.submit(_execute, *args), stop, n, runs[n], out_dir / n)
         finally: slots.put(slot)
     bar = tqdm(total=len(todo), desc=out_dir.name, unit="run", disable=not progress)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -667,9 +698,9 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
                 bar.update(1)
                 bar.set_postfix_str(f"{n}: {rows[n]['status']}")
                 atomic_write_text(out_dir / "sweep.csv", table().to_csv(index=False))
-        except BaseException:   # Ctrl-C: start no further run (the running ones get the same SIGINT; jobs are cancelled)
-            stop.set()
+        except BaseException:   # Ctrl-C, SIGTERM (see `main`) or an error: start no further run, stop the running ones
             for f in futures: f.cancel()
+            _stop_children(stop)   # sets `stop`: submitit jobs are cancelled too (`_await_job`)
             raise
         finally: bar.close()
     return table()
@@ -763,8 +794,13 @@ def _parse_value(name:str, s:str):
     return s
 
 # %% ../nbs/11_sweeps.ipynb #aa9a2eeb
+def _sigterm_interrupts(signum, frame):
+    "SIGTERM as Ctrl-C: a KeyboardInterrupt in the main thread, so that `run_configs` stops the running runs."
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # once: a second SIGTERM does not cut the stopping short
+    raise KeyboardInterrupt("SIGTERM")
+
 def main(argv:list[str]|None=None) -> int:
-    "Entry point of `adavipro-sweep`."
+    "Entry point of `adavipro-sweep`. SIGTERM stops it as Ctrl-C does: its running runs are stopped, their last.pt kept (exit 143)."
     ap = argparse.ArgumentParser(prog="adavipro-sweep", description="Run one experiment (a table or figure of the "
                                  "AdaViPro paper) as a sweep of nbs/train.ipynb runs into OUT/EXPERIMENT/<run>/.")
     ap.add_argument("experiment", nargs="?", help=f"one of: {', '.join(list_experiments())}; or all (the study: {', '.join(STUDY)})")
@@ -790,6 +826,7 @@ def main(argv:list[str]|None=None) -> int:
     a = ap.parse_args(argv)
     if a.experiment is None:
         print("experiments:", ", ".join(list_experiments()), "| presets:", ", ".join(list_presets())); return 2
+    old_handler = signal.signal(signal.SIGTERM, _sigterm_interrupts)
     try:
         overrides = {k: _parse_value(k, v) for k, v in a.param}
         given = dict(partition=a.slurm_partition, time_min=a.slurm_time, gpus_per_job=a.slurm_gpus_per_job,
@@ -801,6 +838,10 @@ def main(argv:list[str]|None=None) -> int:
              run_experiment(a.experiment, a.preset, a.out, a.jobs, a.dry_run, overrides, **kw)
     except ConfigError as e:
         print(f"adavipro-sweep: error: {e}", file=sys.stderr); return 2
+    except KeyboardInterrupt as e:   # run_configs has stopped the running runs
+        print(f"adavipro-sweep: stopped by {str(e) or 'SIGINT'}: start it again to resume its runs", file=sys.stderr)
+        return 143 if str(e) == "SIGTERM" else 130
+    finally: signal.signal(signal.SIGTERM, old_handler)
     cols = ["experiment"] * (a.experiment == "all") + ["run", "status", "test_acc", "n_tunable_params", "time_s", "error"]
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 80):
         print(df[cols].to_string(index=False))

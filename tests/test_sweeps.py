@@ -1,6 +1,6 @@
 """Sweeps (adavipro.sweeps) and the report notebook: grid sizes and run names, a tiny real sweep that is killed
-with SIGKILL and started again, parallel runs with failures, a sweep through submitit's local executor, what a
-SLURM job asks for, and nbs/report.ipynb on the result."""
+with SIGKILL and started again, one stopped with SIGTERM, parallel runs with failures, a sweep through
+submitit's local executor, what a SLURM job asks for, and nbs/report.ipynb on the result."""
 import json, shutil, os, signal, subprocess, sys, threading, time
 from pathlib import Path
 
@@ -163,10 +163,19 @@ def test_cli_dry_run(tmp_path, capsys):
 
 # ---------------------------------------------------------------- real sweeps (shared by the report test)
 
-def _sweep_cmd(out):
+def _sweep_cmd(out, **overrides):
     cmd = [sys.executable, "-m", "adavipro.sweeps", "fig4", "--out", str(out), "--no-progress"]
-    for k, v in TINY.items(): cmd += ["-p", k, ",".join(map(str, v)) if isinstance(v, list) else str(v)]
+    for k, v in dict(TINY, **overrides).items(): cmd += ["-p", k, ",".join(map(str, v)) if isinstance(v, list) else str(v)]
     return cmd
+
+
+def _wait_for(path, proc, timeout_s=300):
+    "Wait until `path` exists while the sweep `proc` runs (a wait, not a speed test: the machine may be busy)."
+    deadline = time.time() + timeout_s
+    while not path.exists():
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert time.time() < deadline, f"{path} did not appear in {timeout_s} s"
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -179,11 +188,7 @@ def sweeps(tmp_path_factory):
     proc = subprocess.Popen(_sweep_cmd(out), cwd=ROOT, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     first = out / "fig4" / "digits-vp-p4-e1-n2" / "metrics.json"
-    deadline = time.time() + 300   # a wait, not a speed test: the machine may be busy
-    while not first.exists():
-        assert proc.poll() is None, proc.stdout.read().decode()
-        assert time.time() < deadline, "the first run did not finish in 300 s"
-        time.sleep(0.1)
+    _wait_for(first, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     st = first.stat()
@@ -213,6 +218,49 @@ def test_killed_sweep_completes_only_missing_runs(sweeps):
     assert all((out / "fig4" / r / "metrics.json").exists() for r in df.run)
     assert all(0 <= a <= 1 for a in df.test_acc)
     assert pd.read_csv(out / "fig4" / "sweep.csv").status.tolist() == df.status.tolist()
+
+
+def _processes():
+    "pid → command line of every live process (a zombie's is empty)."
+    found = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try: cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError: continue
+        if cmd: found[int(d.name)] = cmd
+    return found
+
+
+def _parent(pid):
+    try: return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError): return None
+
+
+def test_sigterm_stops_the_running_runs_and_their_kernels(tmp_path):
+    "SIGTERM to the sweep alone (kill <pid>): its papermill child and that child's kernel stop, last.pt stays, exit 143."
+    proc = subprocess.Popen(_sweep_cmd(tmp_path, epochs=1000, methods=["vp"]), cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    run = tmp_path / "fig4" / "digits-vp-p4-e1000-n2"
+    try:
+        _wait_for(run / "last.pt", proc)   # its kernel is training
+        papermill = [pid for pid, cmd in _processes().items() if str(run) in cmd]
+        kernels = [pid for pid in _processes() if _parent(pid) in papermill]
+        assert papermill and kernels, _processes()
+        os.kill(proc.pid, signal.SIGTERM)
+        out = proc.communicate(timeout=30)[0].decode()
+        deadline = time.time() + 30
+        while (left := {p: c for p, c in _processes().items() if str(run) in c or p in kernels}) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not left, left
+        assert proc.returncode == 143 and "stopped by SIGTERM" in out, (proc.returncode, out)
+        assert (run / "last.pt").exists() and not (run / "metrics.json").exists()
+        assert (run / "error.txt").read_text().startswith("interrupted: the sweep was stopped")
+        assert not (tmp_path / "fig4" / "digits-vp-p9-e1000-n2").exists()   # the next run never started
+    finally:
+        if proc.poll() is None: os.killpg(proc.pid, signal.SIGKILL)
+        for pid, cmd in _processes().items():
+            if str(tmp_path) in cmd:
+                try: os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError: pass
 
 
 def test_a_run_finished_by_another_experiment_is_reused(sweeps):
