@@ -151,20 +151,34 @@ class PeakMemory:
 
 # ------------------------------------------------------------------------------------------------- library step
 class LibStep:
-    """One optimiser step exactly as `adavipro.training.fit` takes it on one process: forward and loss under
-    `precision_autocast`, zero_grad(set_to_none), backward, SGD step, LambdaLR(warmup_cosine) step, and the on-device
-    loss/accuracy/non-finite accumulators (stacked as fit does; no `.item()` per step). Several `LibStep`s may
-    share one optimiser (`opt=`, `sched=`). With `plain`, the step runs with the library's fast paths off
-    (`adavipro.fast.fast_paths(False)`); otherwise as the process is set."""
+    """One optimiser step exactly as `adavipro.training.fit` takes it on one process: forward, cross-entropy and the
+    prompter's `extra_loss()` (AdaViPro's target-rate loss; None, so nothing, for the paper's method) under
+    `precision_autocast`, zero_grad(set_to_none), backward, the optimiser and LambdaLR(warmup_cosine) steps, and the
+    on-device loss/accuracy/non-finite accumulators (stacked as fit does; no `.item()` per step). The optimisers are
+    fit's (`make_optimizers`): SGD with momentum over `prompter.param_groups`, except, with `mask_optimizer='adamw'`,
+    the 'mask' group(s) under their own AdamW at `lr_mask`; with `mask_grad_clip`, the mask generator's gradient norm
+    is clipped before the steps. Several `LibStep`s may share one optimiser (`opt=`, `sched=`; then SGD only).
+    With `plain`, the step runs with the library's fast paths off (`adavipro.fast.fast_paths(False)`); otherwise as
+    the process is set."""
     def __init__(self, model:nn.Module, device:torch.device, lr_prompt:float=40., lr_mask:float=1.,
                  warmup_steps:int=1000, total_steps:int=100_000, opt=None, sched=None, prompter:nn.Module|None=None,
-                 precision:str="auto", plain:bool=False):
+                 precision:str="auto", plain:bool=False, mask_optimizer:str="sgd", mask_grad_clip:float|None=None):
         self.model, self.device, self.precision, self.plain = model, device, precision, plain
+        self.prompter = prompter if prompter is not None else model.prompter
+        groups = self.prompter.param_groups(lr_prompt, lr_mask)
         if opt is None:
-            groups = (prompter if prompter is not None else model.prompter).param_groups(lr_prompt, lr_mask)
-            opt = torch.optim.SGD(groups, lr=lr_prompt, momentum=0.9, weight_decay=0.)
-            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: warmup_cosine(s, warmup_steps, total_steps))
-        self.opt, self.sched = opt, sched
+            own = [g for g in groups if g.get("name") == "mask"] if mask_optimizer == "adamw" else []
+            rest = [g for g in groups if all(g is not o for o in own)]
+            opt = torch.optim.SGD(rest, lr=lr_prompt, momentum=0.9, weight_decay=0.)
+            opts = [opt] + ([torch.optim.AdamW(own, lr=lr_mask, weight_decay=0.)] if own else [])
+            scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: warmup_cosine(s, warmup_steps, total_steps))
+                      for o in opts]
+            sched = scheds[0]
+        else: opts, scheds = [opt], [sched]
+        self.opt, self.sched = opt, sched                 # the (first) SGD optimiser and its scheduler
+        self.opts, self.scheds = opts, scheds
+        self.clipped = [p for g in groups if g.get("name") == "mask" for p in g["params"]] if mask_grad_clip is not None else []
+        self.mask_grad_clip = mask_grad_clip
         self.loss_sum = torch.zeros((), device=device); self.correct = torch.zeros((), dtype=torch.long, device=device)
         self.bad_step = torch.full((), -1, dtype=torch.long, device=device); self.step_i = 0
         model.train()
@@ -173,12 +187,17 @@ class LibStep:
         with fast_paths(False) if self.plain else nullcontext():
             with precision_autocast(self.device, self.precision):
                 logits = self.model(images)
-                loss = F.cross_entropy(logits.float(), labels)
-            self.opt.zero_grad(set_to_none=True)
+                ce = F.cross_entropy(logits.float(), labels)
+                extra = self.prompter.extra_loss()
+                loss = ce if extra is None else ce + extra
+            for o in self.opts: o.zero_grad(set_to_none=True)
             loss.backward()
-        self.opt.step(); self.sched.step()
-        stats = torch.stack([loss.detach().float() * len(labels), (logits.argmax(-1) == labels).sum().float()])
-        finite = torch.isfinite(stats[0])
+        if self.clipped: torch.nn.utils.clip_grad_norm_(self.clipped, self.mask_grad_clip)
+        for o in self.opts: o.step()
+        for sc in self.scheds: sc.step()
+        stats = torch.stack([ce.detach().float() * len(labels), (logits.argmax(-1) == labels).sum().float(),
+                             loss.detach().float()])
+        finite = torch.isfinite(stats[0]) & torch.isfinite(stats[2])
         self.bad_step = torch.where((self.bad_step < 0) & ~finite, torch.full_like(self.bad_step, self.step_i), self.bad_step)
         self.loss_sum += stats[0]; self.correct += stats[1].long()
         self.step_i += 1

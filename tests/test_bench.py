@@ -67,3 +67,27 @@ def test_pair_bench_prints_a_paired_ratio_per_precision(plain):
         assert f"efficientnet_lite0     {precision}: vp " in out and "median of 2 pairs" in out, out
         line = next(l for l in out.splitlines() if l.startswith(f"  efficientnet_lite0 {precision}: "))
         assert line.rstrip().endswith(("MET", "MISSED")), line
+
+
+def test_pair_bench_compares_a_chosen_pair():
+    "--pair A,B: the diagnostics-off adavipro against the noise_free recipe; lines and targets name the pair (B / A)."
+    out = _run("bench/pair.py", "--backbones", "efficientnet_lite0", "--precisions", "fp32", "--batch-size", "2",
+               "--image-size", "64", "--region-size", "8", "--prompt-size", "4", "--embed-dim", "8", "--pairs", "1",
+               "--warmup", "1", "--threads", "1", "--pair", "adavipro-nodiag,adavipro:noise_free", "--target", "0.97")
+    assert "pair A = adavipro-nodiag:" in out and "B = adavipro:noise_free:" in out and "mask_sampler='straight_through'" in out, out
+    line = next(l for l in out.splitlines() if l.startswith("  efficientnet_lite0     fp32: "))
+    assert "adavipro-nodiag " in line and "adavipro:noise_free " in line, line
+    assert "adavipro:noise_free / adavipro-nodiag img/s, median of 1 pairs" in line, line
+    assert "targets: adavipro:noise_free ≥ 0.97× adavipro-nodiag img/s" in out, out
+    line = next(l for l in out.splitlines() if l.startswith("  efficientnet_lite0 fp32: "))
+    assert line.rstrip().endswith(("MET", "MISSED")), line
+
+
+@pytest.mark.parametrize("pair", ["vp,nonsense", "vp", "vp,adavipro,adavipro", "adavipro:nonsense,vp"])
+def test_pair_bench_rejects_a_bad_pair(pair):
+    r = subprocess.run([sys.executable, "bench/pair.py", "--pair", pair], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode != 0, r.stdout + r.stderr
+    msg = r.stderr.strip().splitlines()
+    assert len(msg) == 1 and msg[0].startswith(f"--pair {pair}: give two of vp, adavipro, adavipro-nodiag, adavipro:paper"), r.stderr
+    assert "adavipro:noise_free" in msg[0] and "bench/pair.py —" not in r.stdout, r.stdout + r.stderr
