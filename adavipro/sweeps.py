@@ -474,7 +474,8 @@ def _row(name:str, params:dict, run_dir:Path, status:str, metrics:dict|None=None
 # %% ../nbs/11_sweeps.ipynb #c11e96d7
 # The child process: papermill.execute_notebook with the parameters as JSON, so every type arrives exactly
 # (papermill's `-y` reads YAML 1.1, in which `1e-05` is a string, not a number).
-_RUNNER = """import json, logging, sys
+_RUNNER = """import json, logging, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)   # a sweep stops its runs with SIGINT, even from a background shell
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 import papermill as pm
 job = json.loads(sys.argv[1])
