@@ -19,7 +19,7 @@ if str(REPO) not in sys.path: sys.path.insert(0, str(REPO))   # `python bench/x.
 
 from adavipro.core import precision_autocast  # noqa: E402
 from adavipro.fast import fast_paths, use_stock_layers  # noqa: E402
-from adavipro.training import warmup_cosine  # noqa: E402
+from adavipro.training import TrainConfig, make_optimizers, warmup_cosine  # noqa: E402
 
 
 def _register_fused_conv_flops():
@@ -167,13 +167,12 @@ class LibStep:
         self.prompter = prompter if prompter is not None else model.prompter
         groups = self.prompter.param_groups(lr_prompt, lr_mask)
         if opt is None:
-            own = [g for g in groups if g.get("name") == "mask"] if mask_optimizer == "adamw" else []
-            rest = [g for g in groups if all(g is not o for o in own)]
-            opt = torch.optim.SGD(rest, lr=lr_prompt, momentum=0.9, weight_decay=0.)
-            opts = [opt] + ([torch.optim.AdamW(own, lr=lr_mask, weight_decay=0.)] if own else [])
+            cfg = TrainConfig(lr_prompt=lr_prompt, lr_mask=lr_mask, momentum=0.9, weight_decay=0.,
+                              mask_optimizer=mask_optimizer)
+            opts = make_optimizers(groups, cfg)          # fit's own optimisers
             scheds = [torch.optim.lr_scheduler.LambdaLR(o, lambda s: warmup_cosine(s, warmup_steps, total_steps))
                       for o in opts]
-            sched = scheds[0]
+            opt, sched = opts[0], scheds[0]
         else: opts, scheds = [opt], [sched]
         self.opt, self.sched = opt, sched                 # the (first) SGD optimiser and its scheduler
         self.opts, self.scheds = opts, scheds
