@@ -473,14 +473,23 @@ def _row(name:str, params:dict, run_dir:Path, status:str, metrics:dict|None=None
 
 # %% ../nbs/11_sweeps.ipynb #c11e96d7
 # The child process: papermill.execute_notebook with the parameters as JSON, so every type arrives exactly
-# (papermill's `-y` reads YAML 1.1, in which `1e-05` is a string, not a number).
-_RUNNER = """import json, logging, signal, sys
+# (papermill's `-y` reads YAML 1.1, in which `1e-05` is a string, not a number). A kernel that dies while it starts
+# (no cell has run) is started again, up to 3 times: kernels started at once can draw the same port
+# ("ZMQError: Address already in use", papermill issue 511); seen here about once in 70 starts of 24 at once.
+_RUNNER = """import json, logging, random, signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)   # a sweep stops its runs with SIGINT, even from a background shell
 logging.basicConfig(level=logging.INFO, format="%(message)s")
 import papermill as pm
 job = json.loads(sys.argv[1])
-pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"], cwd=job["cwd"], progress_bar=False,
-                    log_output=True)
+for attempt in (1, 2, 3):
+    try:
+        pm.execute_notebook(job["input"], job["output"], parameters=job["parameters"], cwd=job["cwd"],
+                            progress_bar=False, log_output=True)
+        break
+    except RuntimeError as e:
+        if attempt == 3 or not ("before replying to kernel_info" in str(e) or "Kernel didn't respond" in str(e)): raise
+        logging.warning(f"the kernel did not start ({e}); starting another, attempt {attempt + 1} of 3")
+        time.sleep(random.uniform(0.5, 2.0))
 """
 
 # %% ../nbs/11_sweeps.ipynb #8b3f6d41

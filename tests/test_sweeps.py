@@ -285,7 +285,8 @@ def test_parallel_sweep_records_failures_and_goes_on(sweeps):
     out, facts = sweeps
     df = facts["parallel"].set_index("run")
     assert df.status.to_dict() == {"digits-vp-p4-e1-n2": "done", "digits-adavipro-p4-r4-d64-g0.98-e1-n2": "done",
-                                   "missing-vp-p4-e1-n2": "failed", "missing-adavipro-p4-r4-d64-g0.98-e1-n2": "failed"}
+                                   "missing-vp-p4-e1-n2": "failed", "missing-adavipro-p4-r4-d64-g0.98-e1-n2": "failed"}, \
+        df.error.to_dict()
     for r in ("missing-vp-p4-e1-n2", "missing-adavipro-p4-r4-d64-g0.98-e1-n2"):
         assert "does not exist" in df.error[r]
         assert "ConfigError" in (out / "table1" / r / "error.txt").read_text()
