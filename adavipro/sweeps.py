@@ -17,10 +17,10 @@ from .data import dataset_lock, split_placement_spec
 from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_config, resolve_mask_recipe
 
 # %% auto #0
-__all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET', 'PRESETS',
-           'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES',
-           'EXPERIMENTS', 'DEFAULT_SPEC', 'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'ANSI', 'EXECUTORS',
-           'LOCAL_TIMEOUT_MIN', 'STUDY', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label',
+__all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET', 'ADAPTATION_BUDGET',
+           'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES',
+           'EXPERIMENTS', 'DEFAULT_SPEC', 'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'ANSI',
+           'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'STUDY', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label',
            'dataset_family', 'run_name', 'list_experiments', 'family_defaults', 'plan_experiment', 'repo_root',
            'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor', 'run_configs',
            'run_experiment', 'estimate_seconds', 'sweep_seconds', 'run_study', 'main']
@@ -47,6 +47,10 @@ CIFAR10_FOLDER = "data/cifar10-jpeg"                            # relative to th
 # the placement benchmark at 112 px, R = 16 (the main job's size): all of digits' ~130 training images per class,
 # 8 epochs of batch 64
 PLACEMENT_BUDGET = dict(image_size=112, batch_size=64, train_per_class=130, val_per_class=20, test_per_class=100)
+# the adaptation regime (CIFAR-10, frequency label mapping): the budget where VP at p = 30 beats the unprompted model,
+# chosen on validation (results/adaptation/budget.py; confirmed over 5 seeds: +3.0 ± 0.5 points on 2,000 test images)
+ADAPTATION_BUDGET = dict(image_size=64, batch_size=64, epochs=3, train_per_class=1000, val_per_class=100,
+                         test_per_class=200, prompt_optimizer="adam", lr_prompt=0.003)
 
 PRESETS = {
     "paper": dict(
@@ -57,7 +61,7 @@ PRESETS = {
                   val_fraction=0.1, split_seed=0, seed=0, device="auto", precision="auto"),
         seeds=[0], datasets={d: d for d in PAPER_DATASETS}, ablation=ABLATION_DATASETS, fig4="cifar10", table3="cifar100",
         placement="placement:cifar10",
-        lr_search=dict(methods=["vp"], lr_prompt=[4.0, 40.0, 400.0]), lr_prompt={},
+        lr_search=dict(methods=["vp"], lr_prompt=[4.0, 40.0, 400.0]), family={},
         budget={"table3": dict(epochs=1, train_per_class=1, val_per_class=1, test_per_class=1, seeds=[0])}),
     "cpu": dict(
         base=dict(data_root="data", backbone="efficientnet_lite0", prompter="padding", embed_dim=64, tau0=5.0,
@@ -69,11 +73,12 @@ PRESETS = {
         ablation=["digits", "cifar10"], fig4="cifar10", table3="cifar10",
         # the `lr` experiment: these methods at these prompt learning rates (chosen on validation by `choose_lr`)
         lr_search=dict(methods=["vp"], lr_prompt=[0.4, 1.0, 4.0, 10.0, 40.0]),
-        # the chosen prompt lr per dataset family (`dataset_family`); a family not listed keeps the base's 40. Both
-        # provisional, one seed at the placement budget, until `lr` runs with seeds: placement-digits 4 (VP 29.2 % vs
-        # 11.8 % validation at 40); placement-cifar10+frequency 0.05 (VP 25.5 / 20.5 / 18.5 % validation at 0.05 /
-        # 0.15 / 0.5; results/placement/README.md)
-        lr_prompt={"placement-digits": 4.0, "placement-cifar10+frequency": 0.05},
+        # per dataset family (`dataset_family`), the parameters chosen on validation for it; a family not listed keeps
+        # the base and the experiment's budget. The two placement lrs are provisional, one seed at the placement
+        # budget: placement-digits 4 (VP 29.2 % vs 11.8 % validation at 40); placement-cifar10+frequency 0.05 (VP
+        # 25.5 / 20.5 / 18.5 % validation at 0.05 / 0.15 / 0.5; results/placement/README.md)
+        family={"placement-digits": dict(lr_prompt=4.0), "placement-cifar10+frequency": dict(lr_prompt=0.05),
+                "cifar10+frequency": ADAPTATION_BUDGET},
         budget={"table1": dict(train_per_class=200),
                 "table3": dict(backbone="clip:ViT-B-32:random", image_size=224, epochs=1, train_per_class=2,
                                val_per_class=1, test_per_class=1, seeds=[0]),
@@ -123,7 +128,7 @@ def dataset_label(spec:str) -> str:
 def dataset_family(dataset:str,                # a dataset spec, e.g. 'placement:imagefolder:data/cifar10-jpeg'
                    label_mapping:str="first",   # the run's label mapping
                   ) -> str:                     # e.g. 'placement-cifar10+frequency'
-    """The key of a dataset family in `preset['lr_prompt']`: `dataset_label`, plus `+<mapping>` for a label mapping
+    """The key of a dataset family in `preset['family']`: `dataset_label`, plus `+<mapping>` for a label mapping
     other than VP's first-C. The mapping changes the regime (reprogramming vs adaptation), so the learning rate too."""
     return dataset_label(dataset) + ("" if label_mapping == "first" else f"+{label_mapping}")
 
@@ -280,14 +285,21 @@ TRAIN_PARAMS = tuple(f.name for f in dataclasses.fields(TrainConfig))   # the pa
 SWEEP_KEYS = ("datasets", "methods", "seeds")   # override keys that select runs instead of setting a parameter
 
 # %% ../nbs/11_sweeps.ipynb #43fb2cd9
+TRAINING_ONLY = ("lr_prompt", "prompt_optimizer")   # family parameters for the prompt-training methods only
+
 def family_defaults(preset:dict,              # a preset of `PRESETS`
                     dataset:str,              # a dataset spec, e.g. 'placement:digits'
                     method:str,
                     label_mapping:str="first",
-                   ) -> dict:    # {'lr_prompt': …} where the preset records one for the dataset's family, else {}
-    "The prompt learning rate `preset['lr_prompt']` records for the family `dataset_family` names (`method_defaults` come after it)."
-    lr = preset.get("lr_prompt", {}).get(dataset_family(dataset, label_mapping))
-    return {} if lr is None or method in NO_EPOCHS else dict(lr_prompt=lr)
+                   ) -> dict:    # the parameters `preset['family']` records for the dataset's family; {} if none
+    """The run parameters `preset['family']` records for the family `dataset_family` names: its budget (image size,
+    images per class, epochs, batch) for every method, so that all of them see the same images, and its prompt
+    optimiser and learning rate (`TRAINING_ONLY`) for the methods that train a prompt: not for those that learn
+    nothing by SGD (`NO_EPOCHS`), nor for full fine-tuning, which has its own (`method_defaults`)."""
+    fam = dict(preset.get("family", {}).get(dataset_family(dataset, label_mapping), {}))
+    if method in NO_EPOCHS or method_defaults(method, preset["base"].get("backbone", "")):
+        for k in TRAINING_ONLY: fam.pop(k, None)
+    return fam
 
 # %% ../nbs/11_sweeps.ipynb #aa04d383
 def plan_experiment(name:str,                 # one of `list_experiments()`

@@ -52,7 +52,7 @@ def test_grid_sizes_and_names(experiment, preset):
         if p["method"] == "full_finetune": assert p["lr_prompt"] <= 1e-3
         elif p["method"] in ("vp", "adavipro", "oracle"):   # the lr search's rates, else the family's (preset), else VP's 40
             if experiment == "lr": assert p["lr_prompt"] in PRESETS[preset]["lr_search"]["lr_prompt"]
-            else: assert p["lr_prompt"] == PRESETS[preset]["lr_prompt"].get(dataset_label(p["dataset"]), 40.0)
+            else: assert p["lr_prompt"] == PRESETS[preset]["family"].get(dataset_label(p["dataset"]), {}).get("lr_prompt", 40.0)
             assert ("-lr" in name) == (p["lr_prompt"] != 40.0), name   # a run name shows a rate other than VP's 40
 
 
@@ -126,8 +126,9 @@ def test_lr_search_and_family_lr():
     assert len({run_name(p) for p in plan_experiment("lr", "paper").values()}) == 27
     pl = plan_experiment("lr", "cpu", dict(datasets=["placement:digits"], seeds=[0, 1]))
     assert sorted({p["lr_prompt"] for p in pl.values()}) == [0.4, 1.0, 4.0, 10.0, 40.0] and len(pl) == 10
-    assert PRESETS["cpu"]["lr_prompt"] == {"placement-digits": 4.0, "placement-cifar10+frequency": 0.05}
-    assert PRESETS["paper"]["lr_prompt"] == {}
+    assert {f: b["lr_prompt"] for f, b in PRESETS["cpu"]["family"].items()} == \
+        {"placement-digits": 4.0, "placement-cifar10+frequency": 0.05, "cifar10+frequency": 0.003}
+    assert PRESETS["paper"]["family"] == {}
     freq = plan_experiment("placement", "cpu", dict(datasets=["placement:imagefolder:data/cifar10-jpeg"], seeds=[0],
                                                     label_mapping="frequency", methods=["vp"]))
     assert [p["lr_prompt"] for p in freq.values()] == [0.05]      # the adaptation regime's family, not placement-cifar10's
@@ -138,6 +139,13 @@ def test_lr_search_and_family_lr():
     assert "placement-digits-vp-p56-e8-n130" not in st   # never the name of an earlier lr-40 run
     assert {p["lr_prompt"] for p in plan_experiment("fig4", "cpu", dict(TINY, datasets=["placement:digits"], lr_prompt=10.0)).values()} == {10.0}
     assert all(p["lr_prompt"] == 4.0 for p in plan_experiment("table2", "cpu", dict(TINY, datasets=["placement:digits"])).values())
+    # the adaptation regime's family gets its whole budget; every method sees the same images, only VP and AdaViPro Adam
+    adapt = plan_experiment("table1", "cpu", dict(datasets=["cifar10"], label_mapping="frequency", seeds=[0]))
+    assert {(p["train_per_class"], p["val_per_class"], p["test_per_class"], p["image_size"]) for p in adapt.values()} == {(1000, 100, 200, 64)}
+    assert {n: (p.get("prompt_optimizer", "sgd"), p["lr_prompt"]) for n, p in adapt.items() if p["method"] != "none" and p["method"] != "linear_probe"} == \
+        {"cifar10+frequency-vp-p9-lr0.003-adam-e3-n1000": ("adam", 0.003),
+         "cifar10+frequency-adavipro-p9-r8-d64-g0.98-lr0.003-adam-e3-n1000": ("adam", 0.003),
+         "cifar10+frequency-full_finetune-e3-n1000": ("sgd", 1e-3)}
 
 
 def test_cli_dry_run(tmp_path, capsys):
