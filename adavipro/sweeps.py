@@ -297,7 +297,7 @@ def family_defaults(preset:dict,              # a preset of `PRESETS`
     optimiser and learning rate (`TRAINING_ONLY`) for the methods that train a prompt: not for those that learn
     nothing by SGD (`NO_EPOCHS`), nor for full fine-tuning, which has its own (`method_defaults`)."""
     fam = dict(preset.get("family", {}).get(dataset_family(dataset, label_mapping), {}))
-    if method in NO_EPOCHS or method_defaults(method, preset["base"].get("backbone", "")):
+    if method in NO_EPOCHS or "lr_prompt" in method_defaults(method, preset["base"].get("backbone", "")):
         for k in TRAINING_ONLY: fam.pop(k, None)
     return fam
 

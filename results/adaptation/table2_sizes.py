@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from adavipro.results import collect_runs, newest_runs, paired_difference, summarise, mean_interval, seed_differences
+from adavipro.results import average_difference, collect_runs, mean_interval, newest_runs, paired_difference, seed_differences, summarise
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "outputs" / "adaptation" / "table2"
@@ -54,10 +54,7 @@ def main():
         dd = "–" if d["n"] < 2 else f"{d['mean'] * 100:+.1f} ± {(d['hi'] - d['mean']) * 100:.1f}: {d['verdict']}"
         lines.append(f"| {int(p)} | {pm(acc.loc[(p, 'vp')])} | {pm(gain)} | {ada_cell} | {dd} | "
                      + (f"{on.min() * 100:.0f}–{on.max() * 100:.0f} % | {spread.max() * 100:.0f} %" if len(on) else "– | –") + " |")
-    avg = seed_differences(df, ["prompt_size"])
-    per_seed = avg.groupby("seed")["diff"].agg(["mean", "size"])
-    per_seed = per_seed[per_seed["size"] == avg.prompt_size.nunique()]["mean"]   # seeds every size has
-    a = mean_interval(per_seed)
+    a = average_difference(seed_differences(df, ["prompt_size"]), ["prompt_size"])   # over the seeds every size has
     head = [f"Unprompted (frequency mapping, deterministic): {unprompted * 100:.2f} % on the 2,000 test images.", "",
             "| p (at 64 px) | VP test acc. (%) | VP − unprompted (points) | AdaViPro `noise_free` (%) | AdaViPro − VP, paired (points) | mask on-rate (test) | spread, max |",
             "|---|---|---|---|---|---|---|"]

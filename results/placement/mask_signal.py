@@ -68,9 +68,9 @@ def template(root:Path, method:str, seed:int) -> dict:
 
 
 def mask_gradients(model, ds, R:int, on:str, batch_size:int=128):
-    """Per image: g = ∂CE/∂m at the mask `on` ('all' or 'oracle'), the oracle's mask, and whether the prediction
-    under that mask is right. Returns g (N,h,w), oracle (N,h,w) in {0,1}, correct (N,)."""
-    gs, oracles, correct = [], [], []
+    """Per image: g = ∂CE/∂m at the mask `on` ('all' or 'oracle') and the oracle's mask.
+    Returns g (N,h,w) and oracle (N,h,w) in {0,1}."""
+    gs, oracles = [], []
     P = model.prompter.template.prompt().detach()
     for images, labels in iterate_batches(ds, batch_size):
         x = model.preprocess(images)
@@ -79,21 +79,27 @@ def mask_gradients(model, ds, R:int, on:str, batch_size:int=128):
         logits = model.head(model.backbone(add_masked_prompt(x, P, m, R)))
         loss = F.cross_entropy(logits, labels, reduction="sum")   # per-image gradients: each m_i sees its own loss
         g, = torch.autograd.grad(loss, m)
-        gs.append(g[:, 0]); oracles.append(orc[:, 0]); correct.append((logits.argmax(1) == labels).float())
-    return torch.cat(gs), torch.cat(oracles), torch.cat(correct)
+        gs.append(g[:, 0]); oracles.append(orc[:, 0])
+    return torch.cat(gs), torch.cat(oracles)
+
+
+def agreement(on, oracle) -> tuple[float, float, float]:
+    "A mask's decisions `on` (bool) against the oracle's (1 = on): share of object regions off, of the others on, their mean."
+    obj, bg = oracle == 0, oracle == 1
+    obj_off = (~on & obj).sum().item() / obj.sum().item()
+    bg_on = (on & bg).sum().item() / bg.sum().item()
+    return obj_off, bg_on, (obj_off + bg_on) / 2
 
 
 def sign_mask_scores(g, oracle) -> dict:
     "The mask −sign(g) prescribes (off where g > 0) against the oracle's: object regions off, background on, balanced."
-    off = g > 0
     obj, bg = oracle == 0, oracle == 1
     # per image: mean g over its object's regions − mean over the others; > 0 is the oracle's direction. Its t over
     # images says whether the gradient summed over a batch (what trains the generator's shared weights) points there.
     d = (g * obj).flatten(1).sum(1) / obj.flatten(1).sum(1) - (g * bg).flatten(1).sum(1) / bg.flatten(1).sum(1)
     t = (d.mean() / (d.std() / len(d) ** 0.5)).item()
-    obj_off = (off & obj).sum().item() / obj.sum().item()
-    bg_on = (~off & bg).sum().item() / bg.sum().item()
-    return dict(obj_wants_off=obj_off, bg_wants_on=bg_on, sign_balanced=(obj_off + bg_on) / 2,
+    obj_off, bg_on, balanced = agreement(g <= 0, oracle)   # on where the loss does not want it off
+    return dict(obj_wants_off=obj_off, bg_wants_on=bg_on, sign_balanced=balanced,
                 g_obj=g[obj].mean().item(), g_bg=g[bg].mean().item(), obj_minus_bg_t=t,
                 images_obj_minus_bg_positive=(d > 0).float().mean().item())
 
@@ -116,10 +122,8 @@ def supervised_capacity(model, data, cfg, seed:int, epochs:int=8, lr:float=0.01)
         for images, _ in iterate_batches(data.test, 256):
             x = pre(images)
             ms.append(gen(edges(x)).argmax(1)); os_.append(oracle_region_mask(pre.object_mask(images), R)[:, 0])
-    m, o = torch.cat(ms), torch.cat(os_)
-    obj_off = ((m == 0) & (o == 0)).sum().item() / (o == 0).sum().item()
-    bg_on = ((m == 1) & (o == 1)).sum().item() / (o == 1).sum().item()
-    return dict(supervised_obj_off=obj_off, supervised_bg_on=bg_on, supervised_balanced=(obj_off + bg_on) / 2)
+    obj_off, bg_on, balanced = agreement(torch.cat(ms) == 1, torch.cat(os_))
+    return dict(supervised_obj_off=obj_off, supervised_bg_on=bg_on, supervised_balanced=balanced)
 
 
 @torch.no_grad()
@@ -155,7 +159,7 @@ def main():
             for on in ("all", "oracle"):
                 row[f"{method}_template_{on}_mask_test_acc"] = accuracy(model, data.test, R, on)
             for on in a.at.split(","):   # the gradient where the mask starts (all on) and at the oracle's mask
-                g, orc, _ = mask_gradients(model, data.train, R, on)
+                g, orc = mask_gradients(model, data.train, R, on)
                 row.update({f"{method}_template_at_{on}_{k}": v for k, v in sign_mask_scores(g, orc).items()})
         row.update(supervised_capacity(model, data, cfg, seed))
         rows.append(row)
