@@ -649,6 +649,11 @@ def _await_job(job, stop:threading.Event, name:str, params:dict, run_dir:Path) -
         return _row(name, params, run_dir, "failed", error=msg)
 
 # %% ../nbs/11_sweeps.ipynb #a3e03344
+def _sigterm_interrupts(signum, frame):
+    "SIGTERM as Ctrl-C: a KeyboardInterrupt in the main thread, so that `run_configs` stops the running runs."
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # once: a second SIGTERM does not cut the stopping short
+    raise KeyboardInterrupt("SIGTERM")
+
 def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/train.ipynb (see `plan_experiment`)
                 out_dir:str|Path,          # the runs go to out_dir/<name>/
                 jobs:int=1,                # runs executed at once (each with cores // jobs threads); slurm: jobs queued at once
@@ -709,6 +714,10 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
             return _execute(*args, stop=stop) if cluster is None else _await_job(cluster.submit(_execute, *args), stop, n, runs[n], out_dir / n)
         finally: slots.put(slot)
     bar = tqdm(total=len(todo), desc=out_dir.name, unit="run", disable=not progress)
+    # SIGTERM (kill <pid>, a scheduler) stops the running runs as Ctrl-C does, also when a script calls this function
+    # directly; a handler the caller installed (e.g. `main`'s) is left in place
+    own_sigterm = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if own_sigterm: signal.signal(signal.SIGTERM, _sigterm_interrupts)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(launch, n): n for n in todo}
         try:
@@ -720,11 +729,13 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
                 bar.update(1)
                 bar.set_postfix_str(f"{n}: {rows[n]['status']}")
                 atomic_write_text(out_dir / "sweep.csv", table().to_csv(index=False))
-        except BaseException:   # Ctrl-C, SIGTERM (see `main`) or an error: start no further run, stop the running ones
+        except BaseException:   # Ctrl-C, SIGTERM (`_sigterm_interrupts`) or an error: start no further run, stop the running ones
             for f in futures: f.cancel()
             _stop_children(stop)   # sets `stop`: submitit jobs are cancelled too (`_await_job`)
             raise
-        finally: bar.close()
+        finally:
+            bar.close()
+            if own_sigterm: signal.signal(signal.SIGTERM, signal.SIG_DFL)
     return table()
 
 # %% ../nbs/11_sweeps.ipynb #787e84cd
@@ -816,11 +827,6 @@ def _parse_value(name:str, s:str):
     return s
 
 # %% ../nbs/11_sweeps.ipynb #aa9a2eeb
-def _sigterm_interrupts(signum, frame):
-    "SIGTERM as Ctrl-C: a KeyboardInterrupt in the main thread, so that `run_configs` stops the running runs."
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)   # once: a second SIGTERM does not cut the stopping short
-    raise KeyboardInterrupt("SIGTERM")
-
 def main(argv:list[str]|None=None) -> int:
     "Entry point of `adavipro-sweep`. SIGTERM stops it as Ctrl-C does: its running runs are stopped, their last.pt kept (exit 143)."
     ap = argparse.ArgumentParser(prog="adavipro-sweep", description="Run one experiment (a table or figure of the "

@@ -243,10 +243,19 @@ def _parent(pid):
     except (OSError, ValueError): return None
 
 
-def test_sigterm_stops_the_running_runs_and_their_kernels(tmp_path):
-    "SIGTERM to the sweep alone (kill <pid>): its papermill child and that child's kernel stop, last.pt stays, exit 143."
-    proc = subprocess.Popen(_sweep_cmd(tmp_path, epochs=1000, methods=["vp"]), cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def _library_sweep_cmd(out, **overrides):
+    "A script that calls the library (as results/*/*.py do) instead of `adavipro-sweep`: the same runs as `_sweep_cmd`."
+    code = ("import sys; from adavipro.sweeps import run_experiment; "
+            f"run_experiment('fig4', out_root={str(out)!r}, overrides={dict(TINY, **overrides)!r}, progress=False)")
+    return [sys.executable, "-c", code]
+
+
+@pytest.mark.parametrize("via", ["cli", "library"])
+def test_sigterm_stops_the_running_runs_and_their_kernels(tmp_path, via):
+    """SIGTERM to the sweep alone (kill <pid>): its papermill child and that child's kernel stop, last.pt stays; the
+    CLI exits 143, a script that called `run_experiment` stops with a KeyboardInterrupt."""
+    cmd = (_sweep_cmd if via == "cli" else _library_sweep_cmd)(tmp_path, epochs=1000, methods=["vp"])
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     run = tmp_path / "fig4" / "digits-vp-p4-e1000-n2"
     try:
         _wait_for(run / "last.pt", proc)   # its kernel is training
@@ -259,7 +268,8 @@ def test_sigterm_stops_the_running_runs_and_their_kernels(tmp_path):
         while (left := {p: c for p, c in _processes().items() if str(run) in c or p in kernels}) and time.time() < deadline:
             time.sleep(0.2)
         assert not left, left
-        assert proc.returncode == 143 and "stopped by SIGTERM" in out, (proc.returncode, out)
+        if via == "cli": assert proc.returncode == 143 and "stopped by SIGTERM" in out, (proc.returncode, out)
+        else: assert proc.returncode != 0 and "KeyboardInterrupt: SIGTERM" in out, (proc.returncode, out)
         assert (run / "last.pt").exists() and not (run / "metrics.json").exists()
         assert (run / "error.txt").read_text().startswith("interrupted: the sweep was stopped")
         assert not (tmp_path / "fig4" / "digits-vp-p9-e1000-n2").exists()   # the next run never started
