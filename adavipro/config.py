@@ -50,6 +50,7 @@ class TrainConfig:
     prompt_optimizer: str = "sgd"             # the prompt's optimiser: 'sgd' (VP, paper) or 'adam' (ILM-VP's for ImageNet classifiers, lr 0.01)
     init: str = "zeros"                       # prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
     label_mapping: str = "first"              # ImageNet heads: 'first' (VP: class i ↔ logit i) or 'frequency' (ILM-VP)
+    calibrate_head: bool = False              # True: the head's logits ÷ a temperature fitted on the unprompted training logits (Guo et al. 2017)
     mask_recipe: str = "paper"                # AdaViPro mask stabilisers: 'paper' (none, the paper's method), 'stable' or 'noise_free'; see MASK_RECIPES
     policy_norm: str = RECIPE                 # 'none' (paper: F_p sums over the R² region) or 'area' (divides that sum by R²)
     mask_init_on: float | None | str = RECIPE # None (PyTorch's init) or every region's initial P(prompt on), in (0, 1)
@@ -187,7 +188,7 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
     _num(cfg, "checkpoint_interval_s", 0)
     check_temperature(cfg.tau0, cfg.gamma)
     if not isinstance(cfg.use_edges, bool): raise ConfigError(f"use_edges={cfg.use_edges!r} must be True or False")
-    for name in ("overwrite", "channels_last", "compile", "keep_freed_memory"):
+    for name in ("calibrate_head", "overwrite", "channels_last", "compile", "keep_freed_memory"):
         if not isinstance(getattr(cfg, name), bool): raise ConfigError(f"{name}={getattr(cfg, name)!r} must be True or False")
     check_precision(cfg.precision)
     _check_mask_stabilisers(cfg)
@@ -241,6 +242,7 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
     (dict(embed_dim=0), "embed_dim=0 must be a positive integer"),
     (dict(embed_dim=131071), "embed_dim=131071 is too large"),
     (dict(use_edges=1), "use_edges=1 must be True or False"),
+    (dict(calibrate_head="yes"), "calibrate_head='yes' must be True or False"),
     (dict(precision="fp16"), "precision='fp16': choose 'auto'"),
     (dict(mask_recipe="x"), "mask_recipe='x': choose one of"),
     (dict(policy_norm="sum"), "policy_norm='sum'"),

@@ -4,16 +4,18 @@
 
 # %% ../nbs/02a_heads.ipynb #ce61cad8
 from __future__ import annotations
+import math
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
+from scipy.optimize import minimize_scalar
 
 from .core import ConfigError
 from .data import iterate_batches
 
 # %% auto #0
 __all__ = ['ClipHead', 'LabelMappingHead', 'greedy_one_to_one', 'frequency_label_mapping', 'MappedLabelHead',
-           'frequency_mapped_head']
+           'frequency_mapped_head', 'fit_temperature', 'TemperatureScaledHead', 'temperature_scaled_head']
 
 # %% ../nbs/02a_heads.ipynb #a63f4b65
 class ClipHead(nn.Module):
@@ -102,3 +104,45 @@ def frequency_mapped_head(backbone:nn.Module, # a `Backbone` that is an ImageNet
     for images, y in iterate_batches(train_ds, batch_size):
         logits.append(backbone(preprocess(images.to(device))).float().cpu()); labels.append(y)
     return MappedLabelHead(frequency_label_mapping(torch.cat(logits), torch.cat(labels), num_classes)).to(device)
+
+# %% ../nbs/02a_heads.ipynb #c30e1ce9
+def fit_temperature(logits:Tensor, # (N, C) logits of a fixed model
+                    labels:Tensor, # (N,) labels in [0, C)
+                   ) -> float:     # T in [e^-5, e^5] minimising the mean cross-entropy of logits / T
+    "Temperature scaling (Guo et al. 2017, §4.2): the one scalar T > 0 that calibrates `logits` on `labels`."
+    if len(logits) == 0: raise ConfigError("fit_temperature needs at least one labelled example")
+    z, y = logits.detach().double().cpu(), labels.long().cpu()
+    nll = lambda log_t: F.cross_entropy(z / math.exp(log_t), y).item()
+    return math.exp(minimize_scalar(nll, bounds=(-5.0, 5.0), method="bounded", options=dict(xatol=1e-6)).x)
+
+# %% ../nbs/02a_heads.ipynb #7a64157b
+class TemperatureScaledHead(nn.Module):
+    "A head whose logits are divided by a fixed temperature: the same argmax, calibrated confidences (Guo et al. 2017)."
+    def __init__(self, head:nn.Module,   # any head: backbone output → (B, C) logits
+                 temperature:float,      # T > 0 (`fit_temperature`)
+                ):
+        super().__init__()
+        if not temperature > 0: raise ConfigError(f"temperature={temperature!r} must be > 0")
+        self.head = head
+        self.register_buffer("temperature", torch.tensor(float(temperature)))
+
+    def forward(self, x:Tensor # the backbone's output, as `head` takes it
+               ) -> Tensor:    # (B, C) head(x) / T
+        return self.head(x) / self.temperature
+
+    def extra_repr(self): return f"temperature={self.temperature.item():.4g}"
+
+# %% ../nbs/02a_heads.ipynb #836753d1
+@torch.no_grad()
+def temperature_scaled_head(head:nn.Module,       # the run's head (CLIP text head or a label mapping)
+                            backbone:nn.Module,   # the frozen backbone
+                            preprocess:nn.Module, # the run's `Preprocess`, on the backbone's device
+                            train_ds,             # the training split: items (uint8 image, label)
+                            batch_size:int=256,
+                           ) -> TemperatureScaledHead:
+    "`head` calibrated by temperature scaling on the unprompted model's logits of `train_ds` (`calibrate_head=True`)."
+    device = next(backbone.parameters()).device
+    logits, labels = [], []
+    for images, y in iterate_batches(train_ds, batch_size):
+        logits.append(head(backbone(preprocess(images.to(device)))).float().cpu()); labels.append(y)
+    return TemperatureScaledHead(head, fit_temperature(torch.cat(logits), torch.cat(labels))).to(device)

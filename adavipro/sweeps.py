@@ -56,7 +56,7 @@ PRESETS = {
     "paper": dict(
         base=dict(data_root="data", backbone="clip:ViT-B-32:openai", prompter="padding", num_tokens=10, embed_dim=64, tau0=5.0,
                   gamma=0.98, use_edges=True, image_size=224, epochs=1000, batch_size=256, lr_prompt=40.0,
-                  lr_mask=1.0, warmup_steps=1000, prompt_optimizer="sgd", momentum=0.9, weight_decay=0.0, init="randn", label_mapping="first",
+                  lr_mask=1.0, warmup_steps=1000, prompt_optimizer="sgd", momentum=0.9, weight_decay=0.0, init="randn", label_mapping="first", calibrate_head=False,
                   mask_recipe="paper", train_per_class=None, val_per_class=None, test_per_class=None,
                   val_fraction=0.1, split_seed=0, seed=0, device="auto", precision="auto"),
         seeds=[0], datasets={d: d for d in PAPER_DATASETS}, ablation=ABLATION_DATASETS, fig4="cifar10", table3="cifar100",
@@ -146,6 +146,7 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
     "The folder name of a run: its key hyper-parameters, e.g. 'cifar10-adavipro-p30-r32-d64-g0.98-e1000'."
     m = p["method"]
     parts = [dataset_family(p["dataset"], p.get("label_mapping", "first")), m]   # e.g. 'cifar10+frequency'
+    if p.get("calibrate_head"): parts.insert(1, "cal")   # a temperature-scaled head: 'cifar10+frequency-cal-vp-…'
     if m == "oracle": parts += [f"p{p['prompt_size']}", f"r{p['region_size']}"]
     if m == "vp":
         parts.append(f"p{p['prompt_size']}")

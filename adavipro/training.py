@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .core import ConfigError, atomic_torch_save, atomic_write_json, keep_freed_memory, precision_autocast, seed_everything
 from .data import get_dataset, iterate_batches, DatasetSplits
 from .backbones import create_backbone
-from .heads import frequency_mapped_head
+from .heads import TemperatureScaledHead, frequency_mapped_head, temperature_scaled_head
 from .model import PromptedClassifier, Preprocess, create_method, count_tunable_params, trainers
 # the configuration (08a_config) and the run folder (08b_runs); their names stay importable from here
 from .config import (RECIPE, MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, resolve_mask_recipe, resolve_device,
@@ -41,15 +41,15 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
     data = get_dataset(cfg.dataset, data_root=cfg.data_root, image_size=cfg.image_size,
                        train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
                        test_per_class=cfg.test_per_class, val_fraction=cfg.val_fraction, seed=cfg.split_seed)
-    head = backbone.create_head(data.classes)
     bc = backbone.cfg   # the backbone's own preprocessing: mean, std, interpolation (CLIP: bicubic)
-    if cfg.label_mapping == "frequency":
-        head = frequency_mapped_head(backbone, Preprocess(cfg.image_size, bc.mean, bc.std, bc.interpolation).to(device),
-                                     data.train, data.num_classes, cfg.eval_batch_size or cfg.batch_size)
+    preprocess = Preprocess(cfg.image_size, bc.mean, bc.std, bc.interpolation).to(device)
+    head, bs = backbone.create_head(data.classes), cfg.eval_batch_size or cfg.batch_size
+    if cfg.label_mapping == "frequency": head = frequency_mapped_head(backbone, preprocess, data.train, data.num_classes, bs)
+    if cfg.calibrate_head: head = temperature_scaled_head(head, backbone, preprocess, data.train, bs)   # a second pass
     prompter.attach(backbone)
-    model = PromptedClassifier(Preprocess(cfg.image_size, bc.mean, bc.std, bc.interpolation),
-                               prompter, backbone, head).to(device)
+    model = PromptedClassifier(preprocess, prompter, backbone, head).to(device)
     return model, data
+
 
 # %% ../nbs/08_training.ipynb #44250a60
 def warmup_cosine(step:int, warmup_steps:int, total_steps:int) -> float:
@@ -288,6 +288,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     metrics = dict(test_acc=test_acc, **test_diagnostics,
                    unprompted_test_acc=evaluate(model, data.test, eval_bs, prompted=False, precision=cfg.precision),
                    val_acc=best["val_acc"], unprompted_val_acc=unprompted_val, best_epoch=best["epoch"],
+                   head_temperature=float(model.head.temperature) if isinstance(model.head, TemperatureScaledHead) else None,
                    epochs=cfg.epochs, steps=step, n_tunable_params=count_tunable_params(prompter),
                    n_train=len(data.train), n_val=len(data.val), n_test=len(data.test), classes=data.classes,
                    train_time_s=round(time.time() - t0, 2), device=str(device), world_size=dist.world, config=config)

@@ -126,6 +126,17 @@ def test_fit_dispatches_linear_probe_and_frequency_mapping(tmp_path):
     first = fit(tiny(tmp_path / "first", method="none"), progress=False)
     assert fm["config"]["label_mapping"] == "frequency" and fm["unprompted_val_acc"] >= first["unprompted_val_acc"] - 1e-9
 
+def test_calibrated_head_keeps_predictions_and_lowers_the_starting_loss(tmp_path):
+    "calibrate_head: the unprompted accuracy is unchanged (T scales logits), the first epoch's loss is lower, T is logged."
+    kw = dict(method="vp", label_mapping="frequency", train_per_class=10, epochs=1, lr_prompt=1e-6)   # the prompt ~ still
+    plain = fit(tiny(tmp_path / "plain", **kw), progress=False)
+    cal = fit(tiny(tmp_path / "cal", calibrate_head=True, **kw), progress=False)
+    assert plain["head_temperature"] is None and cal["head_temperature"] > 0
+    assert cal["config"]["calibrate_head"] is True
+    for k in ("unprompted_val_acc", "unprompted_test_acc"): assert cal[k] == plain[k], k
+    loss = lambda m: pd.read_csv(tmp_path / m / "run" / "history.csv").train_loss.iloc[0]
+    assert loss("cal") < loss("plain")
+
 _FIT_CHILD = """import json, sys
 from adavipro.training import TrainConfig, fit
 m = fit(TrainConfig(**json.loads(sys.argv[1])), progress=False)
