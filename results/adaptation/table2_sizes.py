@@ -8,9 +8,14 @@ class, 3 epochs of batch 64, the prompt trained by Adam at 0.003), so no budget 
         -p mask_recipe noise_free -p seeds 0,1,2 --jobs 2
     python results/adaptation/table2_sizes.py     # writes table2_sizes.md and table2_sizes.csv here
 
+`--lr 0.01` tabulates the runs of `table2_hurt.py` instead (the prompt trained by Adam at 0.01, where the full-image
+prompt hurts VP) into table2_sizes_lr0.01.md/.csv; `--calibrated` those with a temperature-scaled head
+(`calibrate_head=True`) into *_cal.md/.csv.
+
 The p = 32 runs of seeds 0–4 are `table2_slice.py`'s (the same runs: the sweep skips them). Differences are paired
 by seed; the unprompted model is one run (deterministic), `outputs/adaptation/b64n1000/none-s0`.
 """
+import argparse
 import json
 from pathlib import Path
 
@@ -30,9 +35,12 @@ def pm(r, scale=100) -> str:
     return f"{r['mean'] * scale:.1f} ± {(r['hi'] - r['mean']) * scale:.1f} (n={r['n']})"
 
 
-def main():
+def main(lr:float=0.003, calibrated:bool=False):
     df = newest_runs(collect_runs(RUNS))
-    df = df[(df.dataset_name == "cifar10+frequency") & df.method.isin(["vp", "adavipro"])]
+    cal = df["calibrate_head"].fillna(False).astype(bool) if "calibrate_head" in df else pd.Series(False, index=df.index)
+    df = df[(df.dataset_name == "cifar10+frequency") & df.method.isin(["vp", "adavipro"]) & df.lr_prompt.eq(lr)
+            & cal.eq(calibrated)]
+    stem = ("table2_sizes" if lr == 0.003 else f"table2_sizes_lr{lr:g}") + ("_cal" if calibrated else "")
     unprompted = json.loads(UNPROMPTED.read_text())["test_acc"]
     acc = summarise(df, ["prompt_size", "method"]).set_index(["prompt_size", "method"])
     diff = paired_difference(df, ["prompt_size"]).set_index("prompt_size")
@@ -55,14 +63,19 @@ def main():
         lines.append(f"| {int(p)} | {pm(acc.loc[(p, 'vp')])} | {pm(gain)} | {ada_cell} | {dd} | "
                      + (f"{on.min() * 100:.0f}–{on.max() * 100:.0f} % | {spread.max() * 100:.0f} %" if len(on) else "– | –") + " |")
     a = average_difference(seed_differences(df, ["prompt_size"]), ["prompt_size"])   # over the seeds every size has
-    head = [f"Unprompted (frequency mapping, deterministic): {unprompted * 100:.2f} % on the 2,000 test images.", "",
+    head = [f"Prompt trained by Adam at {lr:g}" + (", head calibrated (`calibrate_head`)" if calibrated else "") + ". Unprompted (frequency mapping, deterministic): {unprompted * 100:.2f} % "
+            "on the 2,000 test images.", "",
             "| p (at 64 px) | VP test acc. (%) | VP − unprompted (points) | AdaViPro `noise_free` (%) | AdaViPro − VP, paired (points) | mask on-rate (test) | spread, max |",
             "|---|---|---|---|---|---|---|"]
     tail = ["", f"Average over sizes of AdaViPro − VP, per seed that has every size: {pm(a)} points."]
-    (HERE / "table2_sizes.md").write_text("\n".join(head + lines + tail) + "\n")
-    pd.DataFrame(rows).to_csv(HERE / "table2_sizes.csv", index=False)
+    (HERE / f"{stem}.md").write_text("\n".join(head + lines + tail) + "\n")
+    pd.DataFrame(rows).to_csv(HERE / f"{stem}.csv", index=False)
     print("\n".join(head + lines + tail))
 
 
 if __name__ == "__main__":
-    main()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lr", type=float, default=0.003, help="the prompt's Adam learning rate (default 0.003)")
+    ap.add_argument("--calibrated", action="store_true", help="the runs with calibrate_head=True (written to *_cal.md/.csv)")
+    a = ap.parse_args()
+    main(a.lr, a.calibrated)
