@@ -14,7 +14,7 @@ from .core import ConfigError
 from .data import iterate_batches
 
 # %% auto #0
-__all__ = ['ClipHead', 'LabelMappingHead', 'greedy_one_to_one', 'frequency_label_mapping', 'MappedLabelHead',
+__all__ = ['ClipHead', 'LabelMappingHead', 'greedy_one_to_one', 'frequency_label_mapping', 'MappedLabelHead', 'backbone_outputs',
            'frequency_mapped_head', 'fit_temperature', 'TemperatureScaledHead', 'temperature_scaled_head']
 
 # %% ../nbs/02a_heads.ipynb #a63f4b65
@@ -89,21 +89,33 @@ class MappedLabelHead(nn.Module):
 
 # %% ../nbs/02a_heads.ipynb #df846cc4
 @torch.no_grad()
+def backbone_outputs(backbone:nn.Module,   # the frozen backbone
+                     preprocess:nn.Module, # the run's `Preprocess` (resize + normalise), on the backbone's device
+                     ds,                   # a split: items (uint8 image, label)
+                     batch_size:int=256,
+                    ) -> tuple[Tensor, Tensor]: # (N, K) float32 outputs on the CPU (ImageNet logits, CLIP features), (N,) labels
+    "The unprompted backbone's outputs on `ds`: the one pass that the heads fitted on the training split share."
+    device = next(backbone.parameters()).device
+    outputs, labels = [], []
+    for images, y in iterate_batches(ds, batch_size):
+        outputs.append(backbone(preprocess(images.to(device))).float().cpu()); labels.append(y)
+    return torch.cat(outputs), torch.cat(labels)
+
+@torch.no_grad()
 def frequency_mapped_head(backbone:nn.Module, # a `Backbone` that is an ImageNet-1k classifier (`cfg.head_kind == 'imagenet'`)
                           preprocess:nn.Module, # the run's `Preprocess` (resize + normalise), on the backbone's device
                           train_ds, # the training split: items (uint8 image, label)
                           num_classes:int, # C
                           batch_size:int=256,
+                          outputs:tuple[Tensor, Tensor]|None=None, # `backbone_outputs` of train_ds if already computed
                          ) -> MappedLabelHead:
     "ILM-VP's frequency label mapping computed on `train_ds` with the unprompted `backbone`."
     if backbone.cfg.head_kind != "imagenet":
         raise ConfigError(f"frequency label mapping is for ImageNet classifiers; {backbone.cfg.name!r} is a "
                           f"{backbone.cfg.head_kind} backbone (it has its own head)")
-    device = next(backbone.parameters()).device
-    logits, labels = [], []
-    for images, y in iterate_batches(train_ds, batch_size):
-        logits.append(backbone(preprocess(images.to(device))).float().cpu()); labels.append(y)
-    return MappedLabelHead(frequency_label_mapping(torch.cat(logits), torch.cat(labels), num_classes)).to(device)
+    logits, labels = outputs if outputs is not None else backbone_outputs(backbone, preprocess, train_ds, batch_size)
+    return MappedLabelHead(frequency_label_mapping(logits, labels, num_classes)).to(next(backbone.parameters()).device)
+
 
 # %% ../nbs/02a_heads.ipynb #c30e1ce9
 def fit_temperature(logits:Tensor, # (N, C) logits of a fixed model
@@ -134,15 +146,12 @@ class TemperatureScaledHead(nn.Module):
 
 # %% ../nbs/02a_heads.ipynb #836753d1
 @torch.no_grad()
-def temperature_scaled_head(head:nn.Module,       # the run's head (CLIP text head or a label mapping)
-                            backbone:nn.Module,   # the frozen backbone
-                            preprocess:nn.Module, # the run's `Preprocess`, on the backbone's device
-                            train_ds,             # the training split: items (uint8 image, label)
-                            batch_size:int=256,
+def temperature_scaled_head(head:nn.Module,   # the run's head (CLIP text head or a label mapping)
+                            outputs:Tensor,   # (N, K) `backbone_outputs` of the training split (unprompted)
+                            labels:Tensor,    # (N,) their labels
                            ) -> TemperatureScaledHead:
-    "`head` calibrated by temperature scaling on the unprompted model's logits of `train_ds` (`calibrate_head=True`)."
-    device = next(backbone.parameters()).device
-    logits, labels = [], []
-    for images, y in iterate_batches(train_ds, batch_size):
-        logits.append(head(backbone(preprocess(images.to(device)))).float().cpu()); labels.append(y)
-    return TemperatureScaledHead(head, fit_temperature(torch.cat(logits), torch.cat(labels))).to(device)
+    "`head` calibrated by temperature scaling on the unprompted model's training logits (`calibrate_head=True`)."
+    device = next(head.buffers(), torch.empty(0)).device   # where the head's tables live (none: any)
+    logits = torch.cat([head(o.to(device)).float().cpu() for o in outputs.split(4096)])
+    return TemperatureScaledHead(head, fit_temperature(logits, labels)).to(device)
+

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .core import ConfigError, atomic_torch_save, atomic_write_json, keep_freed_memory, precision_autocast, seed_everything
 from .data import get_dataset, iterate_batches, DatasetSplits
 from .backbones import create_backbone
-from .heads import TemperatureScaledHead, frequency_mapped_head, temperature_scaled_head
+from .heads import TemperatureScaledHead, backbone_outputs, frequency_mapped_head, temperature_scaled_head
 from .model import PromptedClassifier, Preprocess, create_method, count_tunable_params, trainers
 # the configuration (08a_config) and the run folder (08b_runs); their names stay importable from here
 from .config import (RECIPE, MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, resolve_mask_recipe, resolve_device,
@@ -44,12 +44,13 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
     bc = backbone.cfg   # the backbone's own preprocessing: mean, std, interpolation (CLIP: bicubic)
     preprocess = Preprocess(cfg.image_size, bc.mean, bc.std, bc.interpolation).to(device)
     head, bs = backbone.create_head(data.classes), cfg.eval_batch_size or cfg.batch_size
-    if cfg.label_mapping == "frequency": head = frequency_mapped_head(backbone, preprocess, data.train, data.num_classes, bs)
-    if cfg.calibrate_head: head = temperature_scaled_head(head, backbone, preprocess, data.train, bs)   # a second pass
+    frequency = cfg.label_mapping == "frequency"
+    train_outputs = backbone_outputs(backbone, preprocess, data.train, bs) if frequency or cfg.calibrate_head else None
+    if frequency: head = frequency_mapped_head(backbone, preprocess, data.train, data.num_classes, bs, train_outputs)
+    if cfg.calibrate_head: head = temperature_scaled_head(head, *train_outputs)   # the same pass: no second one
     prompter.attach(backbone)
     model = PromptedClassifier(preprocess, prompter, backbone, head).to(device)
     return model, data
-
 
 # %% ../nbs/08_training.ipynb #44250a60
 def warmup_cosine(step:int, warmup_steps:int, total_steps:int) -> float:
