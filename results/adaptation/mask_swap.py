@@ -78,15 +78,16 @@ def main():
                 raise SystemExit(f"{r.run}: the learned mask scores {acc['learned']:.4f}, the run {r.test_acc:.4f}")
             rows.append(dict(run=r.run, head="calibrated" if cal else "mapped", lr_prompt=r.lr_prompt,
                              prompt_size=r.prompt_size, seed=r.seed, target_weight=r.target_weight,
+                             mask_warmup_epochs=r.mask_warmup_epochs,
                              on_rate=r.test_eval_on_rate, **{f"acc_{k}": v for k, v in acc.items()}))
             print(rows[-1], flush=True)
     res = pd.DataFrame(rows)
     res.to_csv(HERE / "mask_swap.csv", index=False)
     pm = lambda s: (lambda i: fmt_cell(i["mean"], i["lo"], i["hi"], signed=True))(mean_interval(s))
-    lines = ["| head | prompt Adam lr | target λ | p (at 64 px) | n | learned mask, test (%) | learned − all on (points) | learned − shuffled (points) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for (head, lr, lam, p), g in res.groupby(["head", "lr_prompt", "target_weight", "prompt_size"], sort=False):
-        lines.append(f"| {head} | {lr:g} | {lam:g} | {p} | {len(g)} | {g.acc_learned.mean() * 100:.1f} | "
+    lines = ["| head | prompt Adam lr | target λ | mask warm-up (epochs) | p (at 64 px) | n | learned mask, test (%) | learned − all on (points) | learned − shuffled (points) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (head, lr, lam, warm, p), g in res.groupby(["head", "lr_prompt", "target_weight", "mask_warmup_epochs", "prompt_size"], sort=False):
+        lines.append(f"| {head} | {lr:g} | {lam:g} | {warm:g} | {p} | {len(g)} | {g.acc_learned.mean() * 100:.1f} | "
                      f"{pm(g.acc_learned - g.acc_all_on)} | {pm(g.acc_learned - g.acc_shuffled)} |")
     (HERE / "mask_swap.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
