@@ -72,7 +72,7 @@ def main(lr:float=0.003, calibrated:bool=False, no_target:bool=False, warmup:int
             "on the 2,000 test images.", "",
             f"| p (at 64 px) | VP test acc. (%) | VP − unprompted (points) | AdaViPro `noise_free`{', no target rate' if no_target else ''}{f', mask warm-up {warmup}' if warmup else ''} (%) | AdaViPro − VP, paired (points) | mask on-rate (test) | spread, max |",
             "|---|---|---|---|---|---|---|"]
-    tail = ["", f"Average over sizes of AdaViPro − VP, per seed that has every size: {pm(a)} points."]
+    tail = ["", f"Average of AdaViPro − VP over the sizes both methods ran, per seed that has them all: {pm(a)} points."]
     (HERE / f"{stem}.md").write_text("\n".join(head + lines + tail) + "\n")
     pd.DataFrame(rows).to_csv(HERE / f"{stem}.csv", index=False)
     print("\n".join(head + lines + tail))
