@@ -10,7 +10,7 @@ import pytest
 
 from adavipro.core import ConfigError
 from adavipro.results import collect_runs
-from adavipro.sweeps import (PRESETS, SlurmConfig, _await_job, dataset_label, list_experiments, main, make_executor,
+from adavipro.sweeps import (ADAPTATION_BUDGET, PRESETS, dataset_family, SlurmConfig, _await_job, dataset_label, list_experiments, main, make_executor,
                              plan_experiment, run_experiment, run_name, scale_size)
 from adavipro.training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 
@@ -21,8 +21,8 @@ PAPER = {**MASK_RECIPES["paper"], **dict(backbone="clip:ViT-B-32:openai", prompt
              init="randn", label_mapping="first", calibrate_head=False, mask_recipe="paper", val_fraction=0.1, split_seed=0, seed=0,
              precision="auto")}   # the paper's values of every field no grid sweeps
 # cpu: 5 seeds of every trained run, one of none / linear_probe and of Table 3 (parameter counts); paper: one seed
-SIZES = {"cpu": dict(table1=34, table2=100, fig2=100, table3=7, table4=20, table5=40, table6=40, table7=40, fig4=20,
-                     stabilisers=170, placement=25, lr=50),
+SIZES = {"cpu": dict(table1=51, table2=100, fig2=100, table3=7, table4=20, table5=40, table6=40, table7=40, fig4=20,
+                     stabilisers=170, placement=25, lr=65),
          "paper": dict(table1=45, table2=40, fig2=40, table3=7, table4=8, table5=16, table6=16, table7=16, fig4=4,
                        stabilisers=56, placement=5, lr=27)}
 
@@ -47,12 +47,13 @@ def test_grid_sizes_and_names(experiment, preset):
             assert p["dataset"] in ("digits", "imagefolder:data/cifar10-jpeg", "placement:digits")
             assert (p["init"], p["warmup_steps"]) == ("zeros", 20)
             assert p.get("lr_mask", "recipe") == ("recipe" if p["method"] != "adavipro" or "lr_mask" not in p else 0.03)
-            size = dict(table3=224, stabilisers=112, placement=112).get(experiment, 64)
+            size = 64 if p.get("label_mapping") == "frequency" else dict(table3=224, stabilisers=112, placement=112).get(experiment, 64)
             assert (p["backbone"], S) == ("clip:ViT-B-32:random" if experiment == "table3" else "efficientnet_lite0", size)
         if p["method"] == "full_finetune": assert p["lr_prompt"] <= 1e-3
         elif p["method"] in ("vp", "adavipro", "oracle"):   # the lr search's rates, else the family's (preset), else VP's 40
-            if experiment == "lr": assert p["lr_prompt"] in PRESETS[preset]["lr_search"]["lr_prompt"]
-            else: assert p["lr_prompt"] == PRESETS[preset]["family"].get(dataset_label(p["dataset"]), {}).get("lr_prompt", 40.0)
+            search = PRESETS[preset]["lr_search"]
+            if experiment == "lr": assert p["lr_prompt"] in search["lr_prompt"] + sum(search.get("per_dataset", {}).values(), [])
+            else: assert p["lr_prompt"] == PRESETS[preset]["family"].get(dataset_family(p["dataset"], p.get("label_mapping", "first")), {}).get("lr_prompt", 40.0)
             assert ("-lr" in name) == (p["lr_prompt"] != 40.0), name   # a run name shows a rate other than VP's 40
 
 
@@ -91,7 +92,9 @@ def test_swept_values():
     assert [p["method"] for p in plan_experiment("table3", "cpu").values()] == \
         ["full_finetune", "linear_probe", "vp", "adavipro", "adavipro", "vpt_shallow", "vpt_deep"]
     assert "cifar10-adavipro-p30-r32-d64-g0.98-e1000" in plan_experiment("table1", "paper")
-    assert "cifar10-adavipro-p9-r8-d64-g0.98-noedge-e10-n250" in plan_experiment("table4", "cpu")
+    assert "digits-adavipro-p9-r8-d64-g0.98-noedge-e10-n250" in plan_experiment("table4", "cpu")
+    t2 = {(p["dataset"], p.get("label_mapping", "first")) for p in plan_experiment("table2", "cpu").values()}
+    assert t2 == {("digits", "first"), ("imagefolder:data/cifar10-jpeg", "frequency")}   # one dataset per regime
     assert scale_size(112, 112) == 56 and scale_size(5, 112) == 3
 
 
@@ -127,25 +130,33 @@ def test_lr_search_and_family_lr():
     pl = plan_experiment("lr", "cpu", dict(datasets=["placement:digits"], seeds=[0, 1]))
     assert sorted({p["lr_prompt"] for p in pl.values()}) == [0.4, 1.0, 4.0, 10.0, 40.0] and len(pl) == 10
     assert {f: b["lr_prompt"] for f, b in PRESETS["cpu"]["family"].items()} == \
-        {"placement-digits": 4.0, "placement-cifar10+frequency": 0.05, "cifar10+frequency": 0.003}
+        {"placement-digits": 4.0, "placement-cifar10+frequency": 0.05, "cifar10+frequency": ADAPTATION_BUDGET["lr_prompt"]}
     assert PRESETS["paper"]["family"] == {}
     freq = plan_experiment("placement", "cpu", dict(datasets=["placement:imagefolder:data/cifar10-jpeg"], seeds=[0],
                                                     label_mapping="frequency", methods=["vp"]))
     assert [p["lr_prompt"] for p in freq.values()] == [0.05]      # the adaptation regime's family, not placement-cifar10's
     st = plan_experiment("stabilisers", "cpu", dict(seeds=[0]))
-    assert {dataset_label(p["dataset"]): p["lr_prompt"] for p in st.values()} == \
-        {"placement-digits": 4.0, "digits": 40.0, "cifar10": 40.0}
+    assert {dataset_family(p["dataset"], p.get("label_mapping", "first")): p["lr_prompt"] for p in st.values()} == \
+        {"placement-digits": 4.0, "digits": 40.0, "cifar10+frequency": ADAPTATION_BUDGET["lr_prompt"]}
     assert "placement-digits-vp-p56-lr4-e8-n130" in st and "digits-vp-p56-e8-n130" in st   # digits: VP's 40, no -lr
     assert "placement-digits-vp-p56-e8-n130" not in st   # never the name of an earlier lr-40 run
     assert {p["lr_prompt"] for p in plan_experiment("fig4", "cpu", dict(TINY, datasets=["placement:digits"], lr_prompt=10.0)).values()} == {10.0}
     assert all(p["lr_prompt"] == 4.0 for p in plan_experiment("table2", "cpu", dict(TINY, datasets=["placement:digits"])).values())
     # the adaptation regime's family gets its whole budget; every method sees the same images, only VP and AdaViPro Adam
     adapt = plan_experiment("table1", "cpu", dict(datasets=["cifar10"], label_mapping="frequency", seeds=[0]))
-    assert {(p["train_per_class"], p["val_per_class"], p["test_per_class"], p["image_size"]) for p in adapt.values()} == {(1000, 100, 200, 64)}
+    assert adapt == plan_experiment("table1", "cpu", dict(datasets=["cifar10+frequency"], seeds=[0]))   # the preset's short name
+    assert {(p["train_per_class"], p["val_per_class"], p["test_per_class"], p["image_size"], p["calibrate_head"])
+            for p in adapt.values()} == {(250, 100, 200, 64, True)}
+    lr = ADAPTATION_BUDGET["lr_prompt"]
     assert {n: (p.get("prompt_optimizer", "sgd"), p["lr_prompt"]) for n, p in adapt.items() if p["method"] != "none" and p["method"] != "linear_probe"} == \
-        {"cifar10+frequency-vp-p9-lr0.003-adam-e3-n1000": ("adam", 0.003),
-         "cifar10+frequency-adavipro-p9-r8-d64-g0.98-lr0.003-adam-e3-n1000": ("adam", 0.003),
-         "cifar10+frequency-full_finetune-e3-n1000": ("sgd", 1e-3)}
+        {f"cifar10+frequency-cal-vp-p9-lr{lr:g}-adam-e3-n250": ("adam", lr),
+         f"cifar10+frequency-cal-adavipro-p9-r8-d64-g0.98-lr{lr:g}-adam-e3-n250": ("adam", lr),
+         "cifar10+frequency-cal-full_finetune-e3-n250": ("sgd", 1e-3)}
+    # a short name that stands for another regime keeps it when it replaces the grid's datasets; an override wins
+    first = plan_experiment("table2", "cpu", dict(datasets=["cifar10+frequency", "cifar10"], seeds=[0], methods=["vp"]))
+    assert [p.get("label_mapping", "first") for p in first.values()] == ["frequency"] * 5 + ["first"] * 5
+    assert {p["label_mapping"] for p in plan_experiment("table2", "cpu", dict(datasets=["cifar10+frequency"], label_mapping="first",
+                                                                             seeds=[0])).values()} == {"first"}
 
 
 def test_cli_dry_run(tmp_path, capsys):

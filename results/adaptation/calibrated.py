@@ -12,7 +12,7 @@ from adavipro.sweeps import plan_experiment, run_configs
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "outputs" / "adaptation" / "table2"
 SETTINGS = dict(datasets=["cifar10"], label_mapping="frequency", calibrate_head=True, mask_recipe="noise_free",
-                seeds=[0, 1, 2], lr_prompt=0.01)
+                seeds=[0, 1, 2], lr_prompt=0.01, train_per_class=1000)
 CELLS = (("vp", 9), ("vp", 32), ("adavipro", 32))
 
 def runs() -> dict[str, dict]:

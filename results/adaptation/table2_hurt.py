@@ -24,7 +24,7 @@ from adavipro.sweeps import plan_experiment, run_configs
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "outputs" / "adaptation" / "table2"
 SETTINGS = dict(datasets=["cifar10"], label_mapping="frequency", mask_recipe="noise_free", seeds=[0, 1, 2],
-                lr_prompt=0.01)
+                lr_prompt=0.01, train_per_class=1000, calibrate_head=False)
 GROUPS = ((32, 26), (9,), (17,), (1,))   # sizes at 64 px in run order: the paper's p = 112 and 90 first, then 30, 60, 5
 
 def runs() -> dict[str, dict]:

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "outputs" / "adaptation" / "table2"
 BUDGET = dict(datasets=["cifar10"], label_mapping="frequency", image_size=64, train_per_class=1000, val_per_class=100,
               test_per_class=200, epochs=3, batch_size=64, prompt_optimizer="adam", lr_prompt=0.003,
-              mask_recipe="noise_free", seeds=[0, 1, 2, 3, 4])
+              mask_recipe="noise_free", seeds=[0, 1, 2, 3, 4], calibrate_head=False)
 
 def runs() -> dict[str, dict]:
     "The table2 runs at the largest prompt size (at 64 px: p = 32), VP and AdaViPro."
