@@ -788,7 +788,8 @@ def run_experiment(name:str,                  # one of `list_experiments()`
 # %% ../nbs/11_sweeps.ipynb #3c91f032
 _SIZES = {"digits": (10, 129, 14, 36), "placement-digits": (10, 129, 14, 36), "cifar10": (10, 4500, 500, 1000), "cifar100": (100, 450, 50, 100)}
 _BACKBONE_COST = {"efficientnet_lite0": (1.0, 0.0), "clip:ViT-B-32": (2.5, 5.0)}   # (cost per image, extra seconds to build)
-_METHOD_COST = {"adavipro": (1.1, 1.1), "full_finetune": (1.5, 1.0)}   # (training, evaluation) cost vs VP
+_COST = dict(fixed=17.6, train=0.0286, eval=0.0103, probe=0.0524)   # seconds: per run; per training, evaluated, probed image (unit)
+_METHOD_COST = {"adavipro": 1.22, "full_finetune": 2.03}   # training cost per image vs VP (bench/estimate.py)
 
 # %% ../nbs/11_sweeps.ipynb #00f21ba6
 def estimate_seconds(p:dict,       # the run's train.ipynb parameters
@@ -802,14 +803,15 @@ def estimate_seconds(p:dict,       # the run's train.ipynb parameters
     cap = lambda n, c: C * (n if c is None else min(n, c))
     n_train, n_val, n_test = cap(tr, p.get("train_per_class")), cap(va, p.get("val_per_class")), cap(te, p.get("test_per_class"))
     cost, build = next((v for k, v in _BACKBONE_COST.items() if p["backbone"].startswith(k)), (1.0, 0.0))
-    unit, fixed = cost * (p["image_size"] / 112) ** 2, 10.0 + build
+    unit, fixed = cost * (p["image_size"] / 112) ** 2, _COST["fixed"] + build
     m = p["method"]
     speed = max(1, threads) ** 0.63
-    if m in TRAINING_FREE: return fixed + 0.006 * unit * 2 * (n_val + n_test) / speed
-    if m == "linear_probe": return fixed + 0.006 * unit * (n_train + n_val + n_test) / speed   # features once, then sklearn
-    f_train, f_eval = _METHOD_COST.get(m, (1.0, 1.0))
-    train = 0.018 * unit * f_train * n_train * p["epochs"]
-    evals = 0.006 * unit * (n_val * (p["epochs"] + 1) + 2 * n_test) * f_eval
+    # the frequency mapping and the temperature fit read the backbone's outputs on the training split once
+    mapping = n_train if p.get("label_mapping", "first") != "first" or p.get("calibrate_head") else 0
+    if m in TRAINING_FREE: return fixed + _COST["eval"] * unit * (2 * (n_val + n_test) + mapping) / speed
+    if m == "linear_probe": return fixed + _COST["probe"] * unit * (n_train + n_val + n_test) / speed   # features once, then sklearn
+    train = _COST["train"] * unit * _METHOD_COST.get(m, 1.0) * n_train * p["epochs"]
+    evals = _COST["eval"] * unit * (n_val * (p["epochs"] + 1) + 2 * n_test + mapping)
     return fixed + (train + evals) / speed
 
 # %% ../nbs/11_sweeps.ipynb #23b5248e

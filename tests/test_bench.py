@@ -91,3 +91,24 @@ def test_pair_bench_rejects_a_bad_pair(pair):
     msg = r.stderr.strip().splitlines()
     assert len(msg) == 1 and msg[0].startswith(f"--pair {pair}: give two of vp, adavipro, adavipro-nodiag, adavipro:paper"), r.stderr
     assert "adavipro:noise_free" in msg[0] and "bench/pair.py —" not in r.stdout, r.stdout + r.stderr
+
+
+def test_estimate_bench_fits_the_cost_model(tmp_path):
+    "bench/estimate.py on fabricated wall times that follow known coefficients: the fit recovers them."
+    from adavipro.sweeps import plan_experiment
+    sys.path.insert(0, str(ROOT / "bench"))
+    from estimate import features
+    coef = dict(fixed=20.0, train_vp=0.03, train_adavipro=0.033, train_full_finetune=0.06, eval=0.005, probe=0.02)
+    rows = []
+    for e in ("table1", "table2"):
+        for r, p in list(plan_experiment(e, "cpu", dict(seeds=[0])).items()):
+            rows.append(dict(experiment=e, run=r, status="done", time_s=sum(coef[k] * v for k, v in features(p).items())))
+    rows.append(dict(experiment="table2", run=r, status="pending", time_s=None))   # not trained: left out
+    f = tmp_path / "timings.csv"
+    import pandas as pd
+    pd.DataFrame(rows).to_csv(f, index=False)
+    out = _run("bench/estimate.py", "--timings", str(f))
+    assert f"{len(rows) - 1} runs measured" in out, out
+    fitted = {l.split()[0]: float(l.split()[1]) for l in out.splitlines() if l.startswith("  ") and len(l.split()) == 2}
+    assert all(abs(fitted[k] / v - 1) < 0.01 for k, v in coef.items()), fitted
+    assert "predicted / measured = 1.000" in out, out

@@ -164,7 +164,7 @@ def test_cli_dry_run(tmp_path, capsys):
     out = capsys.readouterr().out   # 5 prompt sizes × 2 methods × the cpu preset's 5 seeds
     assert "digits-vp-p1-e1-n100" in out and "digits-vp-p1-e1-n100-s4" in out and "50 pending" in out
     assert not (tmp_path / "table2").exists()
-    assert main(["table2", "--dry-run", "-p", "datasets", "digits", "-p", "seeds", "0,2"]) == 0
+    assert main(["table2", "--dry-run", "--out", str(tmp_path), "-p", "datasets", "digits", "-p", "seeds", "0,2"]) == 0
     assert "20 pending" in capsys.readouterr().out
     assert main(["table2", "--dry-run", "-p", "seeds", "0,x"]) == 2 and "seeds='0,x' must be integers" in capsys.readouterr().err
     assert main(["table9", "--dry-run"]) == 2 and "unknown experiment 'table9'" in capsys.readouterr().err

@@ -4,7 +4,7 @@ For every `*adavipro*` run folder matched by the argument, rebuild the run from 
 prompter, and report on the first 200 test images: the share of regions where the inference mask (argmax) is on, and
 the mean / min / max over regions and images of the policy's probability of "prompt on" (softmax of F_p's logits).
 
-    python results/cpu-preset/mask_saturation.py 'outputs/table2/*adavipro*'
+    python results/cpu-preset/one-seed/mask_saturation.py 'outputs/table2/*adavipro*'
 """
 import glob, sys
 from pathlib import Path

@@ -1,0 +1,79 @@
+"""How well the dry run's estimate (`adavipro.sweeps.estimate_seconds`) predicts a study's measured wall times, and the
+cost coefficients that fit them.
+
+    python bench/estimate.py                                   # results/cpu-preset/timings.csv (collect.sh writes it)
+    python bench/estimate.py --timings path/to/timings.csv --preset cpu
+
+Reads the study's runs that trained here (status `done`, wall seconds from the sweep with `--jobs 2`), recomputes each
+run's estimate from its parameters (`plan_experiment`), and prints measured against estimated seconds per experiment
+and per method. Then it fits the estimate's coefficients by non-negative least squares on the relative error:
+seconds = fixed + train · unit · f_method · n_train · epochs + eval · unit · (n_val · (epochs + 1) + 2 · n_test)
++ eval · unit · n_train (the frequency mapping / temperature fit's pass over the training split), with
+unit = backbone cost · (image_size / 112)², the linear probe's features of every split and its fit at `probe` per
+image, and f_method the
+training cost of AdaViPro and full fine-tuning relative to VP. Copy the printed values into `adavipro/sweeps.py`
+(`_COST`, `_METHOD_COST`) by hand: the estimate is a plain formula a reader can check."""
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import nnls
+
+from adavipro.sweeps import (_BACKBONE_COST, _SIZES, NO_EPOCHS, TRAINING_FREE, dataset_label, estimate_seconds,
+                             plan_experiment)
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINED = ("vp", "adavipro", "full_finetune")   # their own training coefficient each
+
+
+def features(p:dict) -> dict:
+    "The terms of the estimate for run parameters `p` (see the module docstring)."
+    C, tr, va, te = _SIZES[dataset_label(p["dataset"])]
+    cap = lambda n, c: C * (n if c is None else min(n, c))
+    n_train, n_val, n_test = cap(tr, p.get("train_per_class")), cap(va, p.get("val_per_class")), cap(te, p.get("test_per_class"))
+    cost = next((v[0] for k, v in _BACKBONE_COST.items() if p["backbone"].startswith(k)), 1.0)
+    unit, m = cost * (p["image_size"] / 112) ** 2, p["method"]
+    mapping = n_train if (p.get("label_mapping", "first") != "first" or p.get("calibrate_head")) else 0
+    f = {"fixed": 1.0, **{f"train_{k}": 0.0 for k in TRAINED}, "eval": 0.0, "probe": 0.0}
+    if m in TRAINING_FREE: f["eval"] = unit * (2 * (n_val + n_test) + mapping)
+    elif m == "linear_probe": f["probe"] = unit * (n_train + n_val + n_test)   # features once, then the logistic regression
+    else:
+        f[f"train_{m if m in TRAINED else 'vp'}"] = unit * n_train * p["epochs"]
+        f["eval"] = unit * (n_val * (p["epochs"] + 1) + 2 * n_test + mapping)
+    return f
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--timings", default=str(ROOT / "results" / "cpu-preset" / "timings.csv"))
+    ap.add_argument("--preset", default="cpu")
+    a = ap.parse_args()
+    t = pd.read_csv(a.timings)
+    t = t[(t.status == "done") & t.time_s.notna()].copy()
+    plans = {e: plan_experiment(e, a.preset) for e in t.experiment.unique()}
+    params = [plans[e][r] for e, r in zip(t.experiment, t.run)]
+    t["method"] = [p["method"] for p in params]
+    t["estimate_s"] = [estimate_seconds(p, 1) for p in params]
+    print(f"{len(t)} runs measured: {t.time_s.sum() / 3600:.2f} h of run time, estimate {t.estimate_s.sum() / 3600:.2f} h "
+          f"(estimate / measured = {t.estimate_s.sum() / t.time_s.sum():.2f})\n")
+    for by in ("experiment", "method"):
+        g = t.groupby(by).agg(runs=("run", "size"), measured_s=("time_s", "sum"), estimate_s=("estimate_s", "sum"))
+        print(g.assign(ratio=g.estimate_s / g.measured_s).round(2).to_string(), "\n")
+    X = pd.DataFrame([features(p) for p in params])
+    X = X.loc[:, (X != 0).any()]
+    w = 1 / t.time_s.to_numpy()   # relative error: a short run counts as much as a long one
+    coef, _ = nnls(X.to_numpy() * w[:, None], t.time_s.to_numpy() * w)
+    fit = dict(zip(X.columns, coef))
+    pred = X.to_numpy() @ coef
+    print("fitted coefficients (seconds; train and eval per image at 112 px on EfficientNet-Lite0):")
+    for k, v in fit.items(): print(f"  {k:22s} {v:.5f}")
+    if fit.get("train_vp"):
+        print("  training cost vs VP:  " + ", ".join(f"{k[6:]} {v / fit['train_vp']:.2f}" for k, v in fit.items()
+                                                     if k.startswith("train_") and k != "train_vp"))
+    print(f"\nwith them: predicted / measured = {pred.sum() / t.time_s.sum():.3f} in total; per run, median |error| "
+          f"{np.median(np.abs(pred / t.time_s - 1)):.1%}, largest {np.max(np.abs(pred / t.time_s - 1)):.1%}")
+
+
+if __name__ == "__main__":
+    main()
