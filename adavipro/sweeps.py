@@ -23,8 +23,8 @@ __all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_F
            'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'STUDY', 'scale_size', 'method_defaults',
            'list_presets', 'dataset_label', 'dataset_family', 'run_name', 'dataset_params', 'list_experiments',
            'family_defaults', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job',
-           'SlurmConfig', 'make_executor', 'run_configs', 'run_experiment', 'estimate_seconds', 'sweep_seconds',
-           'run_study', 'main']
+           'SlurmConfig', 'make_executor', 'run_configs', 'run_experiment', 'cost_terms', 'estimate_seconds',
+           'sweep_seconds', 'run_study', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -792,27 +792,35 @@ _COST = dict(fixed=17.6, train=0.0286, eval=0.0103, probe=0.0524)   # seconds: p
 _METHOD_COST = {"adavipro": 1.22, "full_finetune": 2.03}   # training cost per image vs VP (bench/estimate.py)
 
 # %% ../nbs/11_sweeps.ipynb #00f21ba6
-def estimate_seconds(p:dict,       # the run's train.ipynb parameters
-                     threads:int=1 # torch threads of the run
-                    ) -> float|None: # seconds, or None where the dataset's size is unknown
-    """Rough seconds one run takes on this project's 2-core CPU with `threads` threads, the other core(s) busy with
-    another run as in a sweep (`--jobs 2`: one thread each)."""
+def cost_terms(p:dict # the run's train.ipynb parameters
+              ) -> dict|None: # the run's work in images × unit; None where the dataset's size is unknown
+    """What `estimate_seconds` counts for one run, in images × unit (the unit: EfficientNet-Lite0 at 112 px): 'train'
+    (training images × epochs), 'eval' (evaluated images: validation after every epoch, test with and without the
+    prompt, and the pass over the training split that the frequency mapping and the temperature fit read), 'probe'
+    (the linear probe's images of every split), and 'build', seconds to build the backbone."""
     size = _SIZES.get(dataset_label(p["dataset"]))
     if size is None: return None
     C, tr, va, te = size
     cap = lambda n, c: C * (n if c is None else min(n, c))
     n_train, n_val, n_test = cap(tr, p.get("train_per_class")), cap(va, p.get("val_per_class")), cap(te, p.get("test_per_class"))
     cost, build = next((v for k, v in _BACKBONE_COST.items() if p["backbone"].startswith(k)), (1.0, 0.0))
-    unit, fixed = cost * (p["image_size"] / 112) ** 2, _COST["fixed"] + build
-    m = p["method"]
-    speed = max(1, threads) ** 0.63
-    # the frequency mapping and the temperature fit read the backbone's outputs on the training split once
+    unit, m = cost * (p["image_size"] / 112) ** 2, p["method"]
     mapping = n_train if p.get("label_mapping", "first") != "first" or p.get("calibrate_head") else 0
-    if m in TRAINING_FREE: return fixed + _COST["eval"] * unit * (2 * (n_val + n_test) + mapping) / speed
-    if m == "linear_probe": return fixed + _COST["probe"] * unit * (n_train + n_val + n_test) / speed   # features once, then sklearn
-    train = _COST["train"] * unit * _METHOD_COST.get(m, 1.0) * n_train * p["epochs"]
-    evals = _COST["eval"] * unit * (n_val * (p["epochs"] + 1) + 2 * n_test + mapping)
-    return fixed + (train + evals) / speed
+    t = dict(train=0.0, eval=0.0, probe=0.0, build=build)
+    if m in TRAINING_FREE: t["eval"] = unit * (2 * (n_val + n_test) + mapping)
+    elif m == "linear_probe": t["probe"] = unit * (n_train + n_val + n_test)   # features once, then sklearn
+    else: t.update(train=unit * n_train * p["epochs"], eval=unit * (n_val * (p["epochs"] + 1) + 2 * n_test + mapping))
+    return t
+
+def estimate_seconds(p:dict,       # the run's train.ipynb parameters
+                     threads:int=1 # torch threads of the run
+                    ) -> float|None: # seconds, or None where the dataset's size is unknown
+    """Rough seconds one run takes on this project's 2-core CPU with `threads` threads, the other core(s) busy with
+    another run as in a sweep (`--jobs 2`: one thread each): `_COST` times `cost_terms`."""
+    t = cost_terms(p)
+    if t is None: return None
+    work = _COST["train"] * _METHOD_COST.get(p["method"], 1.0) * t["train"] + _COST["eval"] * t["eval"] + _COST["probe"] * t["probe"]
+    return _COST["fixed"] + t["build"] + work / max(1, threads) ** 0.63
 
 # %% ../nbs/11_sweeps.ipynb #23b5248e
 def sweep_seconds(run_seconds, # per-run estimates, each at the sweep's threads per run (`estimate_seconds`)

@@ -20,27 +20,17 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from adavipro.sweeps import (_BACKBONE_COST, _SIZES, NO_EPOCHS, TRAINING_FREE, dataset_label, estimate_seconds,
-                             plan_experiment)
+from adavipro.sweeps import cost_terms, estimate_seconds, plan_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ("vp", "adavipro", "full_finetune")   # their own training coefficient each
 
 
 def features(p:dict) -> dict:
-    "The terms of the estimate for run parameters `p` (see the module docstring)."
-    C, tr, va, te = _SIZES[dataset_label(p["dataset"])]
-    cap = lambda n, c: C * (n if c is None else min(n, c))
-    n_train, n_val, n_test = cap(tr, p.get("train_per_class")), cap(va, p.get("val_per_class")), cap(te, p.get("test_per_class"))
-    cost = next((v[0] for k, v in _BACKBONE_COST.items() if p["backbone"].startswith(k)), 1.0)
-    unit, m = cost * (p["image_size"] / 112) ** 2, p["method"]
-    mapping = n_train if (p.get("label_mapping", "first") != "first" or p.get("calibrate_head")) else 0
-    f = {"fixed": 1.0, **{f"train_{k}": 0.0 for k in TRAINED}, "eval": 0.0, "probe": 0.0}
-    if m in TRAINING_FREE: f["eval"] = unit * (2 * (n_val + n_test) + mapping)
-    elif m == "linear_probe": f["probe"] = unit * (n_train + n_val + n_test)   # features once, then the logistic regression
-    else:
-        f[f"train_{m if m in TRAINED else 'vp'}"] = unit * n_train * p["epochs"]
-        f["eval"] = unit * (n_val * (p["epochs"] + 1) + 2 * n_test + mapping)
+    "The columns of the fit for run parameters `p`: the library's `cost_terms`, training split per method."
+    c, m = cost_terms(p), p["method"]
+    f = {"fixed": 1.0, **{f"train_{k}": 0.0 for k in TRAINED}, "eval": c["eval"], "probe": c["probe"]}
+    f[f"train_{m if m in TRAINED else 'vp'}"] = c["train"]
     return f
 
 
