@@ -156,7 +156,7 @@ def _short(v) -> str: return f"{v:g}" if isinstance(v, float) else str(v)
 # %% ../nbs/11_sweeps.ipynb #ed2b1fb4
 def run_name(p:dict # parameters of `nbs/train.ipynb`
             ) -> str:
-    "The folder name of a run: its key hyper-parameters, e.g. 'cifar10-adavipro-p30-r32-d64-g0.98-e1000'."
+    "The folder name of a run: its key hyper-parameters, e.g. 'cifar10-adavipro-p30-r32-d64-g0.98-lrm1-e1000'."
     m = p["method"]
     parts = [dataset_family(p["dataset"], p.get("label_mapping", "first")), m]   # e.g. 'cifar10+frequency'
     if p.get("calibrate_head"): parts.insert(1, "cal")   # a temperature-scaled head: 'cifar10+frequency-cal-vp-…'
@@ -170,6 +170,8 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
         if p.get("tau0", 5.0) != 5.0: parts.append(f"t{p['tau0']:g}")
         if p.get("mask_recipe", "paper") != "paper": parts.append(p["mask_recipe"])
         parts += [f"{code}{_short(p[k])}" for k, code in STABILISER_CODES.items() if k in p and p[k] != "recipe"]
+        lrm, recipe_lrm = p.get("lr_mask", "recipe"), MASK_RECIPES.get(p.get("mask_recipe", "paper"), {}).get("lr_mask")
+        if lrm != "recipe" and float(lrm) != recipe_lrm: parts.append(f"lrm{float(lrm):g}")   # not the recipe's
     elif m in TOKEN_METHODS: parts.append(f"l{p.get('num_tokens', VPT_TOKENS)}")
     if m not in NO_EPOCHS and "lr_prompt" in p and \
             float(p["lr_prompt"]) != method_defaults(m, p.get("backbone", "")).get("lr_prompt", VP_LR_PROMPT):

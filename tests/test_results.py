@@ -236,3 +236,44 @@ def test_report_notebook(outputs, tmp_path):
     assert lr.loc[("digits", "VP"), "chosen − runner-up"].endswith("(n=3): within noise")
     assert "Learning rate (chosen on validation)" in (rep / "lr.md").read_text()
     assert "placement-digits" in st and "lr_prompt: 40 (digits), 4 (placement-digits)" in st   # set per dataset, no variant
+
+
+def _records_module(tmp_path, monkeypatch):
+    "results/cpu-preset/records.py, its records folder moved into tmp_path."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("records", Path(__file__).parents[1] / "results" / "cpu-preset" / "records.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "RECORDS", tmp_path / "records")
+    return mod
+
+
+def test_study_records_save_and_restore(tmp_path, monkeypatch):
+    "A study's runs survive a new machine: save keeps their small files (mtimes too) and every sweep call's wall times."
+    rec = _records_module(tmp_path, monkeypatch)
+    out, t = tmp_path / "out", 1_700_000_000
+    a = run_folder(out, "table2", "digits-vp-p9", 0.5, mtime=t, history=pd.DataFrame(dict(epoch=[1], val_acc=[0.4])))
+    (a / "last.pt").write_bytes(b"x" * 100)                    # not kept (outputs/ only)
+    f = run_folder(out, "fig4", "digits-adavipro-p9", 0.4, mtime=t + 5, method="adavipro")
+    (f / "best.pt").write_bytes(b"ckpt")                      # kept: the report draws Fig 4's masks from it
+    (out / "table2" / "unfinished").mkdir()                   # no metrics.json: not a record
+    (out / "table2" / "unfinished" / "last.pt").write_bytes(b"y")
+    pd.DataFrame(dict(run=["digits-vp-p9", "x"], status=["done", "failed"], time_s=[61.0, 3.0])).to_csv(out / "table2" / "sweep.csv", index=False)
+    rec.save(out)
+    # a resumed call (another session) lists the run as skipped, without its time, and runs another
+    pd.DataFrame(dict(run=["digits-vp-p9", "y"], status=["skipped", "done"], time_s=[None, 70.0])).to_csv(out / "table2" / "sweep.csv", index=False)
+    rec.save(out)
+    sweeps = pd.read_csv(tmp_path / "records" / "table2" / "sweeps.csv").set_index("run")
+    assert sweeps.loc["digits-vp-p9", "status"] == "done" and sweeps.loc["digits-vp-p9", "time_s"] == 61.0
+    assert set(sweeps.index) == {"digits-vp-p9", "x", "y"}
+
+    new = tmp_path / "new"
+    (new / "table2" / "digits-vp-p9").mkdir(parents=True)
+    (new / "table2" / "digits-vp-p9" / "metrics.json").write_text("{}")   # exists there: left as it is
+    rec.restore(new)
+    assert (new / "table2" / "digits-vp-p9" / "metrics.json").read_text() == "{}"
+    assert (new / "table2" / "digits-vp-p9" / "history.csv").is_file() and not (new / "table2" / "digits-vp-p9" / "last.pt").exists()
+    assert (new / "fig4" / "digits-adavipro-p9" / "best.pt").read_bytes() == b"ckpt"
+    assert not (new / "table2" / "unfinished").exists()
+    assert (new / "fig4" / "digits-adavipro-p9" / "metrics.json").stat().st_mtime == t + 5   # the newest-run rule reads it
+    assert pd.read_csv(new / "table2" / "sweep-records.csv").set_index("run").loc["digits-vp-p9", "time_s"] == 61.0
+    assert collect_runs(new).shape[0] == 2

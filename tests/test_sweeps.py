@@ -1,7 +1,7 @@
 """Sweeps (adavipro.sweeps) and the report notebook: grid sizes and run names, a tiny real sweep that is killed
 with SIGKILL and started again, one stopped with SIGTERM, parallel runs with failures, a sweep through
 submitit's local executor, what a SLURM job asks for, and nbs/report.ipynb on the result."""
-import json, shutil, os, signal, subprocess, sys, threading, time
+import json, os, re, shutil, signal, subprocess, sys, threading, time
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +54,7 @@ def test_grid_sizes_and_names(experiment, preset):
             search = PRESETS[preset]["lr_search"]
             if experiment == "lr": assert p["lr_prompt"] in search["lr_prompt"] + sum(search.get("per_dataset", {}).values(), [])
             else: assert p["lr_prompt"] == PRESETS[preset]["family"].get(dataset_family(p["dataset"], p.get("label_mapping", "first")), {}).get("lr_prompt", 40.0)
-            assert ("-lr" in name) == (p["lr_prompt"] != 40.0), name   # a run name shows a rate other than VP's 40
+            assert bool(re.search(r"-lr\d", name)) == (p["lr_prompt"] != 40.0), name   # a rate other than VP's 40 (not -lrm: the mask's)
 
 
 def test_paper_command_in_train_notebook_is_the_paper_preset():
@@ -91,7 +91,7 @@ def test_swept_values():
     assert {p["dataset"] for p in plan_experiment("fig2", "paper").values()} == {"cifar10", "cifar100", "dtd", "ucf101"}
     assert [p["method"] for p in plan_experiment("table3", "cpu").values()] == \
         ["full_finetune", "linear_probe", "vp", "adavipro", "adavipro", "vpt_shallow", "vpt_deep"]
-    assert "cifar10-adavipro-p30-r32-d64-g0.98-e1000" in plan_experiment("table1", "paper")
+    assert "cifar10-adavipro-p30-r32-d64-g0.98-lrm1-e1000" in plan_experiment("table1", "paper")
     assert "digits-adavipro-p9-r8-d64-g0.98-noedge-e10-n250" in plan_experiment("table4", "cpu")
     t2 = {(p["dataset"], p.get("label_mapping", "first")) for p in plan_experiment("table2", "cpu").values()}
     assert t2 == {("digits", "first"), ("imagefolder:data/cifar10-jpeg", "frequency")}   # one dataset per regime
