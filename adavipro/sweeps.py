@@ -4,11 +4,12 @@
 
 # %% ../nbs/11_sweeps.ipynb #6c110bf8
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, math, os, queue, re, shutil, signal, subprocess, sys, tarfile, tempfile, threading, time
+import argparse, contextlib, dataclasses, functools, json, math, os, queue, re, shutil, signal, subprocess, sys, tarfile, tempfile, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -20,11 +21,11 @@ from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_confi
 __all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET', 'ADAPTATION_BUDGET',
            'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES',
            'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS', 'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS',
-           'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'STUDY', 'scale_size', 'method_defaults',
-           'list_presets', 'dataset_label', 'dataset_family', 'run_name', 'dataset_params', 'list_experiments',
-           'family_defaults', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job',
-           'SlurmConfig', 'make_executor', 'run_configs', 'run_experiment', 'cost_terms', 'estimate_seconds',
-           'sweep_seconds', 'run_study', 'main']
+           'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'REFERENCE_MACHINE_S', 'STUDY', 'scale_size',
+           'method_defaults', 'list_presets', 'dataset_label', 'dataset_family', 'run_name', 'dataset_params',
+           'list_experiments', 'family_defaults', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder',
+           'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor', 'machine_seconds', 'run_configs',
+           'run_experiment', 'cost_terms', 'estimate_seconds', 'sweep_seconds', 'run_study', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -508,12 +509,14 @@ def _tail(path:Path, n:int=60) -> str:
     except OSError: return ""
 
 # %% ../nbs/11_sweeps.ipynb #253f4ae2
-def _row(name:str, params:dict, run_dir:Path, status:str, metrics:dict|None=None, error:str="", time_s=None) -> dict:
+def _row(name:str, params:dict, run_dir:Path, status:str, metrics:dict|None=None, error:str="", time_s=None,
+         machine_s=None) -> dict:
     m = metrics or {}
     return dict(run=name, status=status, dataset=dataset_family(params["dataset"], params.get("label_mapping", "first")), method=params["method"],
                 prompt_size=params.get("prompt_size"), test_acc=m.get("test_acc"), val_acc=m.get("val_acc"),
                 unprompted_test_acc=m.get("unprompted_test_acc"), n_tunable_params=m.get("n_tunable_params"),
-                time_s=None if time_s is None else round(time_s, 1), error=error, run_dir=str(run_dir))
+                time_s=None if time_s is None else round(time_s, 1),
+                machine_s=None if machine_s is None else round(machine_s, 4), error=error, run_dir=str(run_dir))
 
 # %% ../nbs/11_sweeps.ipynb #c11e96d7
 # The child process: papermill.execute_notebook with the parameters as JSON, so every type arrives exactly
@@ -680,6 +683,25 @@ def _await_job(job, stop:threading.Event, name:str, params:dict, run_dir:Path) -
         atomic_write_text(run_dir / "error.txt", f"{msg}\n\n{e}\n")
         return _row(name, params, run_dir, "failed", error=msg)
 
+# %% ../nbs/11_sweeps.ipynb #b2d4f8a1
+@functools.cache
+def machine_seconds(steps:int=6, # timed steps (after 2 untimed)
+                   ) -> float:    # seconds per step, the median
+    """Seconds this machine takes for one reference step: forward and backward of a frozen EfficientNet-Lite0
+    (`timm`'s tf_efficientnet_lite0, random weights) on a batch of 32 images of 64 px that require a gradient, on
+    one thread. Measured once per process (~2 s); `estimate_seconds` scales by it against `REFERENCE_MACHINE_S`."""
+    import timm, torch
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    try:
+        g = torch.Generator().manual_seed(0)
+        model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval().requires_grad_(False)
+        x = torch.randn(32, 3, 64, 64, generator=g).requires_grad_()
+        times = []
+        for _ in range(steps + 2):
+            t0 = time.perf_counter(); model(x).logsumexp(1).sum().backward(); times.append(time.perf_counter() - t0)
+        return float(np.median(times[2:]))
+    finally: torch.set_num_threads(threads)
+
 # %% ../nbs/11_sweeps.ipynb #a3e03344
 def _sigterm_interrupts(signum, frame):
     "SIGTERM as Ctrl-C: a KeyboardInterrupt in the main thread, so that `run_configs` stops the running runs."
@@ -712,6 +734,7 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
     notebook = root / "nbs" / "train.ipynb" if notebook is None else Path(notebook).resolve()
     if not notebook.is_file(): raise ConfigError(f"cannot find the training notebook {notebook}")
     rows, todo = {}, []
+    machine_s = machine_seconds() if dry_run and executor != "slurm" else None   # scales the estimates (`estimate_seconds`)
     for name, params in runs.items():
         run_dir = out_dir / name
         if (m := _read_metrics(run_dir)) is not None:
@@ -728,12 +751,13 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
                 rows[name] = _row(name, params, run_dir, "pending"); todo.append(name)
         else:
             rows[name] = _row(name, params, run_dir, "pending",
-                              time_s=estimate_seconds(params, threads) if dry_run else None)
+                              time_s=estimate_seconds(params, threads, machine_s) if dry_run else None)
             todo.append(name)
     table = lambda: pd.DataFrame([rows[n] for n in runs], columns=list(_row("", dict(dataset="", method=""), out_dir, "")))
     if not dry_run and not todo and rows:
         out_dir.mkdir(parents=True, exist_ok=True); atomic_write_text(out_dir / "sweep.csv", table().to_csv(index=False))
     if dry_run or not todo: return table()
+    if executor != "slurm": machine_s = machine_seconds()   # this machine's speed, noted beside every run trained here
     cluster = None if executor == "process" else make_executor(executor, out_dir / ".submitit", slurm)
     if any(runs[n]["dataset"] == f"imagefolder:{CIFAR10_FOLDER}" for n in todo): ensure_cifar10_folder(root / CIFAR10_FOLDER)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -755,7 +779,9 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
         try:
             for f in as_completed(futures):
                 n = futures[f]
-                try: rows[n] = f.result()
+                try:
+                    rows[n] = f.result()
+                    if rows[n]["status"] == "done": rows[n]["machine_s"] = machine_s
                 except Exception as e:   # a failure of the runner itself (e.g. disk full) still fails only this run
                     rows[n] = _row(n, runs[n], out_dir / n, "failed", error=f"{type(e).__name__}: {e}")
                 bar.update(1)
@@ -790,8 +816,9 @@ def run_experiment(name:str,                  # one of `list_experiments()`
 # %% ../nbs/11_sweeps.ipynb #3c91f032
 _SIZES = {"digits": (10, 129, 14, 36), "placement-digits": (10, 129, 14, 36), "cifar10": (10, 4500, 500, 1000), "cifar100": (100, 450, 50, 100)}
 _BACKBONE_COST = {"efficientnet_lite0": (1.0, 0.0), "clip:ViT-B-32": (2.5, 5.0)}   # (cost per image, extra seconds to build)
-_COST = dict(fixed=17.6, train=0.0286, eval=0.0103, probe=0.0524)   # seconds: per run; per training, evaluated, probed image (unit)
-_METHOD_COST = {"adavipro": 1.22, "full_finetune": 2.03}   # training cost per image vs VP (bench/estimate.py)
+_COST = dict(fixed=17.5, train=0.00636, eval=0.00465, probe=0.0185)   # seconds: per run; per training, evaluated, probed image (unit)
+_METHOD_COST = {"adavipro": 2.03, "full_finetune": 3.25}   # training cost per image vs VP (bench/estimate.py)
+REFERENCE_MACHINE_S = 0.1188  # `machine_seconds()` on the machine whose run times `_COST` was fitted to (bench/estimate.py)
 
 # %% ../nbs/11_sweeps.ipynb #00f21ba6
 def cost_terms(p:dict # the run's train.ipynb parameters
@@ -815,14 +842,17 @@ def cost_terms(p:dict # the run's train.ipynb parameters
     return t
 
 def estimate_seconds(p:dict,       # the run's train.ipynb parameters
-                     threads:int=1 # torch threads of the run
+                     threads:int=1, # torch threads of the run
+                     machine_s:float|None=None, # `machine_seconds()` of the machine; None: the cost model's own machine
                     ) -> float|None: # seconds, or None where the dataset's size is unknown
-    """Rough seconds one run takes on this project's 2-core CPU with `threads` threads, the other core(s) busy with
-    another run as in a sweep (`--jobs 2`: one thread each): `_COST` times `cost_terms`."""
+    """Rough seconds one run takes on a 2-core CPU with `threads` threads, the other core(s) busy with another run as
+    in a sweep (`--jobs 2`: one thread each): `_COST` times `cost_terms`, on the machine `_COST` was fitted on, scaled
+    by `machine_s / REFERENCE_MACHINE_S` for another."""
     t = cost_terms(p)
     if t is None: return None
     work = _COST["train"] * _METHOD_COST.get(p["method"], 1.0) * t["train"] + _COST["eval"] * t["eval"] + _COST["probe"] * t["probe"]
-    return _COST["fixed"] + t["build"] + work / max(1, threads) ** 0.63
+    speed = 1.0 if machine_s is None else machine_s / REFERENCE_MACHINE_S
+    return speed * (_COST["fixed"] + t["build"] + work / max(1, threads) ** 0.63)
 
 # %% ../nbs/11_sweeps.ipynb #23b5248e
 def sweep_seconds(run_seconds, # per-run estimates, each at the sweep's threads per run (`estimate_seconds`)
@@ -916,9 +946,11 @@ def main(argv:list[str]|None=None) -> int:
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 80):
         print(df[cols].to_string(index=False))
     counts = df.status.value_counts().to_dict()
-    print(f"{a.experiment} ({a.preset}): " + ", ".join(f"{n} {s}" for s, n in counts.items())
-          + (f"; estimated {sweep_seconds(df.time_s.dropna(), a.jobs) / 60:.0f} min with --jobs {a.jobs}"
-             if a.dry_run and df.time_s.notna().any() else ""))
+    est = ""
+    if a.dry_run and df.time_s.notna().any():
+        est = f"; estimated {sweep_seconds(df.time_s.dropna(), a.jobs) / 60:.0f} min with --jobs {a.jobs}" + ("" if a.executor == "slurm"
+              else f" (this machine {machine_seconds() / REFERENCE_MACHINE_S:.2f}× as slow as the cost model's: machine_seconds)")
+    print(f"{a.experiment} ({a.preset}): " + ", ".join(f"{n} {s}" for s, n in counts.items()) + est)
     return int(counts.get("failed", 0) > 0)
 
 # %% ../nbs/11_sweeps.ipynb #d008cc43

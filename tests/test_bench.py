@@ -112,3 +112,11 @@ def test_estimate_bench_fits_the_cost_model(tmp_path):
     fitted = {l.split()[0]: float(l.split()[1]) for l in out.splitlines() if l.startswith("  ") and len(l.split()) == 2}
     assert all(abs(fitted[k] / v - 1) < 0.01 for k, v in coef.items()), fitted
     assert "predicted / measured = 1.000" in out, out
+    # runs on two machines: every third on one twice as slow (machine_s); the fit scales them to the median machine
+    df = pd.DataFrame(rows).assign(machine_s=[0.2 if i % 3 == 2 else 0.1 for i in range(len(rows))])
+    df.loc[df.machine_s == 0.2, "time_s"] *= 2
+    df.to_csv(f, index=False)
+    out = _run("bench/estimate.py", "--timings", str(f))
+    fitted = {l.split()[0]: float(l.split()[1]) for l in out.splitlines() if l.startswith("  ") and len(l.split()) == 2}
+    assert all(abs(fitted[k] / v - 1) < 0.01 for k, v in coef.items()), fitted
+    assert "REFERENCE_MACHINE_S = 0.1000" in out and "predicted / measured = 1.000" in out, out

@@ -5,7 +5,8 @@
 # The report (nbs/report.ipynb) writes every table, figure and the tidy statistics into OUT/report/; this copies
 # them here, saves the runs' records (records.py save: what a later session restores to resume the study), and
 # writes timings.csv: every run of every experiment with its status and wall seconds (from the records' sweeps.csv),
-# beside the dry run's estimate for it (adavipro.sweeps.estimate_seconds), so the study's duration is measured.
+# with the speed of the machine that ran it (machine_s, adavipro.sweeps.machine_seconds) and the dry run's estimate
+# for it on that machine (estimate_seconds), so the study's duration is measured.
 # A resumed sweep rewrites OUT/<experiment>/sweep.csv, listing the runs an earlier call finished as skipped: run
 # this (or records.py save OUT) before resuming, to keep their wall times.
 set -euo pipefail
@@ -28,8 +29,10 @@ for e in STUDY:
     plan = plan_experiment(e, "cpu")
     df = pd.read_csv(f)
     df = df[df.run.isin(plan)]   # the study's runs (a sweep.csv may list runs of other overrides)
-    rows.append(df.assign(experiment=e, estimate_s=[estimate_seconds(plan[r], 1) for r in df.run])
-                [["experiment", "run", "status", "time_s", "estimate_s"]])
+    if "machine_s" not in df: df["machine_s"] = float("nan")   # sweeps before machine_seconds existed
+    # the estimate for the machine each run ran on (machine_s: its reference step, noted by the sweep)
+    est = [estimate_seconds(plan[r], 1, None if pd.isna(ms) else ms) for r, ms in zip(df.run, df.machine_s)]
+    rows.append(df.assign(experiment=e, estimate_s=est)[["experiment", "run", "status", "time_s", "machine_s", "estimate_s"]])
 t = pd.concat(rows, ignore_index=True)
 t.to_csv(dest, index=False)
 ran = t[t.status == "done"]

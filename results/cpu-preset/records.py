@@ -36,9 +36,11 @@ def _run_files(out: Path):
 
 
 def merge_sweeps(files) -> pd.DataFrame:
-    "The rows of several sweep*.csv, one per run: the call that ran it (done, reused, failed) before one that skipped it."
+    """The rows of several sweep*.csv, one per run: the call that ran it (done, reused, failed) before one that skipped
+    it, and of two such rows the one that notes its machine's speed (`machine_s`)."""
     df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
-    order = df.status.map({"done": 0, "reused": 1, "failed": 2}).fillna(3)
+    if "machine_s" not in df: df["machine_s"] = float("nan")
+    order = df.status.map({"done": 0, "reused": 1, "failed": 2}).fillna(3) * 2 + df.machine_s.isna()
     return df.assign(_o=order).sort_values("_o", kind="stable").drop_duplicates("run").drop(columns="_o").sort_index()
 
 
