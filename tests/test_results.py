@@ -244,6 +244,7 @@ def _records_module(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("records", Path(__file__).parents[1] / "results" / "cpu-preset" / "records.py")
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
     monkeypatch.setattr(mod, "RECORDS", tmp_path / "records")
+    monkeypatch.setattr(mod, "checkpoint_runs", lambda: {"digits-adavipro-p9"})   # Fig 4's runs
     return mod
 
 
@@ -253,8 +254,9 @@ def test_study_records_save_and_restore(tmp_path, monkeypatch):
     out, t = tmp_path / "out", 1_700_000_000
     a = run_folder(out, "table2", "digits-vp-p9", 0.5, mtime=t, history=pd.DataFrame(dict(epoch=[1], val_acc=[0.4])))
     (a / "last.pt").write_bytes(b"x" * 100)                    # not kept (outputs/ only)
-    f = run_folder(out, "fig4", "digits-adavipro-p9", 0.4, mtime=t + 5, method="adavipro")
-    (f / "best.pt").write_bytes(b"ckpt")                      # kept: the report draws Fig 4's masks from it
+    f = run_folder(out, "table2", "digits-adavipro-p9", 0.4, mtime=t + 5, method="adavipro")
+    (f / "best.pt").write_bytes(b"ckpt")                      # kept: a Fig 4 run (the report draws its mask)
+    (a / "best.pt").write_bytes(b"not kept")
     (out / "table2" / "unfinished").mkdir()                   # no metrics.json: not a record
     (out / "table2" / "unfinished" / "last.pt").write_bytes(b"y")
     pd.DataFrame(dict(run=["digits-vp-p9", "x"], status=["done", "failed"], time_s=[61.0, 3.0])).to_csv(out / "table2" / "sweep.csv", index=False)
@@ -272,8 +274,9 @@ def test_study_records_save_and_restore(tmp_path, monkeypatch):
     rec.restore(new)
     assert (new / "table2" / "digits-vp-p9" / "metrics.json").read_text() == "{}"
     assert (new / "table2" / "digits-vp-p9" / "history.csv").is_file() and not (new / "table2" / "digits-vp-p9" / "last.pt").exists()
-    assert (new / "fig4" / "digits-adavipro-p9" / "best.pt").read_bytes() == b"ckpt"
+    assert (new / "table2" / "digits-adavipro-p9" / "best.pt").read_bytes() == b"ckpt"
+    assert not (new / "table2" / "digits-vp-p9" / "best.pt").exists()
     assert not (new / "table2" / "unfinished").exists()
-    assert (new / "fig4" / "digits-adavipro-p9" / "metrics.json").stat().st_mtime == t + 5   # the newest-run rule reads it
+    assert (new / "table2" / "digits-adavipro-p9" / "metrics.json").stat().st_mtime == t + 5   # the newest-run rule reads it
     assert pd.read_csv(new / "table2" / "sweep-records.csv").set_index("run").loc["digits-vp-p9", "time_s"] == 61.0
     assert collect_runs(new).shape[0] == 2

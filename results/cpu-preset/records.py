@@ -8,8 +8,8 @@ parameters, so these small files are all a later session needs to go on where th
     python results/cpu-preset/records.py restore OUT   # records -> OUT, then: adavipro-sweep all --preset cpu --out OUT
 
 Saved per run folder OUT/<experiment>/<run>/: config.json, metrics.json, history.csv, reused_from.txt (a sweep's
-copy of a run another experiment finished), and for the runs of `fig4` the checkpoint best.pt (the figure draws the
-learned mask). Not saved: last.pt, the executed notebook and its log (outputs/, as for any run). Saved per
+copy of a run another experiment finished), and for Fig 4's runs, in whichever experiment folder they trained (Table 2's),
+the checkpoint best.pt (the figure draws the learned mask; a resumed sweep copies them into fig4/). Not saved: last.pt, the executed notebook and its log (outputs/, as for any run). Saved per
 experiment: sweeps.csv, every run any sweep call listed in OUT/<experiment>/sweep*.csv, once, from the call that ran
 it (its wall seconds: a resumed call lists the runs an earlier call finished as skipped, without them); `restore`
 puts it back as sweep-records.csv, beside which a resumed sweep writes its own sweep.csv. `mtimes.csv` keeps each file's modification time:
@@ -23,14 +23,20 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 RECORDS = HERE / "records"
 RUN_FILES = ("config.json", "metrics.json", "history.csv", "reused_from.txt")
-CHECKPOINT_EXPERIMENTS = ("fig4",)   # experiments whose best.pt the report reads
+
+
+def checkpoint_runs() -> set[str]:
+    "The runs whose best.pt the report reads: Fig 4's (it draws their learned masks), wherever a sweep trained them."
+    from adavipro.sweeps import plan_experiment
+    return set(plan_experiment("fig4", "cpu"))
 
 
 def _run_files(out: Path):
     "(source, path relative to OUT) of every file a record keeps, finished runs only."
+    keep = checkpoint_runs()
     for metrics in sorted(out.glob("*/*/metrics.json")):
         run = metrics.parent
-        names = RUN_FILES + (("best.pt",) if run.parent.name in CHECKPOINT_EXPERIMENTS else ())
+        names = RUN_FILES + (("best.pt",) if run.name in keep else ())
         for n in names:
             if (run / n).is_file(): yield run / n, (run / n).relative_to(out)
 
