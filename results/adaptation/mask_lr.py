@@ -13,6 +13,8 @@ two largest prompts of Table 2 (p = 26 and 32 at 64 px: the paper's 90 and 112),
   the mask generator's AdamW at `lr_mask` 0.01 (the recipe's) and at 0.001 (ten times slower).
 
     python results/adaptation/mask_lr.py            # runs into outputs/adaptation/mask_lr (resumes; --dry-run lists)
+                                                    # (this session ran them in lrm0.01/ and lrm0.001/ subfolders,
+                                                    # before run names showed lr_mask; --collect reads both)
     python results/adaptation/mask_lr.py --collect  # mask_lr.md and mask_lr.csv here
 """
 import sys
@@ -36,11 +38,6 @@ def plan(lr_mask:float) -> dict[str, dict]:
     runs = {n: q for n, q in p.items() if q["prompt_size"] in SIZES
             and (q["method"] == "adavipro" or (lr_mask == MASK_LRS[0] and q["method"] == "vp"))}
     return dict(sorted(runs.items(), key=lambda kv: (-kv[1]["prompt_size"], kv[1]["seed"], kv[1]["method"] != "vp")))
-
-
-def out(lr_mask:float) -> Path:
-    "One folder per mask lr: a run's name does not show lr_mask, so two rates in one folder would share names."
-    return OUT / f"lrm{lr_mask:g}"
 
 
 def collect():
@@ -78,5 +75,5 @@ def collect():
 if __name__ == "__main__":
     if "--collect" in sys.argv: collect(); raise SystemExit
     for lr in MASK_LRS:
-        df = run_configs(plan(lr), out(lr), jobs=2, dry_run="--dry-run" in sys.argv, progress=False)
+        df = run_configs(plan(lr), OUT, jobs=2, dry_run="--dry-run" in sys.argv, progress=False)
         print(df[["run", "status", "test_acc", "time_s", "error"]].to_string(), flush=True)
