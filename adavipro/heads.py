@@ -101,6 +101,7 @@ def backbone_outputs(backbone:nn.Module,   # the frozen backbone
         outputs.append(backbone(preprocess(images.to(device))).float().cpu()); labels.append(y)
     return torch.cat(outputs), torch.cat(labels)
 
+# %% ../nbs/02a_heads.ipynb #f3a4b5c6
 @torch.no_grad()
 def frequency_mapped_head(backbone:nn.Module, # a `Backbone` that is an ImageNet-1k classifier (`cfg.head_kind == 'imagenet'`)
                           preprocess:nn.Module, # the run's `Preprocess` (resize + normalise), on the backbone's device

@@ -19,13 +19,14 @@ from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_confi
 
 # %% auto #0
 __all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET', 'ADAPTATION_BUDGET',
-           'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'STABILISER_CODES',
-           'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS', 'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS',
-           'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN', 'REFERENCE_MACHINE_S', 'STUDY', 'scale_size',
-           'method_defaults', 'list_presets', 'dataset_label', 'dataset_family', 'run_name', 'dataset_params',
-           'list_experiments', 'family_defaults', 'plan_experiment', 'repo_root', 'ensure_cifar10_folder',
-           'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor', 'machine_seconds', 'run_configs',
-           'run_experiment', 'cost_terms', 'estimate_seconds', 'sweep_seconds', 'run_study', 'main']
+           'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'MASK_METHODS',
+           'MASK_PARAMS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS', 'STABILISERS_ALONE',
+           'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN',
+           'REFERENCE_MACHINE_S', 'STUDY', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label',
+           'dataset_family', 'run_name', 'dataset_params', 'list_experiments', 'family_defaults', 'plan_experiment',
+           'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor',
+           'machine_seconds', 'run_configs', 'run_experiment', 'cost_terms', 'estimate_seconds', 'sweep_seconds',
+           'run_study', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -127,6 +128,8 @@ TRAINING_FREE = ("none", "zero_shot")   # methods that learn nothing: neither ep
 NO_EPOCHS = TRAINING_FREE + ("linear_probe",)   # a logistic regression on frozen features: no epochs
 TOKEN_METHODS = ("vpt_shallow", "vpt_deep")      # methods whose prompt is `num_tokens` tokens, not pixels
 VPT_TOKENS = 10                                   # VPT's prompt length in Table 3
+MASK_METHODS = ("adavipro",)   # methods with a learned region mask: the only ones that read `MASK_PARAMS`
+MASK_PARAMS = tuple(dict.fromkeys(("embed_dim", "tau0", "gamma", "use_edges", "mask_recipe", *MASK_RECIPES["paper"])))  # the mask's
 
 # %% ../nbs/11_sweeps.ipynb #a66c014a
 def dataset_label(spec:str) -> str:
@@ -378,8 +381,10 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
     for g in grid_:
         p = {**pre["base"], **budget}
         mapping = {**p, **g, **overrides}.get("label_mapping", "first")
+        # a mask parameter (e.g. -p mask_recipe noise_free) reaches the methods that have a mask: VP stays VP's run
+        ov = overrides if g["method"] in MASK_METHODS else {k: v for k, v in overrides.items() if k not in MASK_PARAMS}
         p = {**p, **family_defaults(pre, g["dataset"], g["method"], mapping),
-             **method_defaults(g["method"], overrides.get("backbone", p["backbone"])), **DEFAULT_SPEC, **g, **overrides}
+             **method_defaults(g["method"], overrides.get("backbone", p["backbone"])), **DEFAULT_SPEC, **g, **ov}
         S = p["image_size"]
         if not isinstance(S, int) or isinstance(S, bool) or S < 1: raise ConfigError(f"image_size={S!r} must be a positive integer")
         if "prompt_size" not in overrides:
@@ -452,10 +457,12 @@ def _read_metrics(run_dir:Path) -> dict|None:
 
 # %% ../nbs/11_sweeps.ipynb #5c3b1fc8
 def _config_mismatch(metrics:dict, params:dict) -> list[str]:
-    "Every non-runtime field whose value differs between a finished run's config and a plan, missing fields at their default."
+    """Every field whose value differs between a finished run's config and a plan, missing fields at their default;
+    runtime fields never count, nor `MASK_PARAMS` for a method without a mask (a VP run is the same run whatever they say)."""
     done, plan = effective_config(metrics.get("config", {})), effective_config(params)
+    ignored = set(RUNTIME_FIELDS) | (set() if plan["method"] in MASK_METHODS else set(MASK_PARAMS))
     return [f"{k}: {done.get(k)!r} (finished) vs {v!r} (planned)" for k, v in plan.items()
-            if k not in RUNTIME_FIELDS and done.get(k) != v]
+            if k not in ignored and done.get(k) != v]
 
 # %% ../nbs/11_sweeps.ipynb #1dff4d93
 def _finished_twin(out_dir:Path, name:str, params:dict) -> Path|None:
@@ -685,21 +692,24 @@ def _await_job(job, stop:threading.Event, name:str, params:dict, run_dir:Path) -
 
 # %% ../nbs/11_sweeps.ipynb #b2d4f8a1
 @functools.cache
-def machine_seconds(steps:int=6, # timed steps (after 2 untimed)
-                   ) -> float:    # seconds per step, the median
+def machine_seconds(steps:int=6,  # timed steps per round (after 2 untimed ones before the first round)
+                    rounds:int=3, # rounds of `steps`
+                   ) -> float:    # seconds per step: the smallest of the rounds' medians
     """Seconds this machine takes for one reference step: forward and backward of a frozen EfficientNet-Lite0
     (`timm`'s tf_efficientnet_lite0, random weights) on a batch of 32 images of 64 px that require a gradient, on
-    one thread. Measured once per process (~2 s); `estimate_seconds` scales by it against `REFERENCE_MACHINE_S`."""
+    one thread. The smallest of `rounds` medians, so that a moment when another process takes the core makes no
+    machine look slower (timeit's advice for the same reason). Measured once per process (~2.5 s); `estimate_seconds`
+    scales by it against `REFERENCE_MACHINE_S`."""
     import timm, torch
     threads = torch.get_num_threads(); torch.set_num_threads(1)
     try:
         g = torch.Generator().manual_seed(0)
         model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval().requires_grad_(False)
         x = torch.randn(32, 3, 64, 64, generator=g).requires_grad_()
-        times = []
-        for _ in range(steps + 2):
-            t0 = time.perf_counter(); model(x).logsumexp(1).sum().backward(); times.append(time.perf_counter() - t0)
-        return float(np.median(times[2:]))
+        def step() -> float:
+            t0 = time.perf_counter(); model(x).logsumexp(1).sum().backward(); return time.perf_counter() - t0
+        for _ in range(2): step()   # warm-up: allocations, oneDNN's kernel choice
+        return float(min(np.median([step() for _ in range(steps)]) for _ in range(rounds)))
     finally: torch.set_num_threads(threads)
 
 # %% ../nbs/11_sweeps.ipynb #a3e03344

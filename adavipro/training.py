@@ -153,6 +153,75 @@ def fit_sgd(cfg:TrainConfig,             # the run's configuration, validated (`
     finally:
         dist.close()
 
+# %% ../nbs/08_training.ipynb #b1a0c002
+def _train_model(model:PromptedClassifier, cfg:TrainConfig, device:torch.device, dist:DistContext,
+                 trains:bool, # False for a method with nothing to train: no wrapper is needed
+                ) -> nn.Module:
+    "The module the training steps call: `model` (channels_last if `cfg.channels_last`), under DDP in a `torchrun` job, compiled if `cfg.compile`."
+    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # in place: evaluation sees it too
+    if dist.world > 1 and trains:
+        DDP = nn.parallel.DistributedDataParallel    # frozen buffers are identical on every rank: never re-sync them
+        no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters else "broadcast_buffers"
+        model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None, **{no_sync: False})
+    if cfg.compile and trains: model = torch.compile(model)
+    return model
+
+# %% ../nbs/08_training.ipynb #b1a0c006
+def _train_step(train_model:nn.Module, prompter:nn.Module, opts:list, scheds:list,
+                clipped:list[Tensor],           # parameters whose gradient norm is clipped to cfg.mask_grad_clip (the mask's)
+                images:Tensor, labels:Tensor,   # (B,3,S,S) uint8 images and (B,) int64 labels, on the device
+                cfg:TrainConfig, device:torch.device,
+               ) -> tuple[Tensor, Tensor, Tensor]: # cross-entropy (), logits (B,C), minimised loss (): on the device
+    "One step: forward, loss = cross-entropy + `prompter.extra_loss()`, backward, clip, optimiser and scheduler steps."
+    with precision_autocast(device, cfg.precision):
+        logits = train_model(images)
+        ce = F.cross_entropy(logits.float(), labels)
+        extra = prompter.extra_loss()
+        loss = ce if extra is None else ce + extra
+    for o in opts: o.zero_grad(set_to_none=True)
+    loss.backward()
+    if clipped: torch.nn.utils.clip_grad_norm_(clipped, cfg.mask_grad_clip)   # no host sync
+    for o in opts: o.step()
+    for sc in scheds: sc.step()
+    return ce, logits, loss
+
+# %% ../nbs/08_training.ipynb #b1a0c010
+def _restore(path:Path,   # a run's last.pt
+             cfg:TrainConfig, prompter:nn.Module, opts:list, scheds:list,
+             gen:torch.Generator, # the run's data-order generator
+            ) -> tuple:   # start_epoch, step, best_val, best_epoch, history, unprompted_val, partial (None or the epoch in progress)
+    "Load `last.pt` into the prompter, optimisers, schedulers and RNGs (`load_checkpoint` checks it was made by this configuration)."
+    ck = load_checkpoint(path, cfg)
+    prompter.load_state_dict(ck["prompter"])
+    as_list = lambda s: s if isinstance(s, list) else [s]   # last.pt written before the optimisers were a list
+    for o, st in zip(opts, as_list(ck["optimizer"])): o.load_state_dict(st)
+    for sc, st in zip(scheds, as_list(ck["scheduler"])): sc.load_state_dict(st)
+    set_rng_state(ck["rng"], gen)
+    return (ck["epoch"], ck["step"], ck["best_val_acc"], ck["best_epoch"], ck["history"], ck["unprompted_val_acc"],
+            ck.get("partial"))
+
+# %% ../nbs/08_training.ipynb #b1a0c012
+def _warn_if_saturated(history:list[dict]): # the rows of history.csv
+    "Print a one-line warning on stderr when the last row's `eval_on_rate` is 1.0 (all-on) or 0.0 (all-off)."
+    rate = history[-1].get("eval_on_rate") if history else None
+    if rate not in (0.0, 1.0): return
+    print(f"warning: the learned mask is all-{'on' if rate else 'off'} ({'every' if rate else 'no'} region of "
+          f"{'every' if rate else 'any'} validation image prompted) at epoch {history[-1]['epoch']}: "
+          + ("the run is VP with extra parameters" if rate else "the run is the unprompted model and the template gets no gradient")
+          + "; see the mask columns of history.csv (and the mask stabilisers of MASK_RECIPES)", file=sys.stderr)
+
+# %% ../nbs/08_training.ipynb #b1a0c016
+def _test_best(model:PromptedClassifier, test_ds, # the test split
+               best_path:Path, # the run's best.pt
+               batch_size:int, precision:str,
+              ) -> tuple[dict, float, dict]: # best.pt's contents, test accuracy in [0, 1], {'test_eval_…': float}
+    "Load best.pt's prompter into `model` and evaluate it on `test_ds`, with the prompter's diagnostics of that evaluation."
+    best = torch.load(best_path, map_location="cpu", weights_only=False)
+    model.prompter.load_state_dict(best["prompter"])
+    model.prompter.diagnostics()   # discard what earlier forwards left, so that the next read is the test evaluation's
+    test_acc = evaluate(model, test_ds, batch_size, precision=precision)
+    return best, test_acc, {"test_" + k: float(v) for k, v in model.prompter.diagnostics().items() if k.startswith("eval_")}
+
 # %% ../nbs/08_training.ipynb #0407f753
 def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     gen = seed_everything(cfg.seed)
@@ -172,24 +241,11 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     eval_bs = cfg.eval_batch_size or cfg.batch_size
     config = asdict(cfg)
     if dist.main: atomic_write_json(out / "config.json", config)
-    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
-    train_model = model
-    if dist.world > 1 and opts:
-        DDP = nn.parallel.DistributedDataParallel    # frozen buffers are identical on every rank: never re-sync them
-        no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters else "broadcast_buffers"
-        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None, **{no_sync: False})
-    if cfg.compile and opts: train_model = torch.compile(train_model)
+    train_model = _train_model(model, cfg, device, dist, trains=bool(opts))
 
     start_epoch, step, best_val, best_epoch, history, partial = 0, 0, -1.0, 0, [], None
     if (out / "last.pt").exists():
-        ck = load_checkpoint(out / "last.pt", cfg)
-        prompter.load_state_dict(ck["prompter"])
-        as_list = lambda s: s if isinstance(s, list) else [s]   # last.pt written before the optimisers were a list
-        for o, st in zip(opts, as_list(ck["optimizer"])): o.load_state_dict(st)
-        for sc, st in zip(scheds, as_list(ck["scheduler"])): sc.load_state_dict(st)
-        start_epoch, step, best_val, best_epoch = ck["epoch"], ck["step"], ck["best_val_acc"], ck["best_epoch"]
-        history, unprompted_val, partial = ck["history"], ck["unprompted_val_acc"], ck.get("partial")
-        set_rng_state(ck["rng"], gen)
+        start_epoch, step, best_val, best_epoch, history, unprompted_val, partial = _restore(out / "last.pt", cfg, prompter, opts, scheds, gen)
         where = f", batch {partial['batches_done']}/{steps_per_epoch}" if partial else ""
         print(f"resuming {out} at epoch {start_epoch + 1}/{cfg.epochs}{where} (step {step})")
     else:
@@ -228,16 +284,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
             n = len(labels)
             if dist.world > 1: images, labels = images[dist.rank::dist.world], labels[dist.rank::dist.world]
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-            with precision_autocast(device, cfg.precision):
-                logits = train_model(images)
-                ce = F.cross_entropy(logits.float(), labels)
-                extra = prompter.extra_loss()
-                loss = ce if extra is None else ce + extra
-            for o in opts: o.zero_grad(set_to_none=True)
-            loss.backward()
-            if clipped: torch.nn.utils.clip_grad_norm_(clipped, cfg.mask_grad_clip)   # no host sync
-            for o in opts: o.step()
-            for sc in scheds: sc.step()
+            ce, logits, loss = _train_step(train_model, prompter, opts, scheds, clipped, images, labels, cfg, device)
             stats = dist.all_sum(torch.stack([ce.detach().float() * len(labels), (logits.argmax(-1) == labels).sum().float(),
                                               loss.detach().float()]))
             finite = torch.isfinite(stats[0]) & torch.isfinite(stats[2])
@@ -274,18 +321,9 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
               f"val acc {val_acc:.4f} (unprompted {unprompted_val:.4f})" + (f"  tau {row['tau']:.3f}" if row["tau"] else ""))
         for cb in callbacks: cb(epoch + 1, row)
 
-    rate = history[-1].get("eval_on_rate") if history else None
-    if dist.main and rate in (0.0, 1.0):
-        print(f"warning: the learned mask is all-{'on' if rate else 'off'} ({'every' if rate else 'no'} region of "
-              f"{'every' if rate else 'any'} validation image prompted) at epoch {history[-1]['epoch']}: "
-              + ("the run is VP with extra parameters" if rate else "the run is the unprompted model and the template gets no gradient")
-              + "; see the mask columns of history.csv (and the mask stabilisers of MASK_RECIPES)", file=sys.stderr)
+    if dist.main: _warn_if_saturated(history)
     dist.barrier()
-    best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
-    prompter.load_state_dict(best["prompter"])
-    prompter.diagnostics()   # discard what earlier forwards left, so that the next read is the test evaluation's
-    test_acc = evaluate(model, data.test, eval_bs, precision=cfg.precision)
-    test_diagnostics = {"test_" + k: float(v) for k, v in prompter.diagnostics().items() if k.startswith("eval_")}
+    best, test_acc, test_diagnostics = _test_best(model, data.test, out / "best.pt", eval_bs, cfg.precision)
     metrics = dict(test_acc=test_acc, **test_diagnostics,
                    unprompted_test_acc=evaluate(model, data.test, eval_bs, prompted=False, precision=cfg.precision),
                    val_acc=best["val_acc"], unprompted_val_acc=unprompted_val, best_epoch=best["epoch"],
