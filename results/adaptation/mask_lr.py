@@ -10,9 +10,10 @@ two largest prompts of Table 2 (p = 26 and 32 at 64 px: the paper's 90 and 112),
 
 - VP;
 - AdaViPro, `noise_free` without its target rate (the mask starts 95 % on and nothing asks it to switch off) with
-  the mask generator's AdamW at `lr_mask` 0.01 (the recipe's) and at 0.001 (ten times slower).
+  the mask generator's AdamW at `lr_mask` 0.01 (the recipe's), 0.003 and 0.001 (ten times slower).
 
     python results/adaptation/mask_lr.py            # runs into outputs/adaptation/mask_lr (resumes; --dry-run lists)
+    python results/adaptation/mask_lr.py --lr 0.003 # one rate's runs only
                                                     # (this session ran them in lrm0.01/ and lrm0.001/ subfolders,
                                                     # before run names showed lr_mask; --collect reads both)
     python results/adaptation/mask_lr.py --collect  # mask_lr.md and mask_lr.csv here
@@ -28,7 +29,7 @@ from adavipro.sweeps import plan_experiment, run_configs
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "outputs" / "adaptation" / "mask_lr"
 HERE = Path(__file__).resolve().parent
-SIZES, SEEDS, MASK_LRS = (26, 32), [0, 1, 2, 3, 4], (0.01, 0.001)
+SIZES, SEEDS, MASK_LRS = (26, 32), [0, 1, 2, 3, 4], (0.01, 0.003, 0.001)
 RECIPE = dict(mask_recipe="noise_free", target_rate=None, target_weight=0.0)
 
 
@@ -74,6 +75,7 @@ def collect():
 
 if __name__ == "__main__":
     if "--collect" in sys.argv: collect(); raise SystemExit
-    for lr in MASK_LRS:
+    rates = [float(sys.argv[sys.argv.index("--lr") + 1])] if "--lr" in sys.argv else MASK_LRS
+    for lr in rates:
         df = run_configs(plan(lr), OUT, jobs=2, dry_run="--dry-run" in sys.argv, progress=False)
         print(df[["run", "status", "test_acc", "time_s", "error"]].to_string(), flush=True)
