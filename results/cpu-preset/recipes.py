@@ -54,6 +54,9 @@ def collect():
     # the choice: mean validation accuracy over every Table 2 cell, per recipe (never test)
     val = {arm: mean_interval(g.groupby(["regime", "prompt_size"]).val_acc.mean()) for arm, g in df[df.arm != "vp"].groupby("arm")}
     chosen = max(val, key=lambda a: val[a]["mean"])
+    ada = df[df.arm != "vp"]   # the two recipes' validation accuracy paired by seed, averaged over the cells
+    vd = average_difference(seed_differences(ada, ["regime", "prompt_size"], method_col="arm", a=RECIPE, b="paper",
+                                             value="val_acc"), ["regime", "prompt_size"], a=RECIPE, b="paper")
     rows = []
     for arm in ("paper", RECIPE):
         sub = df[df.arm.isin(["vp", arm])].assign(method=lambda d: d.arm.where(d.arm == "vp", "adavipro"))
@@ -77,7 +80,8 @@ def collect():
              "argmax mask on the test images is on in every region / in none.", "",
              "**The choice, on validation** (mean validation accuracy of AdaViPro over the 10 cells, ± 95 % interval over cells): "
              + "; ".join(f"`{a}` {pc(v['mean'])} ± {pc(v['hi'] - v['mean'])} %" for a, v in val.items())
-             + f" → **`{chosen}`**.", ""]
+             + f" → **`{chosen}`**. Paired by seed, `{RECIPE}` − `paper`: {pm(vd['mean'], vd['lo'], vd['hi'])} points "
+             f"(n = {vd['n']}; {vd['verdict']}).", ""]
     for reg, label in REGIMES.items():
         lines += [f"**{label}**", "", "| p at 224 (px at 64) | VP | AdaViPro `paper` | − VP | all-on / off | "
                   f"AdaViPro `{RECIPE}` | − VP | all-on / off | on-rate (median) |", "|---|---|---|---|---|---|---|---|---|"]
