@@ -516,14 +516,13 @@ def _tail(path:Path, n:int=60) -> str:
     except OSError: return ""
 
 # %% ../nbs/11_sweeps.ipynb #253f4ae2
-def _row(name:str, params:dict, run_dir:Path, status:str, metrics:dict|None=None, error:str="", time_s=None,
-         machine_s=None) -> dict:
+def _row(name:str, params:dict, run_dir:Path, status:str, metrics:dict|None=None, error:str="", time_s=None) -> dict:
     m = metrics or {}
     return dict(run=name, status=status, dataset=dataset_family(params["dataset"], params.get("label_mapping", "first")), method=params["method"],
                 prompt_size=params.get("prompt_size"), test_acc=m.get("test_acc"), val_acc=m.get("val_acc"),
                 unprompted_test_acc=m.get("unprompted_test_acc"), n_tunable_params=m.get("n_tunable_params"),
                 time_s=None if time_s is None else round(time_s, 1),
-                machine_s=None if machine_s is None else round(machine_s, 4), error=error, run_dir=str(run_dir))
+                machine_s=None, error=error, run_dir=str(run_dir))   # machine_s: set by `run_configs` for a run it trained
 
 # %% ../nbs/11_sweeps.ipynb #c11e96d7
 # The child process: papermill.execute_notebook with the parameters as JSON, so every type arrives exactly
@@ -767,7 +766,7 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
     if not dry_run and not todo and rows:
         out_dir.mkdir(parents=True, exist_ok=True); atomic_write_text(out_dir / "sweep.csv", table().to_csv(index=False))
     if dry_run or not todo: return table()
-    if executor != "slurm": machine_s = machine_seconds()   # this machine's speed, noted beside every run trained here
+    if executor != "slurm": machine_s = round(machine_seconds(), 4)   # this machine's speed, noted beside every run trained here
     cluster = None if executor == "process" else make_executor(executor, out_dir / ".submitit", slurm)
     if any(runs[n]["dataset"] == f"imagefolder:{CIFAR10_FOLDER}" for n in todo): ensure_cifar10_folder(root / CIFAR10_FOLDER)
     out_dir.mkdir(parents=True, exist_ok=True)

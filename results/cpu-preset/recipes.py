@@ -22,14 +22,14 @@ from pathlib import Path
 import pandas as pd
 
 from adavipro.results import average_difference, collect_runs, mean_interval, newest_runs, paired_difference, seed_differences
-from adavipro.sweeps import plan_experiment, run_configs
+from adavipro.sweeps import plan_experiment, run_configs, scale_size
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 STUDY = ROOT / "outputs" / "cpu-study" / "table2"
 OUT = ROOT / "outputs" / "cpu-recipes" / "table2"
 RECIPE = "noise_free"
-PAPER_P = {1: 5, 9: 30, 17: 60, 26: 90, 32: 112}   # Table 2's prompt widths at 64 px -> the paper's at 224 px
+PAPER_P = {scale_size(p, 64): p for p in (5, 30, 60, 90, 112)}   # Table 2's prompt widths at 64 px -> the paper's at 224 px
 REGIMES = {"digits": "reprogramming (digits, first-C)", "cifar10+frequency": "adaptation (CIFAR-10, frequency)"}
 
 
