@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn, Tensor
 
-from .core import ConfigError
+from .core import ConfigError, full_precision
 from .prompters import Prompter, PaddingPrompter
 from .edges import EdgeDetector
 from .data import oracle_region_mask
@@ -87,13 +87,14 @@ class MaskStats:
 
     _FIELDS = ("n_train", "n_eval", "n_agree", "train", "eval_on", "agree")
     def state(self) -> dict: return {k: getattr(self, k) for k in self._FIELDS}
-    def load(self, state:dict|None):
+    def load(self, state:dict|None,              # `state()`, e.g. from a checkpoint loaded with map_location="cpu"
+             device:torch.device|None=None):     # where its sums go (the module's device); None: where they are
         "Restore `state()` (a run resumed inside an epoch goes on with the sums it had); None: reset."
         self.reset()
-        for k, v in (state or {}).items(): setattr(self, k, v)
+        for k, v in (state or {}).items(): setattr(self, k, v.to(device) if torch.is_tensor(v) and device else v)
 
     @staticmethod
-    def _acc(total, t): return t if total is None else total + t
+    def _acc(total, t): return t if total is None else total.to(t.device) + t   # no copy when on t's device
 
     def add_train(self, gap:Tensor,   # (B,n) logit gaps l1 - l0, float
                   mask:Tensor):       # (B,n) sampled decisions in {0,1}
@@ -190,7 +191,7 @@ class AdaViProPrompter(Prompter):
         self.stats, self._extra = MaskStats(), None
 
     def get_extra_state(self) -> dict: return self.stats.state()   # in checkpoints: a resumed epoch keeps its sums
-    def set_extra_state(self, state:dict|None): self.stats.load(state)
+    def set_extra_state(self, state:dict|None): self.stats.load(state, self.tau.device)   # the sums follow the module
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.setdefault(prefix + "epochs_done", torch.zeros((), dtype=torch.long))   # checkpoints made before
@@ -205,9 +206,13 @@ class AdaViProPrompter(Prompter):
     def decide(self, x:Tensor,                    # (B,3,S,S) normalised images
                regions:Tensor|None=None,          # optional flat region indices: only these are decided (logits 0 elsewhere)
               ) -> tuple[Tensor, Tensor]:         # policy logits (B,2,S/R,S/R) and decisions (B,1,S/R,S/R) in {0,1}
-        "Edge map F_e (eq. 3) → mask generator F_p(F_c(·)) → policy logits → decisions: the sampler in training mode, argmax in eval (eqs. 6–7)."
-        logits = self.mask_generator(self.edges(x), regions)
-        return logits, MASK_SAMPLERS[self.sampler](logits, self.tau, self.training)
+        """Edge map F_e (eq. 3) → mask generator F_p(F_c(·)) → policy logits → decisions: the sampler in training mode,
+        argmax in eval (eqs. 6–7). Always in float32 (float64 stays), outside any autocast: the paper's policy logits
+        reach the hundreds, where bf16's spacing (0.5–4) exceeds the unit-scale Gumbel noise and changes the mask."""
+        with full_precision(x.device):
+            x = x.to(torch.promote_types(x.dtype, torch.float32))
+            logits = self.mask_generator(self.edges(x), regions)
+            return logits, MASK_SAMPLERS[self.sampler](logits, self.tau, self.training)
 
     def region_mask(self, x:Tensor,               # (B,3,S,S) normalised images
                     regions:Tensor|None=None,     # optional flat region indices: only these are decided (logits 0 elsewhere)

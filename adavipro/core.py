@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ee0a586f
 from __future__ import annotations
-import ctypes, json, os, random, sys, tempfile
+import contextlib, ctypes, json, os, random, sys, tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -13,7 +13,8 @@ import torch
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'ConfigError', 'Registry', 'atomic_write', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save',
-           'seed_everything', 'check_precision', 'precision_autocast', 'keep_freed_memory']
+           'seed_everything', 'check_precision', 'precision_autocast', 'full_precision', 'keep_freed_memory',
+           'show_progress']
 
 # %% ../nbs/00_core.ipynb #805935a3
 class ConfigError(ValueError):
@@ -107,6 +108,14 @@ def precision_autocast(device:torch.device, # where the forward pass runs
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
 
+# %% ../nbs/00_core.ipynb #d379a162
+def full_precision(device:torch.device|str, # where the block's ops run
+                  ) -> contextlib.AbstractContextManager:
+    "A block with autocast off on `device` (cast its inputs to float32 inside); a no-op where `device` has no autocast."
+    device = torch.device(device)
+    if not torch.amp.is_autocast_available(device.type): return contextlib.nullcontext()
+    return torch.autocast(device.type, enabled=False)
+
 # %% ../nbs/00_core.ipynb #81ad8ea4
 def keep_freed_memory() -> bool:
     "Ask glibc malloc to keep freed memory for reuse (no mmap per large block, no trimming); False if not glibc."
@@ -116,3 +125,12 @@ def keep_freed_memory() -> bool:
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4   # from <malloc.h>
     try: return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
     except AttributeError: return False
+
+# %% ../nbs/00_core.ipynb #8ebed3fa
+def show_progress(progress:bool=True, # what the caller asked for
+                  stream=None,        # where the bar draws; None: `sys.stderr`, tqdm's default
+                 ) -> bool:
+    "True when `progress` is asked for and `stream` is a terminal; False under papermill, in a notebook kernel, into a file."
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return bool(progress) and callable(isatty) and bool(isatty())
