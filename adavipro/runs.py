@@ -4,7 +4,7 @@
 
 # %% ../nbs/08b_runs.ipynb #bfd47698
 from __future__ import annotations
-import random
+import pickle, random, re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,7 +16,8 @@ from .core import ConfigError, atomic_write_text
 from .config import TrainConfig, config_diff
 
 # %% auto #0
-__all__ = ['write_history', 'RunLock', 'check_run_folder', 'prepare_run_folder', 'rng_state', 'set_rng_state', 'load_checkpoint']
+__all__ = ['write_history', 'RunLock', 'check_run_folder', 'prepare_run_folder', 'rng_state', 'set_rng_state', 'own_rng_state',
+           'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/08b_runs.ipynb #b8bb9efd
 def write_history(out:Path, history:list[dict]):
@@ -67,23 +68,51 @@ def prepare_run_folder(cfg:TrainConfig) -> Path:
 
 # %% ../nbs/08b_runs.ipynb #a7d06216
 def rng_state(gen:torch.Generator) -> dict:
-    "Every random state a resume restores: python, numpy, torch, CUDA and the data-order generator `gen`."
-    s = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(), data=gen.get_state())
+    "Every random state a resume restores: python, numpy, torch, CUDA and the data-order generator `gen`; tensors and plain Python values only, so that `last.pt` loads with `weights_only=True`."
+    name, keys, pos, has_gauss, gauss = np.random.get_state()   # keys: a (624,) uint32 array, kept as int64 tensor
+    s = dict(python=random.getstate(), numpy=(name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+             torch=torch.get_rng_state(), data=gen.get_state())
     if torch.cuda.is_available(): s["cuda"] = torch.cuda.get_rng_state_all()
     return s
 
 # %% ../nbs/08b_runs.ipynb #c962badb
 def set_rng_state(s:dict, gen:torch.Generator):
     "Restore what `rng_state` saved (the CUDA states only where CUDA is available)."
-    random.setstate(s["python"]); np.random.set_state(s["numpy"]); torch.set_rng_state(s["torch"])
+    name, keys, *rest = s["numpy"]                                # keys: a tensor (or, in older checkpoints, an array)
+    random.setstate(s["python"]); np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
+    torch.set_rng_state(s["torch"])
     gen.set_state(s["data"])
     if "cuda" in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
 
+# %% ../nbs/08b_runs.ipynb #03a10751
+def own_rng_state(ck:dict, # a `last.pt` as loaded
+                  rank:int=0, # this process's rank in a `torchrun` job
+                 ) -> dict|None: # `rng_state`'s dict; None when the checkpoint has no state for this rank
+    "This rank's random states in `last.pt`: each rank of a `torchrun` job saves its own (`rngs`), one process `rng`."
+    states = ck.get("rngs") or [ck["rng"]]
+    return states[rank] if rank < len(states) else None
+
+# %% ../nbs/08b_runs.ipynb #95b9ea3e
+_NUMPY_ARRAYS = [np.zeros(0).__reduce__()[0], np.ndarray, np.dtype, type(np.dtype(np.uint32))]   # older RNG states
+
+def read_checkpoint(path:str|Path, # a `last.pt` or `best.pt`
+                   ) -> dict:      # its contents, on the CPU
+    "`torch.load(path, weights_only=True)` on the CPU; `ConfigError` (one line, naming the file and what to do) if unreadable or if it holds anything but data."
+    try:
+        with torch.serialization.safe_globals(_NUMPY_ARRAYS): ck = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        unsafe = re.search(r"GLOBAL (\S+)", str(e))   # what torch's safe unpickler refused to call or import
+        if unsafe is None: raise ConfigError(f"cannot read checkpoint {path} (UnpicklingError): delete it or pass overwrite=True") from None
+        raise ConfigError(f"checkpoint {path} would call {unsafe[1]} when loaded, which a safe load refuses (it holds more "
+                          "than tensors and plain data; it may have been crafted to run code): delete it, or pass overwrite=True") from None
+    except Exception as e: raise ConfigError(f"cannot read checkpoint {path} ({type(e).__name__}): delete it or pass overwrite=True") from None
+    if not isinstance(ck, dict): raise ConfigError(f"checkpoint {path} is not an adavipro checkpoint: delete it or pass overwrite=True")
+    return ck
+
 # %% ../nbs/08b_runs.ipynb #029d79f6
 def load_checkpoint(path:str|Path, cfg:TrainConfig) -> dict:
-    "Load a checkpoint written by `fit`; `ConfigError` if unreadable or made with another configuration."
-    try: ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e: raise ConfigError(f"cannot read checkpoint {path} ({type(e).__name__}): delete it or pass overwrite=True") from None
+    "Load a checkpoint written by `fit` (`read_checkpoint`: no code runs); `ConfigError` if unreadable, unsafe or made with another configuration."
+    ck = read_checkpoint(path)
     diff = config_diff(ck.get("config", {}), asdict(cfg))
     if diff:
         raise ConfigError(f"checkpoint {path} was made with another configuration ({'; '.join(diff)}): "
