@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 
-from .core import ConfigError, atomic_torch_save, atomic_write_json, keep_freed_memory, precision_autocast, seed_everything
+from .core import (ConfigError, atomic_torch_save, atomic_write_json, keep_freed_memory, precision_autocast, seed_everything,
+                   show_progress)
 from .data import get_dataset, iterate_batches, DatasetSplits
 from .backbones import create_backbone
 from .heads import TemperatureScaledHead, backbone_outputs, frequency_mapped_head, temperature_scaled_head
@@ -24,11 +25,11 @@ from .model import PromptedClassifier, Preprocess, create_method, count_tunable_
 from .config import (RECIPE, MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, resolve_mask_recipe, resolve_device,
                      validate_config, effective_config, config_diff, config_from_namespace)
 from .runs import (RunLock, check_run_folder, prepare_run_folder, write_history, rng_state, set_rng_state,
-                   load_checkpoint)
+                   load_checkpoint, read_checkpoint, own_rng_state)
 
 # %% auto #0
-__all__ = ['build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed', 'TrainingError',
-           'plot_history', 'fit_sgd', 'fit', 'parse_args', 'main']
+__all__ = ['THROTTLE_BYTES', 'build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed',
+           'TrainingError', 'plot_history', 'fit_sgd', 'state_bytes', 'fit', 'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #fc7b8787
 def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedClassifier, DatasetSplits]:
@@ -105,6 +106,18 @@ class DistContext:
         return t
     def barrier(self):
         if self.world > 1: torch.distributed.barrier()
+    def gather(self, obj) -> list:
+        "Every process's `obj` (picklable), in rank order, on every process: `[obj]` alone."
+        if self.world == 1: return [obj]
+        out = [None] * self.world
+        torch.distributed.all_gather_object(out, obj)
+        return out
+    def from_main(self, flag:bool) -> bool:
+        "Rank 0's `flag` on every process (e.g. a decision that reads the clock): `flag` alone."
+        if self.world == 1: return bool(flag)
+        box = [bool(flag)]
+        torch.distributed.broadcast_object_list(box, src=0)
+        return box[0]
     def close(self):
         if self.owns_group: torch.distributed.destroy_process_group()
 
@@ -162,7 +175,11 @@ def _train_model(model:PromptedClassifier, cfg:TrainConfig, device:torch.device,
     if dist.world > 1 and trains:
         DDP = nn.parallel.DistributedDataParallel    # frozen buffers are identical on every rank: never re-sync them
         no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters else "broadcast_buffers"
-        model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None, **{no_sync: False})
+        # a mask warm-up leaves the mask generator without gradients for its first epochs: DDP must look for unused
+        # parameters then (a graph traversal per step), and only then
+        unused = getattr(model.prompter, "warmup_epochs", 0) > 0
+        model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=unused,
+                    **{no_sync: False})
     if cfg.compile and trains: model = torch.compile(model)
     return model
 
@@ -189,6 +206,7 @@ def _train_step(train_model:nn.Module, prompter:nn.Module, opts:list, scheds:lis
 def _restore(path:Path,   # a run's last.pt
              cfg:TrainConfig, prompter:nn.Module, opts:list, scheds:list,
              gen:torch.Generator, # the run's data-order generator
+             rank:int=0,          # this process's rank: it gets its own random states back (`own_rng_state`)
             ) -> tuple:   # start_epoch, step, best_val, best_epoch, history, unprompted_val, partial (None or the epoch in progress)
     "Load `last.pt` into the prompter, optimisers, schedulers and RNGs (`load_checkpoint` checks it was made by this configuration)."
     ck = load_checkpoint(path, cfg)
@@ -196,7 +214,12 @@ def _restore(path:Path,   # a run's last.pt
     as_list = lambda s: s if isinstance(s, list) else [s]   # last.pt written before the optimisers were a list
     for o, st in zip(opts, as_list(ck["optimizer"])): o.load_state_dict(st)
     for sc, st in zip(scheds, as_list(ck["scheduler"])): sc.load_state_dict(st)
-    set_rng_state(ck["rng"], gen)
+    mine = own_rng_state(ck, rank)
+    if mine is None:   # a rank the run did not have (more processes now): rank 0's data order, fresh noise of its own
+        torch.manual_seed(cfg.seed + rank)
+        mine = {k: v for k, v in ck["rng"].items() if k != "cuda"} | dict(torch=torch.get_rng_state())
+    set_rng_state(mine, gen)
+    if ck.get("partial"): ck["partial"]["rng"] = mine   # the epoch in progress resumes with this rank's states
     return (ck["epoch"], ck["step"], ck["best_val_acc"], ck["best_epoch"], ck["history"], ck["unprompted_val_acc"],
             ck.get("partial"))
 
@@ -216,11 +239,18 @@ def _test_best(model:PromptedClassifier, test_ds, # the test split
                batch_size:int, precision:str,
               ) -> tuple[dict, float, dict]: # best.pt's contents, test accuracy in [0, 1], {'test_eval_…': float}
     "Load best.pt's prompter into `model` and evaluate it on `test_ds`, with the prompter's diagnostics of that evaluation."
-    best = torch.load(best_path, map_location="cpu", weights_only=False)
+    best = read_checkpoint(best_path)   # weights_only: a crafted best.pt runs no code
     model.prompter.load_state_dict(best["prompter"])
     model.prompter.diagnostics()   # discard what earlier forwards left, so that the next read is the test evaluation's
     test_acc = evaluate(model, test_ds, batch_size, precision=precision)
     return best, test_acc, {"test_" + k: float(v) for k, v in model.prompter.diagnostics().items() if k.startswith("eval_")}
+
+# %% ../nbs/08_training.ipynb #2758d533
+THROTTLE_BYTES = 2**27   # 128 MiB: a prompter's state above this writes its epoch-end last.pt at most every checkpoint_interval_s
+
+def state_bytes(module:nn.Module) -> int:
+    "Bytes of the tensors in `module.state_dict()` (what `last.pt` holds of it, besides the optimisers' state)."
+    return sum(t.numel() * t.element_size() for t in module.state_dict().values() if torch.is_tensor(t))
 
 # %% ../nbs/08_training.ipynb #0407f753
 def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
@@ -229,6 +259,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     if dist.world > 1 and device.type == "cuda": device = torch.device("cuda", dist.local_rank)
     if device.type == "cpu" and cfg.keep_freed_memory: keep_freed_memory()
     model, data = build_run(cfg, device)    # every user error is raised here, before out_dir is touched
+    if dist.world > 1: torch.manual_seed(cfg.seed + dist.rank)   # each rank its own noise; `gen` (data order) is shared
     out = prepare_run_folder(cfg) if dist.main else Path(cfg.out_dir)
     dist.barrier()
     prompter = model.prompter
@@ -245,17 +276,24 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
 
     start_epoch, step, best_val, best_epoch, history, partial = 0, 0, -1.0, 0, [], None
     if (out / "last.pt").exists():
-        start_epoch, step, best_val, best_epoch, history, unprompted_val, partial = _restore(out / "last.pt", cfg, prompter, opts, scheds, gen)
+        start_epoch, step, best_val, best_epoch, history, unprompted_val, partial = _restore(out / "last.pt", cfg, prompter, opts, scheds, gen, dist.rank)
         where = f", batch {partial['batches_done']}/{steps_per_epoch}" if partial else ""
         print(f"resuming {out} at epoch {start_epoch + 1}/{cfg.epochs}{where} (step {step})")
     else:
         unprompted_val = evaluate(model, data.val, eval_bs, prompted=False, precision=cfg.precision)
 
-    def save_last(epoch, partial=None):
+    throttled, last_written = state_bytes(prompter) > THROTTLE_BYTES, time.time()
+    def save_last(epoch, partial=None):   # called by every rank at the same steps: the RNG states are gathered
+        nonlocal last_written
+        if throttled and partial is None and epoch < cfg.epochs and \
+           not dist.from_main(time.time() - last_written >= cfg.checkpoint_interval_s): return
+        rngs = dist.gather(rng_state(gen))
         if dist.main: atomic_torch_save(dict(config=config, epoch=epoch, step=step, prompter=prompter.state_dict(),
                                optimizer=[o.state_dict() for o in opts], scheduler=[sc.state_dict() for sc in scheds],
                                best_val_acc=best_val, best_epoch=best_epoch, history=history,
-                               unprompted_val_acc=unprompted_val, rng=rng_state(gen), partial=partial), out / "last.pt")
+                               unprompted_val_acc=unprompted_val, rng=rngs[0], partial=partial,
+                               **(dict(rngs=rngs) if dist.world > 1 else {})), out / "last.pt")
+        last_written = time.time()
 
     t0 = time.time()
     if not opts:   # nothing to train (method 'none'): the best checkpoint is the unprompted model
@@ -279,7 +317,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
             set_rng_state(partial["rng"], gen)
         partial, last_save = None, time.time()
         bar = tqdm(batches, total=steps_per_epoch, initial=done, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False)
+                   disable=not show_progress(progress), leave=False)   # elsewhere: the epoch's line below
         for i, (images, labels) in enumerate(bar, start=done):
             n = len(labels)
             if dist.world > 1: images, labels = images[dist.rank::dist.world], labels[dist.rank::dist.world]
@@ -292,8 +330,10 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
             loss_sum += stats[0]; correct += stats[1].long()
             seen += n; step += 1
             last_batch = i + 1 == steps_per_epoch
-            timed = (cfg.checkpoint_every and (i + 1) % cfg.checkpoint_every == 0) or \
-                    time.time() - last_save >= cfg.checkpoint_interval_s
+            due = time.time() - last_save >= cfg.checkpoint_interval_s
+            if dist.world > 1:   # rank 0's clock decides, at the logging steps, so that every rank saves together
+                due = (i + 1) % log_every == 0 and not last_batch and dist.from_main(due)
+            timed = bool(cfg.checkpoint_every and (i + 1) % cfg.checkpoint_every == 0) or due
             if (i + 1) % log_every == 0 or last_batch or (timed and not last_batch):   # the only host syncs
                 if bad_step.item() >= 0:
                     raise TrainingError(f"non-finite loss at step {bad_step.item()} (epoch {epoch + 1}); the last good "
