@@ -101,3 +101,25 @@ def test_failure_while_writing_metrics_keeps_the_previous_file(tmp_path, monkeyp
     monkeypatch.setattr(core.json, "dumps", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt): core.atomic_write_json(path, {"test_acc": 0.9})
     assert json.loads(path.read_text()) == {"test_acc": 0.5}
+
+class RunsCodeWhenUnpickled:
+    "What a crafted checkpoint holds: unpickling it calls io.open, which creates `marker`."
+    def __init__(self, marker): self.marker = str(marker)
+    def __reduce__(self):
+        import io
+        return (io.open, (self.marker, "w"))
+
+@pytest.mark.parametrize("name", ["last.pt", "best.pt"])
+def test_a_crafted_checkpoint_runs_no_code_and_stops_the_run_with_one_line(tmp_path, name):
+    cfg = TrainConfig(**{**KILLABLE, "method": "vp", "epochs": 1, "checkpoint_every": None, "out_dir": str(tmp_path / "run")})
+    if name == "best.pt": fit(cfg, progress=False); (tmp_path / "run" / "metrics.json").unlink()   # a finished run's best.pt, read again at the end
+    marker = tmp_path / "marker"; (tmp_path / "run").mkdir(exist_ok=True)
+    payload = dict(torch.load(tmp_path / "run" / name, weights_only=True) if name == "best.pt" else {},
+                   config=asdict(cfg), evil=RunsCodeWhenUnpickled(marker))
+    torch.save(payload, tmp_path / "run" / name)
+    with pytest.raises(ConfigError) as e: fit(cfg, progress=False)
+    assert not marker.exists()
+    msg = str(e.value)
+    assert "\n" not in msg and str(tmp_path / "run" / name) in msg and "io.open" in msg
+    assert "delete it, or pass overwrite=True" in msg
+    assert fit(replace(cfg, overwrite=True), progress=False)["epochs"] == 1 and not marker.exists()

@@ -215,3 +215,19 @@ def test_mask_grad_clip_bounds_the_mask_groups_step(tmp_path, hook_probe):
     fit(tiny(tmp_path / "clip", mask_grad_clip=1e-4, **kw), progress=False)
     free, clip = probe_w(tmp_path / "free" / "run"), probe_w(tmp_path / "clip" / "run")
     assert free.abs().min() > 0.1 and 0 < clip.abs().max() < 1e-3   # 3 steps of lr <= 0.1 on a gradient of norm <= 1e-4
+
+@pytest.mark.parametrize("interval_s,written", [(3600., [None, None, 3]), (1e-6, [1, 2, 3])])
+def test_a_large_prompter_writes_last_pt_at_most_every_interval_and_always_at_the_end(tmp_path, monkeypatch, interval_s, written):
+    import adavipro.baselines, adavipro.training as training
+    monkeypatch.setattr(training, "THROTTLE_BYTES", 2**20)   # full fine-tuning of EfficientNet-Lite0: ~18 MB
+    last = Path(tmp_path / "run" / "last.pt")
+    seen = []
+    def record(epoch, row): seen.append(torch.load(last, weights_only=True)["epoch"] if last.exists() else None)
+    cfg = tiny(tmp_path, method="full_finetune", lr_prompt=1e-3, train_per_class=2, checkpoint_interval_s=interval_s)
+    fit(cfg, callbacks=[record], progress=False)
+    assert seen == written
+    if interval_s < 1: return
+    vp = []
+    fit(tiny(tmp_path / "vp", method="vp", checkpoint_interval_s=3600.),
+        callbacks=[lambda e, r: vp.append(torch.load(tmp_path / "vp" / "run" / "last.pt", weights_only=True)["epoch"])], progress=False)
+    assert vp == [1, 2, 3]                                    # a small prompter: every epoch
