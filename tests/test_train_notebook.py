@@ -27,3 +27,18 @@ def test_train_notebook_runs_with_papermill(tmp_path, method, extra):
     assert "test accuracy" in text and "unprompted" in text
     images = sum("image/png" in o.get("data", {}) for o in outputs)
     assert images == {"adavipro": 3, "none": 0, "vp": 1}[method]   # history; + on-rate and masks with a mask
+
+
+def test_a_run_of_300_steps_writes_at_most_8_kb_of_progress_into_its_notebook(tmp_path, monkeypatch):
+    "Under papermill no progress bar draws (each redraw would be kept): one line per epoch."
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")                 # the kernel's: 300 tiny steps, no thread start-ups
+    params = dict(TINY, method="vp", train_per_class=30, batch_size=4, epochs=4, out_dir=str(tmp_path / "run"))
+    pm.execute_notebook(str(ROOT / "nbs" / "train.ipynb"), str(tmp_path / "train.ipynb"), cwd=str(ROOT),
+                        parameters=params, progress_bar=False)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 300
+    nb = json.loads((tmp_path / "train.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "metrics = fit(cfg)" in "".join(c["source"]))
+    size = len(json.dumps(cell["outputs"]).encode())          # everything the training cell left in the notebook
+    text = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+    assert size <= 8192, f"{size} bytes of output"
+    assert text.count("epoch ") == 4                           # the one line per epoch
