@@ -35,3 +35,46 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     np.testing.assert_allclose(h2.train_loss, h1.train_loss, rtol=1e-4)
     assert list(h2.train_acc) == list(h1.train_acc)
     assert abs(two["test_acc"] - one["test_acc"]) <= 1 / one["n_test"] + 1e-9
+
+
+ADA = ["--method", "adavipro", "--region_size", "8", "--embed_dim", "4", "--init", "randn", "--lr_prompt", "1.0",
+       "--mask_warmup_epochs", "1", "--checkpoint_every", "1"]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+STOP_AT_STEP = """
+import sys
+import torch.nn.functional as F
+from adavipro.training import main
+calls, real = [0], F.cross_entropy
+def cross_entropy(*a, **k):   # the 8th step of each rank stops it (epoch 2, after last.pt of its 2nd batch)
+    calls[0] += 1
+    if calls[0] == 8: raise KeyboardInterrupt
+    return real(*a, **k)
+F.cross_entropy = cross_entropy
+main(sys.argv[1:])
+"""
+
+def torchrun(args, out, check=True):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    p = subprocess.run(TORCHRUN + args + ARGS + ADA + ["--out_dir", str(out)], env=env, capture_output=True, text=True, timeout=600)
+    if check: assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    return p
+
+def test_adavipro_with_a_mask_warmup_under_torchrun_draws_noise_per_rank_and_resumes_each_ranks_own(tmp_path):
+    # DDP with the mask generator idle through the warm-up epoch (no gradient), then trained
+    torchrun(["-m", "adavipro.training"], tmp_path / "full")
+    ck = torch.load(tmp_path / "full" / "last.pt", weights_only=True)
+    assert ck["epoch"] == 2 and len(ck["rngs"]) == 2
+    r0, r1 = ck["rngs"]
+    assert torch.equal(r0["data"], r1["data"])               # one data order
+    assert not torch.equal(r0["torch"], r1["torch"])         # each rank its own Gumbel noise
+    # the same run stopped inside epoch 2 on both ranks, then resumed: identical to the uninterrupted one
+    script = tmp_path / "stop_at_step.py"; script.write_text(STOP_AT_STEP)
+    p = torchrun([str(script)], tmp_path / "resumed", check=False)
+    assert p.returncode != 0 and not (tmp_path / "resumed" / "metrics.json").exists()
+    part = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
+    assert part["epoch"] == 1 and part["partial"]["batches_done"] == 2 and len(part["rngs"]) == 2
+    torchrun(["-m", "adavipro.training"], tmp_path / "resumed")
+    drop = lambda d: pd.read_csv(d / "history.csv").drop(columns="time_s")
+    pd.testing.assert_frame_equal(drop(tmp_path / "full"), drop(tmp_path / "resumed"), check_exact=True)
+    a, b = (torch.load(d / "best.pt", weights_only=True)["prompter"] for d in (tmp_path / "full", tmp_path / "resumed"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a if torch.is_tensor(a[k]))
