@@ -84,3 +84,56 @@ def test_fit_on_cuda(tmp_path, method):
     assert m["steps"] == 3 * 4
     for k in ("test_acc", "val_acc", "unprompted_test_acc"): assert 0 <= m[k] <= 1, (k, m[k])
     assert (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_adavipro_mask_under_cuda_bf16_autocast_is_the_float32_mask_for_logits_in_the_hundreds():
+    "The mask decision runs in float32 outside autocast: logits ~600 (gaps ~1) give the same mask under bf16."
+    from adavipro.adaptive import AdaViProPrompter
+    torch.manual_seed(0)
+    p = AdaViProPrompter(8, 64, 16, 8).cuda().train()
+    with torch.no_grad(): p.mask_generator.policy.bias.add_(600)
+    x = torch.randn(16, 3, 64, 64, device="cuda")
+    masks = []
+    for bf16 in (False, True):
+        torch.manual_seed(1)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16): logits, m = p.decide(x)
+        assert logits.dtype == torch.float32 and 100 < logits.abs().median() < 1000
+        masks.append(m.detach())
+    assert torch.equal(masks[0], masks[1]) and 0 < masks[0].mean() < 1
+
+
+def test_mask_statistics_loaded_onto_the_cpu_go_on_on_cuda():
+    "A checkpoint's mask sums loaded with map_location='cpu' into a CUDA prompter follow it there and keep adding."
+    import io
+    from adavipro.adaptive import AdaViProPrompter
+    src = AdaViProPrompter(8, 64, 16, 8).cuda().train()
+    x = torch.randn(4, 3, 64, 64, device="cuda")
+    src(x); src.eval()(x)
+    buf = io.BytesIO(); torch.save(src.state_dict(), buf); buf.seek(0)
+    dst = AdaViProPrompter(8, 64, 16, 8).cuda().train()
+    dst.load_state_dict(torch.load(buf, map_location="cpu", weights_only=True))
+    assert dst.stats.train.device.type == dst.stats.eval_on.device.type == "cuda"
+    dst(x); dst.eval()(x)
+    d = dst.diagnostics()
+    assert 0 <= d["train_on_rate"] <= 1 and 0 <= d["eval_on_rate"] <= 1
+
+
+def test_fit_on_cuda_resumes_inside_an_epoch(tmp_path, monkeypatch):
+    "AdaViPro on CUDA stopped after a mid-epoch last.pt (mask sums on the device), then resumed: it finishes."
+    import adavipro.training as training
+    from adavipro.training import TrainConfig, fit
+    cfg = TrainConfig(dataset="digits", backbone="efficientnet_lite0", method="adavipro", image_size=64, prompt_size=8,
+                      region_size=16, embed_dim=8, epochs=2, batch_size=16, warmup_steps=2, train_per_class=8,
+                      val_per_class=3, test_per_class=5, device="cuda", checkpoint_every=1, out_dir=str(tmp_path / "run"))
+    real, calls = training.F.cross_entropy, [0]
+    def stop_at_7(*a, **k):
+        calls[0] += 1
+        if calls[0] == 7: raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(training.F, "cross_entropy", stop_at_7)
+    with pytest.raises(KeyboardInterrupt): fit(cfg, progress=False)
+    monkeypatch.setattr(training.F, "cross_entropy", real)
+    ck = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert ck["partial"] is not None and ck["epoch"] == 1
+    m = fit(cfg, progress=False)
+    assert m["steps"] == 2 * 5 and 0 <= m["test_acc"] <= 1
