@@ -78,3 +78,21 @@ def test_adavipro_with_a_mask_warmup_under_torchrun_draws_noise_per_rank_and_res
     pd.testing.assert_frame_equal(drop(tmp_path / "full"), drop(tmp_path / "resumed"), check_exact=True)
     a, b = (torch.load(d / "best.pt", weights_only=True)["prompter"] for d in (tmp_path / "full", tmp_path / "resumed"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a if torch.is_tensor(a[k]))
+
+
+DIST_CONTEXT = """
+from adavipro.training import init_distributed
+d = init_distributed("cpu")
+assert d.world == 2
+assert d.gather({"rank": d.rank}) == [{"rank": 0}, {"rank": 1}]
+assert d.from_main(d.rank == 0) is True and d.from_main(d.rank == 1) is False   # rank 0's word on both
+d.close()
+print("agreed", d.rank)
+"""
+
+def test_dist_context_gathers_in_rank_order_and_spreads_rank_0s_decision(tmp_path):
+    script = tmp_path / "dist_context.py"; script.write_text(DIST_CONTEXT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    p = subprocess.run(TORCHRUN + [str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert p.stdout.count("agreed") == 2
