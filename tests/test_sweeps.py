@@ -58,14 +58,14 @@ def test_grid_sizes_and_names(experiment, preset):
 
 
 def test_paper_command_in_train_notebook_is_the_paper_preset():
-    "The paper's configuration that nbs/train.ipynb shows is the `paper` preset's run, field for field (issue: randn, mask lr 1)."
-    from adavipro.sweeps import _parse_value
+    "The paper's command that nbs/train.ipynb shows builds the `paper` preset's run, field for field (randn, mask lr 1)."
+    from adavipro.sweeps import _parse_value, preset_params
     text = "".join(json.loads((ROOT / "nbs" / "train.ipynb").read_text())["cells"][0]["source"])
     cmd = text[text.index("papermill nbs/train.ipynb outputs/c100.ipynb"):text.index("# the paper's configuration")]
     words = cmd.replace("\\\n", " ").split()
     shown = {words[i + 1]: _parse_value(words[i + 1], words[i + 2]) for i, w in enumerate(words) if w == "-p"}
     planned = next(p for p in plan_experiment("table1", "paper", dict(datasets=["cifar100"], methods=["adavipro"])).values())
-    ours, theirs = effective_config({**shown, "out_dir": "x"}), effective_config(planned)
+    ours, theirs = effective_config(preset_params(**shown, cuda=True)), effective_config(planned)
     assert {k: (ours[k], theirs[k]) for k in ours if k not in RUNTIME_FIELDS and ours[k] != theirs[k]} == {}
 
 
