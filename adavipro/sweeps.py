@@ -656,7 +656,9 @@ def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threa
         return fail(f"another process is training in {run_dir} (it holds .lock): wait for it, then run the sweep again")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     if gpu is not None: env["CUDA_VISIBLE_DEVICES"] = gpu
-    job = dict(input=str(notebook), output=str(run_dir / "run.ipynb"), cwd=str(cwd), parameters=dict(params, out_dir=str(run_dir)))
+    # every TrainConfig field given, those the plan leaves out at their defaults: the notebook's preset fills in none
+    parameters = {**dataclasses.asdict(TrainConfig()), **params, "out_dir": str(run_dir)}
+    job = dict(input=str(notebook), output=str(run_dir / "run.ipynb"), cwd=str(cwd), parameters=parameters)
     cmd = [sys.executable, "-c", _RUNNER, json.dumps(job)]
     with open(run_dir / "papermill.log", "wb") as log:
         rc = _run_child(cmd, stop, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)

@@ -201,6 +201,21 @@ def test_paper_dry_run_estimates_gpu_hours(tmp_path, capsys):
     assert main(["table2", "--dry-run", "--out", str(tmp_path), "-p", "epochs", "x", "-p", "datasets", "digits"]) in (0, 2)
 
 
+def test_a_sweep_gives_the_notebook_every_parameter(tmp_path, monkeypatch):
+    "A sweep gives nbs/train.ipynb every field, so the notebook's preset fills in none: a cpu sweep on CIFAR-100 keeps its mask lr."
+    import adavipro.sweeps as sw
+    seen = []
+    def fake_child(cmd, stop=None, **kw):
+        params = json.loads(cmd[-1])["parameters"]; seen.append(params)
+        (Path(params["out_dir"]) / "metrics.json").write_text("{}")
+        return 0
+    monkeypatch.setattr(sw, "_run_child", fake_child)
+    runs = plan_experiment("table2", "cpu", dict(TINY, datasets=["cifar100"], methods=["adavipro"]))
+    sw.run_configs(dict(list(runs.items())[:1]), tmp_path, progress=False)
+    (params,) = seen
+    assert set(params) == set(sw.TRAIN_PARAMS) and params["lr_mask"] == "recipe"   # the paper preset's would be 1
+    assert sw.preset_params(**params, cuda=False) == params
+
 # ---------------------------------------------------------------- real sweeps (shared by the report test)
 
 def _sweep_cmd(out, **overrides):
