@@ -22,11 +22,13 @@ __all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_F
            'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'MASK_METHODS',
            'MASK_PARAMS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS', 'STABILISERS_ALONE',
            'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN',
-           'REFERENCE_MACHINE_S', 'STUDY', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label',
-           'dataset_family', 'run_name', 'dataset_params', 'list_experiments', 'family_defaults', 'plan_experiment',
-           'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor',
-           'machine_seconds', 'run_configs', 'run_experiment', 'cost_terms', 'estimate_seconds', 'sweep_seconds',
-           'run_study', 'main']
+           'REFERENCE_MACHINE_S', 'GPUS', 'GPU_MFU', 'DEFAULT_GPU', 'TRAIN_PASSES', 'STUDY', 'scale_size',
+           'method_defaults', 'list_presets', 'dataset_label', 'dataset_family', 'run_name', 'dataset_params',
+           'list_experiments', 'family_defaults', 'plan_experiment', 'default_out_dir', 'given_parameters',
+           'preset_params', 'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig',
+           'make_executor', 'machine_seconds', 'run_configs', 'run_experiment', 'image_passes', 'cost_terms',
+           'estimate_seconds', 'sweep_seconds', 'gpu_throughput', 'backbone_flops', 'run_flops', 'gpu_seconds',
+           'estimate_text', 'run_study', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -70,11 +72,13 @@ PRESETS = {
         lr_search=dict(methods=["vp"], lr_prompt=[4.0, 40.0, 400.0]), family={},
         budget={"table3": dict(epochs=1, train_per_class=1, val_per_class=1, test_per_class=1, seeds=[0])}),
     "cpu": dict(
+        # one run (nbs/train.ipynb with this preset): the main job's configuration, TrainConfig's defaults named
         base=dict(data_root="data", backbone="efficientnet_lite0", prompter="padding", embed_dim=64, tau0=5.0,
-                  gamma=0.98, use_edges=True, image_size=64, epochs=8, batch_size=32, lr_prompt=40.0,
-                  warmup_steps=20, init="zeros", train_per_class=100,
-                  # full test splits: all of digits' 360 test images (and 140 validation), 2,000 of CIFAR-10's (500)
-                  val_per_class=50, test_per_class=200, seed=0, device="auto"),
+                  gamma=0.98, use_edges=True, epochs=8, lr_prompt=40.0, warmup_steps=20, init="zeros", seed=0,
+                  device="auto"),
+        # every experiment of the study, under the experiment's own budget: 64 px, batch 32, capped images per class;
+        # full test splits: all of digits' 360 test images (and 140 validation), 2,000 of CIFAR-10's (500)
+        study=dict(image_size=64, batch_size=32, train_per_class=100, val_per_class=50, test_per_class=200),
         # two regimes (see Presets): reprogramming (digits, CIFAR-10 with VP's first-C mapping: the backbone knows
         # none of the classes) and adaptation (CIFAR-10 with the frequency mapping: it already knows them)
         seeds=[0, 1, 2, 3, 4], datasets={"digits": "digits", "cifar10": f"imagefolder:{CIFAR10_FOLDER}",
@@ -336,6 +340,26 @@ def family_defaults(preset:dict,              # a preset of `PRESETS`
         for k in TRAINING_ONLY: fam.pop(k, None)
     return fam
 
+# %% ../nbs/11_sweeps.ipynb #11e2bf46
+def _resolve_run(pre:dict,   # a preset of `PRESETS`
+                 start:dict, # what the run starts from: the preset's base (in a sweep with its study's and the experiment's budget)
+                 g:dict,     # the grid entry: dataset, method, and sizes at 224 px or other values it sets
+                 given:dict, # parameters given for every run (a sweep's overrides, a notebook's -p): they win over all
+                ) -> dict:   # the run's parameters
+    """One run's parameters: `start` ← its dataset family's (`family_defaults`) ← its method's (`method_defaults`) ←
+    `DEFAULT_SPEC` ← `g` ← `given`; then the prompt width and region size, at 224 px in `g` (or `DEFAULT_SPEC`),
+    scaled to the run's image size unless `given` sets them. `ConfigError` for an image size that is no positive integer."""
+    mapping = {**start, **g, **given}.get("label_mapping", "first")
+    backbone = given.get("backbone", start.get("backbone", ""))
+    p = {**start, **family_defaults(pre, g["dataset"], g["method"], mapping), **method_defaults(g["method"], backbone),
+         **DEFAULT_SPEC, **g, **given}
+    S = p["image_size"]
+    if not isinstance(S, int) or isinstance(S, bool) or S < 1: raise ConfigError(f"image_size={S!r} must be a positive integer")
+    if "prompt_size" not in given: p["prompt_size"] = scale_size(g.get("prompt_size", DEFAULT_SPEC["prompt_size"]), S)
+    if g["method"] in TOKEN_METHODS and "num_tokens" not in given: p["num_tokens"] = g.get("num_tokens", VPT_TOKENS)
+    if "region_size" not in given: p["region_size"] = scale_size(g.get("region_size", DEFAULT_SPEC["region_size"]), S, divides=True)
+    return p
+
 # %% ../nbs/11_sweeps.ipynb #aa04d383
 def plan_experiment(name:str,                 # one of `list_experiments()`
                     preset:str="cpu",         # 'cpu' or 'paper'
@@ -379,18 +403,9 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
     # every trained run once per seed; methods that learn nothing by SGD (none, zero_shot, linear_probe) once
     grid_ = [dict(g, seed=s) for g in grid_ for s in (seeds[:1] if g["method"] in NO_EPOCHS else seeds)]
     for g in grid_:
-        p = {**pre["base"], **budget}
-        mapping = {**p, **g, **overrides}.get("label_mapping", "first")
         # a mask parameter (e.g. -p mask_recipe noise_free) reaches the methods that have a mask: VP stays VP's run
         ov = overrides if g["method"] in MASK_METHODS else {k: v for k, v in overrides.items() if k not in MASK_PARAMS}
-        p = {**p, **family_defaults(pre, g["dataset"], g["method"], mapping),
-             **method_defaults(g["method"], overrides.get("backbone", p["backbone"])), **DEFAULT_SPEC, **g, **ov}
-        S = p["image_size"]
-        if not isinstance(S, int) or isinstance(S, bool) or S < 1: raise ConfigError(f"image_size={S!r} must be a positive integer")
-        if "prompt_size" not in overrides:
-            p["prompt_size"] = scale_size(g.get("prompt_size", 30), S)
-        if g["method"] in TOKEN_METHODS and "num_tokens" not in overrides: p["num_tokens"] = g.get("num_tokens", VPT_TOKENS)
-        if "region_size" not in overrides: p["region_size"] = scale_size(g.get("region_size", 32), S, divides=True)
+        p = _resolve_run(pre, {**pre["base"], **pre.get("study", {}), **budget}, g, ov)
         p["overwrite"] = False
         n = run_name(p)
         if n in runs and runs[n] != p:
@@ -398,6 +413,57 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
                               "the name does not show")
         runs[n] = p
     return runs
+
+# %% ../nbs/11_sweeps.ipynb #f7efb0a4
+def default_out_dir(p:dict # a run's parameters: its dataset, backbone and method
+                   ) -> str: # 'outputs/<dataset label>-<backbone model>-<method>'
+    "The run folder of a notebook run that names none: its dataset (`dataset_label`), backbone (without its weights) and method."
+    backbone = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(p["backbone"]).split(":")[:2]))
+    return f"outputs/{dataset_label(str(p['dataset']))}-{backbone}-{p['method']}"
+
+# %% ../nbs/11_sweeps.ipynb #fdc5f400
+def given_parameters(ns:dict, # a notebook's globals() after its parameters cell and papermill's
+                     later_cells:Sequence[str]=(), # sources of the cells run after the parameters cell (IPython's `In`)
+                    ) -> dict: # field → value of every `TrainConfig` field the user gave
+    """The run parameters a user gave in a notebook: every `TrainConfig` field that a cell run after the parameters
+    cell assigns (papermill injects the `-p` values as such a cell; a value equal to the default counts) or whose value
+    in `ns` differs from `TrainConfig`'s default (an edited parameters cell)."""
+    import ast
+    defaults, assigned = dataclasses.asdict(TrainConfig()), set()
+    for s in later_cells:
+        try: tree = ast.parse(s)
+        except SyntaxError: continue   # not Python: assigns no parameter
+        targets = [t for n in ast.walk(tree) if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                   for t in (n.targets if isinstance(n, ast.Assign) else [n.target])]
+        assigned |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return {k: ns[k] for k, d in defaults.items() if k in ns and (k in assigned or type(ns[k]) is not type(d) or ns[k] != d)}
+
+# %% ../nbs/11_sweeps.ipynb #d5df510b
+def preset_params(dataset:str=TrainConfig.dataset, # the run's dataset spec
+                  preset:str|None=None, # 'paper' or 'cpu' (`PRESETS`); None: paper for `PAPER_DATASETS`, cpu for the others
+                  cuda:bool|None=None,  # whether CUDA is available; None: ask torch
+                  **given,              # the parameters given for the run (`TrainConfig` fields): they win over the preset
+                 ) -> dict:             # every `TrainConfig` field: the run's parameters
+    """The parameters of one run of `nbs/train.ipynb` under `preset`: `TrainConfig`'s defaults ← the preset's base ←
+    its dataset family's and method's parameters and p = 30, R = 32 scaled to the image size, as a sweep plans a run
+    (`_resolve_run`) ← `given`; `out_dir`, unless given, from `default_out_dir`. Raises `ConfigError` for an unknown
+    preset or parameter, and for the paper preset on a machine without CUDA unless `device` is given."""
+    name = preset if preset is not None else "paper" if dataset in PAPER_DATASETS else "cpu"
+    pre = _preset(name)
+    if unknown := sorted(set(given) - set(TRAIN_PARAMS)):
+        raise ConfigError(f"unknown parameter {', '.join(unknown)}; parameters: {', '.join(TRAIN_PARAMS)}")
+    given = dict(given, dataset=dataset)
+    p = _resolve_run(pre, {**dataclasses.asdict(TrainConfig()), **pre["base"]},
+                     dict(dataset=dataset, method=given.get("method", TrainConfig.method)), given)
+    if "out_dir" not in given: p["out_dir"] = default_out_dir(p)
+    if name == "paper" and "device" not in given and p["device"] == "auto":
+        import torch
+        if not (torch.cuda.is_available() if cuda is None else cuda):
+            why = f"dataset={dataset!r} runs the paper preset" if preset is None else "the paper preset"
+            raise ConfigError(f"{why} ({p['backbone']} at {p['image_size']} px, {p['epochs']} epochs of batch "
+                              f"{p['batch_size']}), which needs a CUDA GPU, and torch sees none: -p device cpu to run it "
+                              "here anyway, or -p preset cpu for the CPU-sized run")
+    return p
 
 # %% ../nbs/11_sweeps.ipynb #e650c129
 def repo_root() -> Path:
@@ -590,7 +656,9 @@ def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threa
         return fail(f"another process is training in {run_dir} (it holds .lock): wait for it, then run the sweep again")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     if gpu is not None: env["CUDA_VISIBLE_DEVICES"] = gpu
-    job = dict(input=str(notebook), output=str(run_dir / "run.ipynb"), cwd=str(cwd), parameters=dict(params, out_dir=str(run_dir)))
+    # every TrainConfig field given, those the plan leaves out at their defaults: the notebook's preset fills in none
+    parameters = {**dataclasses.asdict(TrainConfig()), **params, "out_dir": str(run_dir)}
+    job = dict(input=str(notebook), output=str(run_dir / "run.ipynb"), cwd=str(cwd), parameters=parameters)
     cmd = [sys.executable, "-c", _RUNNER, json.dumps(job)]
     with open(run_dir / "papermill.log", "wb") as log:
         rc = _run_child(cmd, stop, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
@@ -728,6 +796,7 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
                 gpus:str|Sequence[int]|None=None, # GPUs the jobs take round-robin (`visible_gpus`); None: every GPU
                 executor:str="process",    # 'process' (a child process each), 'local' or 'slurm' (submitit jobs)
                 slurm:SlurmConfig|None=None, # what each SLURM job asks for (executor='slurm')
+                gpu:str|float|None=None,   # dry run: estimate each run's seconds on this GPU (`gpu_seconds`), not this CPU
                ) -> pd.DataFrame:          # one row per run: run, status, key parameters, test_acc, …, error
     "Execute every run that has not finished yet; skip finished ones; record failures and go on."
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: raise ConfigError(f"jobs={jobs!r} must be a positive integer")
@@ -743,7 +812,8 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
     notebook = root / "nbs" / "train.ipynb" if notebook is None else Path(notebook).resolve()
     if not notebook.is_file(): raise ConfigError(f"cannot find the training notebook {notebook}")
     rows, todo = {}, []
-    machine_s = machine_seconds() if dry_run and executor != "slurm" else None   # scales the estimates (`estimate_seconds`)
+    if gpu is not None: gpu_throughput(gpu)   # an unknown GPU: refused before anything
+    machine_s = machine_seconds() if dry_run and executor != "slurm" and gpu is None else None   # scales the CPU estimates
     for name, params in runs.items():
         run_dir = out_dir / name
         if (m := _read_metrics(run_dir)) is not None:
@@ -760,7 +830,7 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
                 rows[name] = _row(name, params, run_dir, "pending"); todo.append(name)
         else:
             rows[name] = _row(name, params, run_dir, "pending",
-                              time_s=estimate_seconds(params, threads, machine_s) if dry_run else None)
+                              time_s=estimate_seconds(params, threads, machine_s, gpu) if dry_run else None)
             todo.append(name)
     table = lambda: pd.DataFrame([rows[n] for n in runs], columns=list(_row("", dict(dataset="", method=""), out_dir, "")))
     if not dry_run and not todo and rows:
@@ -817,46 +887,70 @@ def run_experiment(name:str,                  # one of `list_experiments()`
                    gpus:str|Sequence[int]|None=None, # GPUs the jobs take round-robin; None: every GPU (see `run_configs`)
                    executor:str="process",    # 'process', 'local' or 'slurm' (see `run_configs`)
                    slurm:SlurmConfig|None=None, # what each SLURM job asks for
+                   gpu:str|float|None=None,   # dry run: estimate on this GPU (see `run_configs`)
                   ) -> pd.DataFrame:          # one row per run with its status: done / skipped / reused / failed
     "Run experiment `name` (a table or figure of the paper) in `preset`; see `run_configs`."
     return run_configs(plan_experiment(name, preset, overrides), Path(out_root) / name, jobs, dry_run,
-                       progress=progress, reuse=reuse, gpus=gpus, executor=executor, slurm=slurm)
+                       progress=progress, reuse=reuse, gpus=gpus, executor=executor, slurm=slurm, gpu=gpu)
 
 # %% ../nbs/11_sweeps.ipynb #3c91f032
-_SIZES = {"digits": (10, 129, 14, 36), "placement-digits": (10, 129, 14, 36), "cifar10": (10, 4500, 500, 1000), "cifar100": (100, 450, 50, 100)}
+# images per split as `get_dataset` makes them, in all: (classes, train, val, test). Val is the official split where a
+# dataset has one (DTD partition 1, Flowers102, UCF101's CoOp split: 7,639 / 1,898 / 3,783), else 10 % of train
+# (`val_fraction`, rounded up); test is held out (20 %, `TEST_FRACTION`) where there is none (digits, EuroSAT's 27,000
+# images, SUN397's 108,754). Totals from torchvision's dataset classes: CIFAR 50,000 / 10,000, DTD 40 images per class
+# and split, Flowers102 1,020 / 1,020 / 6,149, Food101 75,750 / 25,250, Oxford Pets 3,680 / 3,669.
+_SIZES = {"digits": (10, 1290, 140, 360), "placement-digits": (10, 1290, 140, 360),
+          "cifar10": (10, 45000, 5000, 10000), "cifar100": (100, 45000, 5000, 10000), "dtd": (47, 1880, 1880, 1880),
+          "food101": (101, 68175, 7575, 25250), "sun397": (397, 78302, 8701, 21751), "flowers102": (102, 1020, 1020, 6149),
+          "ucf101": (101, 7639, 1898, 3783), "eurosat": (10, 19440, 2160, 5400), "oxford_pets": (37, 3312, 368, 3669)}
 _BACKBONE_COST = {"efficientnet_lite0": (1.0, 0.0), "clip:ViT-B-32": (2.5, 5.0)}   # (cost per image, extra seconds to build)
 _COST = dict(fixed=17.5, train=0.00636, eval=0.00465, probe=0.0185)   # seconds: per run; per training, evaluated, probed image (unit)
 _METHOD_COST = {"adavipro": 2.03, "full_finetune": 3.25}   # training cost per image vs VP (bench/estimate.py)
 REFERENCE_MACHINE_S = 0.1188  # `machine_seconds()` on the machine whose run times `_COST` was fitted to (bench/estimate.py)
 
 # %% ../nbs/11_sweeps.ipynb #00f21ba6
+def _is_count(v, low:int=0) -> bool: return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+def image_passes(p:dict # the run's train.ipynb parameters
+                ) -> dict|None: # images through the backbone; None where the dataset's size is unknown or a value is no count
+    """The images one run passes through its backbone: 'train' (training images × epochs, each forward and backward),
+    'eval' (forward only: validation after every epoch and before the first, test with and without the prompt, and the
+    pass over the training split that the frequency mapping and the temperature fit read; a method that learns nothing:
+    validation and test with and without the prompt), 'probe' (the linear probe's features of every split). The split
+    sizes are `_SIZES`' under the run's caps. `None` where the dataset's size is unknown or a size or cap is not a
+    count (e.g. `epochs='x'`): no estimate rather than an error."""
+    size = _SIZES.get(dataset_label(p["dataset"])) if isinstance(p.get("dataset"), str) else None
+    caps = [p.get(k) for k in ("train_per_class", "val_per_class", "test_per_class")]
+    if size is None or not all(c is None or _is_count(c, 1) for c in caps): return None
+    C, *splits = size
+    n_train, n_val, n_test = (n if c is None else min(n, C * c) for n, c in zip(splits, caps))
+    m, mapping = p.get("method"), n_train if p.get("label_mapping", "first") != "first" or p.get("calibrate_head") else 0
+    if m in TRAINING_FREE: return dict(train=0, eval=2 * (n_val + n_test) + mapping, probe=0)
+    if m == "linear_probe": return dict(train=0, eval=0, probe=n_train + n_val + n_test)   # features once, then sklearn
+    E = p.get("epochs")
+    if not _is_count(E, 1): return None
+    return dict(train=n_train * E, eval=n_val * (E + 1) + 2 * n_test + mapping, probe=0)
+
 def cost_terms(p:dict # the run's train.ipynb parameters
-              ) -> dict|None: # the run's work in images × unit; None where the dataset's size is unknown
-    """What `estimate_seconds` counts for one run, in images × unit (the unit: EfficientNet-Lite0 at 112 px): 'train'
-    (training images × epochs), 'eval' (evaluated images: validation after every epoch, test with and without the
-    prompt, and the pass over the training split that the frequency mapping and the temperature fit read), 'probe'
-    (the linear probe's images of every split), and 'build', seconds to build the backbone."""
-    size = _SIZES.get(dataset_label(p["dataset"]))
-    if size is None: return None
-    C, tr, va, te = size
-    cap = lambda n, c: C * (n if c is None else min(n, c))
-    n_train, n_val, n_test = cap(tr, p.get("train_per_class")), cap(va, p.get("val_per_class")), cap(te, p.get("test_per_class"))
+              ) -> dict|None: # the run's work in images × unit; None where `image_passes` is, or the image size is no count
+    """What `estimate_seconds` counts for one run on a CPU, in images × unit (the unit: EfficientNet-Lite0 at 112 px):
+    `image_passes`' 'train', 'eval' and 'probe', each times the backbone's cost per image at the run's size, and
+    'build', seconds to build the backbone."""
+    n, S = image_passes(p), p.get("image_size")
+    if n is None or not _is_count(S, 1) or not isinstance(p.get("backbone"), str): return None
     cost, build = next((v for k, v in _BACKBONE_COST.items() if p["backbone"].startswith(k)), (1.0, 0.0))
-    unit, m = cost * (p["image_size"] / 112) ** 2, p["method"]
-    mapping = n_train if p.get("label_mapping", "first") != "first" or p.get("calibrate_head") else 0
-    t = dict(train=0.0, eval=0.0, probe=0.0, build=build)
-    if m in TRAINING_FREE: t["eval"] = unit * (2 * (n_val + n_test) + mapping)
-    elif m == "linear_probe": t["probe"] = unit * (n_train + n_val + n_test)   # features once, then sklearn
-    else: t.update(train=unit * n_train * p["epochs"], eval=unit * (n_val * (p["epochs"] + 1) + 2 * n_test + mapping))
-    return t
+    unit = cost * (S / 112) ** 2
+    return dict(train=unit * n["train"], eval=unit * n["eval"], probe=unit * n["probe"], build=build)
 
 def estimate_seconds(p:dict,       # the run's train.ipynb parameters
                      threads:int=1, # torch threads of the run
                      machine_s:float|None=None, # `machine_seconds()` of the machine; None: the cost model's own machine
+                     gpu:str|float|None=None, # a GPU of `GPUS` or a measured TFLOP/s: the GPU's seconds (`gpu_seconds`) instead
                     ) -> float|None: # seconds, or None where the dataset's size is unknown
     """Rough seconds one run takes on a 2-core CPU with `threads` threads, the other core(s) busy with another run as
     in a sweep (`--jobs 2`: one thread each): `_COST` times `cost_terms`, on the machine `_COST` was fitted on, scaled
-    by `machine_s / REFERENCE_MACHINE_S` for another."""
+    by `machine_s / REFERENCE_MACHINE_S` for another. With `gpu`, the seconds of one GPU from the run's FLOPs (`gpu_seconds`)."""
+    if gpu is not None: return gpu_seconds(p, gpu)
     t = cost_terms(p)
     if t is None: return None
     work = _COST["train"] * _METHOD_COST.get(p["method"], 1.0) * t["train"] + _COST["eval"] * t["eval"] + _COST["probe"] * t["probe"]
@@ -870,6 +964,98 @@ def sweep_seconds(run_seconds, # per-run estimates, each at the sweep's threads 
     "Wall time of a sweep: its runs' seconds shared among the runs that go at once (at most one per core)."
     return sum(run_seconds) / max(1, min(jobs, cores or _cores()))
 
+# %% ../nbs/11_sweeps.ipynb #78aabf06
+# peak dense (no sparsity) bf16 tensor-core FLOP/s, NVIDIA's datasheets
+GPUS = {"h100": 989e12,        # H100 SXM5
+        "h100-pcie": 756e12,   # H100 PCIe
+        "h200": 989e12,        # H200 SXM: the H100's tensor cores with more memory
+        "a100": 312e12,        # A100 SXM4 and PCIe
+        "l40s": 362e12,
+        "a10": 125e12,
+        "l4": 121e12,
+        "v100": 125e12}        # fp16: V100 has no bf16 tensor cores (precision='auto' asks for bf16; use fp16-capable settings)
+GPU_MFU = 0.30         # assumed share of the peak a run achieves (see above); measured: --gpu-tflops
+DEFAULT_GPU = "h100"   # the GPU a dry run of the paper preset estimates for, unless --gpu names another
+TRAIN_PASSES = {"full_finetune": 3.0}   # forwards' worth of FLOPs per training image; others 2 (backward to the input only)
+
+# %% ../nbs/11_sweeps.ipynb #83176176
+def gpu_throughput(gpu:str|float # a name of `GPUS`, or the TFLOP/s a run achieves on yours (measured)
+                  ) -> float:    # FLOP/s one run achieves
+    "FLOP/s of one run on `gpu`: its peak × `GPU_MFU`, or the TFLOP/s given. `ConfigError` for an unknown name or a number that is not positive."
+    if isinstance(gpu, str) and gpu.lower() in GPUS: return GPUS[gpu.lower()] * GPU_MFU
+    if isinstance(gpu, (int, float)) and not isinstance(gpu, bool) and math.isfinite(gpu) and gpu > 0: return gpu * 1e12
+    raise ConfigError(f"unknown GPU {gpu!r}: choose one of {', '.join(GPUS)}, or give the TFLOP/s a run achieves on "
+                      "yours (--gpu-tflops, a positive number)")
+
+# %% ../nbs/11_sweeps.ipynb #1c0d7e4d
+@functools.cache
+def _forward_flops(kind:str, name:str, image_size:int) -> float:
+    import logging, torch
+    from torch.utils.flop_counter import FlopCounterMode
+    was = logging.root.manager.disable
+    logging.disable(logging.WARNING)   # open_clip warns that no pretrained weights were loaded: none are wanted
+    try:
+        if kind == "clip":
+            import open_clip
+            model = open_clip.create_model(name, pretrained=None).visual
+        elif kind in ("timm", "efficientnet_lite0"):
+            import timm
+            model = timm.create_model(name if kind == "timm" else "tf_efficientnet_lite0", pretrained=False)
+        else: raise ConfigError(f"no FLOP count for backbone kind {kind!r}: the GPU estimate knows clip:, timm: and efficientnet_lite0")
+    except ConfigError: raise
+    except Exception as e: raise ConfigError(f"cannot build backbone {kind}:{name} to count its FLOPs: {type(e).__name__}: {e}".splitlines()[0]) from None
+    finally: logging.disable(was)
+    model.eval().requires_grad_(False)
+    x = torch.zeros(2, 3, image_size, image_size, requires_grad=True)   # as a prompted input: attention's plain path
+    with FlopCounterMode(display=False) as counter: model(x)
+    return counter.get_total_flops() / 2
+
+def backbone_flops(spec:str,       # a backbone spec, e.g. 'clip:ViT-B-32:openai': only its architecture counts
+                   image_size:int, # the input's side S in pixels
+                  ) -> float:      # FLOPs of one image's forward pass
+    """FLOPs of one image's forward pass through `spec`'s architecture at `image_size` px, a multiply and an add counted
+    as two (as peak FLOP/s are): counted by `torch.utils.flop_counter.FlopCounterMode` on a randomly initialised copy
+    (nothing is downloaded), once per process per architecture and size. The input requires a gradient, as a prompted
+    one does, so that attention takes its plain path (FlopCounterMode does not count `nn.MultiheadAttention`'s fused
+    inference path). `ConfigError` for a backbone it cannot build."""
+    kind, _, arg = spec.partition(":")
+    return _forward_flops(kind, arg.partition(":")[0], image_size)
+
+# %% ../nbs/11_sweeps.ipynb #ce499c53
+def run_flops(p:dict # the run's train.ipynb parameters
+             ) -> float|None: # FLOPs; None where `image_passes` is, or the image size is no count
+    "FLOPs of one run: `backbone_flops` × (`TRAIN_PASSES` × training images + evaluated + probed images; `image_passes`)."
+    n, S = image_passes(p), p.get("image_size")
+    if n is None or not _is_count(S, 1) or not isinstance(p.get("backbone"), str): return None
+    return backbone_flops(p["backbone"], S) * (TRAIN_PASSES.get(p["method"], 2.0) * n["train"] + n["eval"] + n["probe"])
+
+def gpu_seconds(p:dict,                      # the run's train.ipynb parameters
+                gpu:str|float=DEFAULT_GPU,   # a name of `GPUS`, or a measured TFLOP/s (`gpu_throughput`)
+               ) -> float|None:              # seconds of compute on one GPU; None where `run_flops` is
+    "Seconds one run computes on one GPU: `run_flops` over `gpu_throughput(gpu)`. `ConfigError` for an unknown GPU."
+    speed, flops = gpu_throughput(gpu), run_flops(p)
+    return None if flops is None else flops / speed
+
+# %% ../nbs/11_sweeps.ipynb #9b4bcb27
+def estimate_text(df:pd.DataFrame,  # a dry run's rows (`run_configs`, `run_study`): status, time_s
+                  jobs:int,         # runs at once
+                  gpu:str|float|None=None, # the GPU the estimates are for (`estimate_seconds`); None: this machine's CPU
+                  executor:str="process",
+                 ) -> str:          # '' when no run has an estimate
+    "The dry run's closing estimate: GPU-hours of the pending runs on `gpu` and their wall time with `jobs` GPUs, or minutes of this machine."
+    t = df.time_s.dropna()
+    if t.empty: return ""
+    if gpu is None:
+        text = f"; estimated {sweep_seconds(t, jobs) / 60:.0f} min with --jobs {jobs}" + ("" if executor == "slurm" else
+               f" (this machine {machine_seconds() / REFERENCE_MACHINE_S:.2f}× as slow as the cost model's: machine_seconds)")
+    else:
+        how = f"at {gpu:g} TFLOP/s measured" if not isinstance(gpu, str) else \
+              f"on {gpu}: {GPUS[gpu.lower()] / 1e12:.0f} TFLOP/s bf16 peak × {GPU_MFU:.0%} MFU, assumed"
+        hours = t.sum() / 3600
+        text = f"; estimated {hours:,.1f} GPU-hours {how} (compute only), {hours / jobs:,.1f} h with --jobs {jobs} on {jobs} GPU" + "s" * (jobs > 1)
+    if n := int(((df.status == "pending") & df.time_s.isna()).sum()): text += f"; {n} pending without an estimate (dataset size unknown)"
+    return text
+
 # %% ../nbs/11_sweeps.ipynb #93744f7c
 STUDY = ["table1", "table2", "table3", "table4", "table5", "table6", "table7", "fig2", "fig4"]   # `adavipro-sweep all`
 
@@ -879,7 +1065,7 @@ def run_study(preset:str="cpu",           # 'cpu' or 'paper'
               jobs:int=1,                  # runs executed at once
               dry_run:bool=False,          # only list the runs, their status and estimated seconds
               overrides:dict|None=None,    # parameters for every run (see `plan_experiment`)
-              **kwargs,                    # progress, reuse, gpus, executor, slurm: as `run_experiment`
+              **kwargs,                    # progress, reuse, gpus, executor, slurm, gpu: as `run_experiment`
              ) -> pd.DataFrame:            # `run_experiment`'s rows of every experiment, with its `experiment`
     "Every experiment of `STUDY`, in turn; in a dry run, a run an earlier experiment plans with the same parameters is `reusable`."
     frames, planned = [], {}
@@ -927,6 +1113,8 @@ def main(argv:list[str]|None=None) -> int:
                     help="any other sbatch option, e.g. --slurm-option account myproject")
     ap.add_argument("--out", default="outputs", help="output root (default: outputs)")
     ap.add_argument("--dry-run", action="store_true", help="list the runs and their status, run nothing")
+    ap.add_argument("--gpu", help=f"dry run: estimate GPU-hours from FLOPs on this GPU ({', '.join(GPUS)}; --preset paper: {DEFAULT_GPU})")
+    ap.add_argument("--gpu-tflops", type=float, metavar="X", help="dry run: estimate at X TFLOP/s measured on your GPU instead")
     ap.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="override a train.ipynb parameter for every run; also datasets=a,b and methods=a,b")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -942,7 +1130,9 @@ def main(argv:list[str]|None=None) -> int:
                      cpus_per_job=a.slurm_cpus_per_job, options=dict(a.slurm_option) if a.slurm_option else None)
         given = {k: v for k, v in given.items() if v is not None}
         slurm = SlurmConfig(**given) if given or a.executor == "slurm" else None
-        kw = dict(progress=not a.no_progress, reuse=not a.no_reuse, gpus=a.gpus, executor=a.executor, slurm=slurm)
+        if a.gpu is not None and a.gpu_tflops is not None: raise ConfigError("give --gpu or --gpu-tflops, not both")
+        gpu = a.gpu_tflops if a.gpu_tflops is not None else a.gpu if a.gpu is not None else DEFAULT_GPU if a.preset == "paper" else None
+        kw = dict(progress=not a.no_progress, reuse=not a.no_reuse, gpus=a.gpus, executor=a.executor, slurm=slurm, gpu=gpu)
         df = run_study(a.preset, a.out, a.jobs, a.dry_run, overrides, **kw) if a.experiment == "all" else \
              run_experiment(a.experiment, a.preset, a.out, a.jobs, a.dry_run, overrides, **kw)
     except ConfigError as e:
@@ -955,10 +1145,7 @@ def main(argv:list[str]|None=None) -> int:
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 80):
         print(df[cols].to_string(index=False))
     counts = df.status.value_counts().to_dict()
-    est = ""
-    if a.dry_run and df.time_s.notna().any():
-        est = f"; estimated {sweep_seconds(df.time_s.dropna(), a.jobs) / 60:.0f} min with --jobs {a.jobs}" + ("" if a.executor == "slurm"
-              else f" (this machine {machine_seconds() / REFERENCE_MACHINE_S:.2f}× as slow as the cost model's: machine_seconds)")
+    est = estimate_text(df, a.jobs, gpu, a.executor) if a.dry_run else ""
     print(f"{a.experiment} ({a.preset}): " + ", ".join(f"{n} {s}" for s, n in counts.items()) + est)
     return int(counts.get("failed", 0) > 0)
 

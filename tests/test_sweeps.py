@@ -58,14 +58,14 @@ def test_grid_sizes_and_names(experiment, preset):
 
 
 def test_paper_command_in_train_notebook_is_the_paper_preset():
-    "The paper's configuration that nbs/train.ipynb shows is the `paper` preset's run, field for field (issue: randn, mask lr 1)."
-    from adavipro.sweeps import _parse_value
+    "The paper's command that nbs/train.ipynb shows builds the `paper` preset's run, field for field (randn, mask lr 1)."
+    from adavipro.sweeps import _parse_value, preset_params
     text = "".join(json.loads((ROOT / "nbs" / "train.ipynb").read_text())["cells"][0]["source"])
     cmd = text[text.index("papermill nbs/train.ipynb outputs/c100.ipynb"):text.index("# the paper's configuration")]
     words = cmd.replace("\\\n", " ").split()
     shown = {words[i + 1]: _parse_value(words[i + 1], words[i + 2]) for i, w in enumerate(words) if w == "-p"}
     planned = next(p for p in plan_experiment("table1", "paper", dict(datasets=["cifar100"], methods=["adavipro"])).values())
-    ours, theirs = effective_config({**shown, "out_dir": "x"}), effective_config(planned)
+    ours, theirs = effective_config(preset_params(**shown, cuda=True)), effective_config(planned)
     assert {k: (ours[k], theirs[k]) for k in ours if k not in RUNTIME_FIELDS and ours[k] != theirs[k]} == {}
 
 
@@ -179,6 +179,42 @@ def test_cli_dry_run(tmp_path, capsys):
     assert main(["lr", "--dry-run", "--preset", "paper", "--out", str(tmp_path)]) == 0
     assert "dtd-vp-p30-lr400-e1000" in capsys.readouterr().out
 
+
+def test_paper_dry_run_estimates_gpu_hours(tmp_path, capsys):
+    "The paper study's dry run: every pending run estimated from its FLOPs, the total in GPU-hours; bad GPUs refused in one line."
+    assert main(["all", "--preset", "paper", "--dry-run", "--no-progress", "--out", str(tmp_path)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"all \(paper\): 124 pending, 68 reusable; estimated [\d,.]+ GPU-hours on h100: 989 TFLOP/s bf16 peak "
+                        r"× 30% MFU, assumed \(compute only\), [\d,.]+ h with --jobs 1 on 1 GPU", last), last
+    hours = float(re.search(r"estimated ([\d,.]+) GPU-hours", last).group(1).replace(",", ""))
+    assert main(["all", "--preset", "paper", "--dry-run", "--no-progress", "--out", str(tmp_path), "--gpu", "a100", "--jobs", "4"]) == 0
+    a100 = float(re.search(r"estimated ([\d,.]+) GPU-hours on a100", capsys.readouterr().out).group(1).replace(",", ""))
+    assert abs(a100 / hours - 989 / 312) < 0.01 * 989 / 312
+    assert main(["table2", "--preset", "paper", "--dry-run", "--out", str(tmp_path), "--gpu-tflops", "250"]) == 0
+    assert "GPU-hours at 250 TFLOP/s measured" in capsys.readouterr().out
+    assert main(["table2", "--preset", "paper", "--dry-run", "--out", str(tmp_path), "--gpu", "h1000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown GPU 'h1000': choose one of h100, h100-pcie, h200, a100, l40s" in err
+    assert main(["table2", "--preset", "paper", "--dry-run", "--out", str(tmp_path), "--gpu", "h100", "--gpu-tflops", "9"]) == 2
+    capsys.readouterr()
+    # a value the cost model cannot count gives no estimate, not a TypeError (whether -p refuses it is main's business)
+    assert main(["table2", "--dry-run", "--out", str(tmp_path), "-p", "epochs", "x", "-p", "datasets", "digits"]) in (0, 2)
+
+
+def test_a_sweep_gives_the_notebook_every_parameter(tmp_path, monkeypatch):
+    "A sweep gives nbs/train.ipynb every field, so the notebook's preset fills in none: a cpu sweep on CIFAR-100 keeps its mask lr."
+    import adavipro.sweeps as sw
+    seen = []
+    def fake_child(cmd, stop=None, **kw):
+        params = json.loads(cmd[-1])["parameters"]; seen.append(params)
+        (Path(params["out_dir"]) / "metrics.json").write_text("{}")
+        return 0
+    monkeypatch.setattr(sw, "_run_child", fake_child)
+    runs = plan_experiment("table2", "cpu", dict(TINY, datasets=["cifar100"], methods=["adavipro"]))
+    sw.run_configs(dict(list(runs.items())[:1]), tmp_path, progress=False)
+    (params,) = seen
+    assert set(params) == set(sw.TRAIN_PARAMS) and params["lr_mask"] == "recipe"   # the paper preset's would be 1
+    assert sw.preset_params(**params, cuda=False) == params
 
 # ---------------------------------------------------------------- real sweeps (shared by the report test)
 

@@ -42,3 +42,26 @@ def test_a_run_of_300_steps_writes_at_most_8_kb_of_progress_into_its_notebook(tm
     text = "".join("".join(o.get("text", "")) for o in cell["outputs"])
     assert size <= 8192, f"{size} bytes of output"
     assert text.count("epoch ") == 4                           # the one line per epoch
+
+
+def test_preset_fills_in_only_what_no_parameter_gives(tmp_path):
+    "-p preset paper on digits: the paper's values for what no -p gives, a -p wins even where it equals TrainConfig's default."
+    out = tmp_path / "run"
+    pm.execute_notebook(str(ROOT / "nbs" / "train.ipynb"), str(tmp_path / "train.ipynb"), cwd=str(ROOT), progress_bar=False,
+                        parameters=dict(TINY, epochs=1, method="vp", preset="paper", backbone="efficientnet_lite0",
+                                        device="cpu", init="zeros", out_dir=str(out)))
+    cfg = json.loads((out / "metrics.json").read_text())["config"]
+    assert (cfg["lr_mask"], cfg["momentum"]) == (1.0, 0.9)                        # the paper preset's (TrainConfig: "recipe")
+    assert (cfg["init"], cfg["image_size"], cfg["prompt_size"], cfg["backbone"]) == ("zeros", 32, 4, "efficientnet_lite0")  # given
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="the paper preset runs where CUDA exists")
+def test_paper_dataset_without_cuda_stops_with_what_to_do(tmp_path):
+    "The paper's command (-p dataset ucf101) is the paper preset; without CUDA it stops at once, in one line, writing nothing."
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(str(ROOT / "nbs" / "train.ipynb"), str(tmp_path / "train.ipynb"), cwd=str(tmp_path),
+                            parameters=dict(dataset="ucf101"), progress_bar=False)
+    assert e.value.ename == "ConfigError" and "\n" not in e.value.evalue
+    assert "runs the paper preset (clip:ViT-B-32:openai at 224 px, 1000 epochs of batch 256)" in e.value.evalue
+    assert "-p device cpu" in e.value.evalue and "-p preset cpu" in e.value.evalue
+    assert not (tmp_path / "outputs").exists()
