@@ -10,18 +10,19 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
-from .core import ConfigError, Registry, atomic_write_text
+from .core import ConfigError, Registry, atomic_write_text, optional_import
 from .data import dataset_lock, split_placement_spec
 from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_config, resolve_mask_recipe
 
+pd = optional_import("pandas", "study")   # the [study] extra; imported at the first table
+
 # %% auto #0
-__all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET', 'ADAPTATION_BUDGET',
-           'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'MASK_METHODS',
-           'MASK_PARAMS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS', 'STABILISERS_ALONE',
-           'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN',
+__all__ = ['pd', 'PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET',
+           'ADAPTATION_BUDGET', 'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS',
+           'MASK_METHODS', 'MASK_PARAMS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS',
+           'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN',
            'REFERENCE_MACHINE_S', 'STUDY', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label',
            'dataset_family', 'run_name', 'dataset_params', 'list_experiments', 'family_defaults', 'plan_experiment',
            'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig', 'make_executor',

@@ -9,13 +9,12 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 
-from .core import ConfigError, atomic_torch_save, atomic_write_json, keep_freed_memory, precision_autocast, seed_everything
+from .core import ConfigError, atomic_torch_save, atomic_write_json, keep_freed_memory, precision_autocast, seed_everything, optional_import
 from .data import get_dataset, iterate_batches, DatasetSplits
 from .backbones import create_backbone
 from .heads import TemperatureScaledHead, backbone_outputs, frequency_mapped_head, temperature_scaled_head
@@ -26,8 +25,10 @@ from .config import (RECIPE, MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, resolve_
 from .runs import (RunLock, check_run_folder, prepare_run_folder, write_history, rng_state, set_rng_state,
                    load_checkpoint)
 
+pd = optional_import("pandas", "study")   # the [study] extra; imported at the first table
+
 # %% auto #0
-__all__ = ['build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed', 'TrainingError',
+__all__ = ['pd', 'build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed', 'TrainingError',
            'plot_history', 'fit_sgd', 'fit', 'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #fc7b8787
