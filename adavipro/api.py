@@ -27,7 +27,8 @@ class PromptedModel(PromptedClassifier):
     A training loop needs three calls: `param_groups(lr_prompt, lr_mask)` for the optimiser, `loss(logits, labels)`
     (cross-entropy plus the prompter's `extra_loss`, e.g. AdaViPro's target-rate term) or `training_step(images,
     labels)` for both at once, and `on_epoch_end()` after every epoch (AdaViPro: τ ← max(γτ, τ_min), paper §3.3).
-    `print_trainable_parameters()` prints what trains, as peft does."""
+    `print_trainable_parameters()` prints what trains, as peft does. Images in a layout, dtype or range the
+    pipeline cannot read raise `ConfigError` (`Preprocess`)."""
 
     def param_groups(self, lr_prompt:float=40., # learning rate of the pixel prompt (VP, paper: 40 with SGD)
                      lr_mask:float=1.,           # learning rate of AdaViPro's mask generator (paper: 1)

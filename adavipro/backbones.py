@@ -69,7 +69,8 @@ class Backbone(nn.Module):
     It FREEZES `model` IN PLACE (`requires_grad_(False)`, eval mode, `train()` pinned to eval) and, while the fast
     paths are on (`adavipro.fast`), switches some of its layers (attention, a ViT's patch embedding) to classes that
     compute the same numbers faster (`fast.use_stock_layers` switches them back). Pass `copy=True` to leave the
-    caller's network untouched (a deep copy is frozen instead)."""
+    caller's network untouched (a deep copy is frozen instead). `check_image_size` raises `ConfigError` for a side a
+    fixed-size network (a ViT) cannot take."""
     def __init__(self, model:nn.Module, # the pretrained network; frozen in place unless `copy`
                  cfg:BackboneConfig, # what downstream stages need to know about it
                  copy:bool=False, # True: freeze a deep copy of `model`, never the caller's object
