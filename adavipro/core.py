@@ -32,8 +32,8 @@ class optional_import:
         if self._module is None:
             try: self._module = importlib.import_module(self._name)
             except ImportError as e:
-                raise ConfigError(f"{self._name} is not installed ({e.name or self._name} missing): "
-                                  f"pip install 'adavipro[{self._extra}]'") from None
+                why = "" if e.name in (None, self._name) else f" ({e.name} missing)"
+                raise ConfigError(f"{self._name} is not installed{why}: pip install 'adavipro[{self._extra}]'") from None
         return getattr(self._module, attr)
 
     def __repr__(self): return f"optional_import({self._name!r}, extra={self._extra!r})"

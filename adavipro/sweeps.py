@@ -952,6 +952,7 @@ def main(argv:list[str]|None=None) -> int:
     try:
         overrides = {k: _parse_value(k, v) for k, v in a.param}
         check_overrides(a.experiment, a.preset, overrides)   # a -p value of the wrong type or range: one line, nothing planned
+        if not a.dry_run: optional_import("papermill", "study").execute_notebook   # runs need the [study] extra
         given = dict(partition=a.slurm_partition, time_min=a.slurm_time, gpus_per_job=a.slurm_gpus_per_job,
                      cpus_per_job=a.slurm_cpus_per_job, options=dict(a.slurm_option) if a.slurm_option else None)
         given = {k: v for k, v in given.items() if v is not None}

