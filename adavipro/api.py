@@ -17,7 +17,7 @@ from .heads import LabelMappingHead
 from .model import Preprocess, PromptedClassifier, create_method, methods
 
 # %% auto #0
-__all__ = ['PAPER_IMAGE_SIZE', 'PROMPT_METHODS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PromptedModel', 'prompt']
+__all__ = ['PROMPT_METHODS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PromptedModel', 'prompt']
 
 # %% ../nbs/13_api.ipynb #77b35ae0
 class PromptedModel(PromptedClassifier):
@@ -67,15 +67,12 @@ class PromptedModel(PromptedClassifier):
               + (f" ({groups})" if groups else ""))
 
 # %% ../nbs/13_api.ipynb #d9cbc6be
-PAPER_IMAGE_SIZE = 224   # the side at which the paper gives prompt_size=30 and region_size=32
-
 def _scaled_defaults(method:str, image_size:int, options:dict) -> dict:
     "`options` with prompt_size and region_size, where missing, scaled from the paper's 30 and 32 at 224 px."
-    x = image_size / PAPER_IMAGE_SIZE
+    from adavipro.sweeps import scale_size   # the sweeps' rule, so that both scale alike
     out = dict(options)
-    out.setdefault("prompt_size", max(1, min(round(30 * x), image_size // 2)))
-    divisors = [d for d in range(1, image_size + 1) if image_size % d == 0]
-    out.setdefault("region_size", min(divisors, key=lambda d: (abs(d - 32 * x), -d)))
+    out.setdefault("prompt_size", scale_size(30, image_size))
+    out.setdefault("region_size", scale_size(32, image_size, divides=True))
     return out
 
 # %% ../nbs/13_api.ipynb #cf797da7
