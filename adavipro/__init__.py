@@ -1,7 +1,7 @@
 """adavipro: pixel-space visual prompting (VP, AdaViPro) of frozen pretrained vision models.
 
 A five-line tour:
-    import adavipro, timm
+    import adavipro, timm, torch
     net = timm.create_model("resnet18", pretrained=True)             # any classifier (B,3,S,S) -> (B,K) logits
     model = adavipro.prompt(net, classes=10, method="adavipro")      # frozen copy + trainable prompt; help(adavipro.prompt)
     opt = torch.optim.SGD(model.param_groups(lr_prompt=40., lr_mask=1.), momentum=0.9)

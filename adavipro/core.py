@@ -40,7 +40,7 @@ class optional_import:
 
 # %% ../nbs/00_core.ipynb #4d785575
 class Registry:
-    "A name → factory table whose look-up errors list the valid names."
+    "A name → factory table whose look-up errors list the valid names; `modules` that register more are imported at the first look-up."
     def __init__(self, kind:str, # what is registered, e.g. "dataset" (used in error messages)
                  modules:tuple[str, ...]=(), # modules whose import registers more entries; imported at the first look-up
                 ):
