@@ -149,8 +149,12 @@ def check_mask_sampler(name:str # a key of `MASK_SAMPLERS`
 class AdaViProPrompter(Prompter):
     r"""Adaptive prompt $x + P \odot m_p(x)$ with a learned region mask (AdaViPro, Yang et al. 2024, eqs. 3–7).
 
-    The paper's recipe is the default. The other arguments are stabilisers for the mask (none is in the paper; see
-    "Keeping the mask alive" below): `policy_norm` and `init_on` go to `MaskGenerator`; `tau_min` floors the
+    `forward(x)`: `(B,3,S,S)` normalised images → `(B,3,S,S)` prompted images; P is the `(1,3,S,S)` VP padding
+    frame, m_p the `(B,1,S,S)` {0,1} mask of R×R regions decided per image (Gumbel-Softmax sample at temperature τ
+    in training, argmax in eval). The trainable parameters are P (group 'prompt') and the mask generator ('mask').
+
+    The paper's recipe is the default. The other arguments are stabilisers for the mask (none is in the paper; they
+    keep the mask from saturating, all regions on or all off, in short runs): `policy_norm` and `init_on` go to `MaskGenerator`; `tau_min` floors the
     temperature (DynConv and AdaViT keep it fixed); `warmup_epochs` trains the template under an all-on mask first;
     `target_rate` ρ with weight λ = `target_weight` adds λ·(mean(m) − ρ)² to the loss (ConvNet-AIG, DynamicViT,
     AdaViT); `sampler` picks the training-time sampler of `MASK_SAMPLERS`. Raises `ConfigError` for a region size that does not divide `image_size`, a bad temperature, a target

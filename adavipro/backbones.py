@@ -6,28 +6,39 @@
 from __future__ import annotations
 import difflib, os, socket
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-import open_clip
 import timm
 import torch
 from torch import Tensor, nn
 
-from .core import ConfigError, Registry
+from .core import ConfigError, Registry, optional_import
 from . import fast
 from .heads import ClipHead, LabelMappingHead
 
+open_clip = optional_import("open_clip", "clip")   # the [clip] extra; imported at the first CLIP backbone
+
 # %% auto #0
-__all__ = ['backbones', 'TEXT_TEMPLATE', 'BackboneConfig', 'Backbone', 'load_by_position', 'register_backbone', 'list_backbones',
-           'create_backbone', 'ClipBackbone']
+__all__ = ['open_clip', 'HEAD_KINDS', 'backbones', 'TEXT_TEMPLATE', 'BackboneConfig', 'Backbone', 'load_by_position',
+           'register_backbone', 'list_backbones', 'create_backbone', 'ClipBackbone']
 
 # %% ../nbs/02_backbones.ipynb #77faba3a
+HEAD_KINDS = ("clip", "imagenet")   # image embeddings → ClipHead; source-model logits → LabelMappingHead
+
 @dataclass
 class BackboneConfig:
-    "What downstream stages need to know about a backbone (like timm's `pretrained_cfg`)."
+    """What downstream stages need to know about a backbone (like timm's `pretrained_cfg`).
+
+    Fields: `name` (the spec), `input_size` (native square side S in pixels), `mean`/`std` (three per-channel numbers in
+    [0, 1] image units, std > 0), `head_kind` (one of `HEAD_KINDS`: 'clip' = image embeddings → `ClipHead`,
+    'imagenet' = source-model logits → `LabelMappingHead`), `any_size` (True if other input sides work, e.g.
+    convnets; False for ViTs), `num_outputs` (columns of `Backbone.forward`'s output: CLIP's embedding dim, or the
+    classifier's logits, e.g. 1000), `interpolation` ('bilinear' or 'bicubic', CLIP's). Raises `ConfigError` for any
+    value outside these."""
     name: str                          # the spec it was made from, e.g. 'clip:ViT-B-32:openai'
     input_size: int                    # native square resolution in pixels, e.g. 224
     mean: tuple[float, float, float]   # per-channel mean of the [0, 1] image used to normalise
@@ -37,13 +48,35 @@ class BackboneConfig:
     num_outputs: int                   # size of `Backbone.forward`'s output: CLIP embedding dim, or 1000
     interpolation: str = "bilinear"    # how `Preprocess` resizes images to the model's input: CLIP's own is 'bicubic'
 
+    def __post_init__(self):
+        def pos_int(v): return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+        if self.head_kind not in HEAD_KINDS:
+            raise ConfigError(f"head_kind={self.head_kind!r}: choose one of {', '.join(HEAD_KINDS)}")
+        if self.interpolation not in ("bilinear", "bicubic"):
+            raise ConfigError(f"interpolation={self.interpolation!r}: use 'bilinear' or 'bicubic'")
+        for f in ("input_size", "num_outputs"):
+            if not pos_int(getattr(self, f)): raise ConfigError(f"{f}={getattr(self, f)!r} must be a positive integer")
+        for f in ("mean", "std"):
+            v = tuple(getattr(self, f))
+            if len(v) != 3 or (f == "std" and min(v) <= 0):
+                raise ConfigError(f"{f}={v!r} must be three per-channel numbers in [0, 1] units" + (", all > 0" if f == "std" else ""))
+
 # %% ../nbs/02_backbones.ipynb #6abbae82
 class Backbone(nn.Module):
-    "A frozen pretrained network, always in eval mode; this base class wraps an ImageNet-1k classifier."
-    def __init__(self, model:nn.Module, # the pretrained network; frozen in place
+    """A frozen pretrained network, always in eval mode; this base class wraps a classifier (ImageNet-1k: 1000 logits).
+
+    `forward`: `(B,3,S,S)` float image, normalised with `cfg.mean`/`cfg.std` → `(B, cfg.num_outputs)`.
+    It FREEZES `model` IN PLACE (`requires_grad_(False)`, eval mode, `train()` pinned to eval) and, while the fast
+    paths are on (`adavipro.fast`), switches some of its layers (attention, a ViT's patch embedding) to classes that
+    compute the same numbers faster (`fast.use_stock_layers` switches them back). Pass `copy=True` to leave the
+    caller's network untouched (a deep copy is frozen instead). `check_image_size` raises `ConfigError` for a side a
+    fixed-size network (a ViT) cannot take."""
+    def __init__(self, model:nn.Module, # the pretrained network; frozen in place unless `copy`
                  cfg:BackboneConfig, # what downstream stages need to know about it
+                 copy:bool=False, # True: freeze a deep copy of `model`, never the caller's object
                 ):
         super().__init__()
+        if copy: model = deepcopy(model)
         self.model, self.cfg = model, cfg
         self.requires_grad_(False)
         self.eval()
@@ -55,6 +88,7 @@ class Backbone(nn.Module):
 
     def forward(self, x:Tensor # (B, 3, S, S) float image, normalised with `cfg.mean`/`cfg.std`
                ) -> Tensor: # (B, cfg.num_outputs): 1000 ImageNet logits here
+        "The wrapped network's output `(B, cfg.num_outputs)` for a normalised `(B,3,S,S)` float batch (a classifier's logits)."
         return self.model(x)
 
     def create_head(self, classes:list[str] # downstream class names, in label order

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn, Tensor
 
-from .core import ConfigError, atomic_torch_save, atomic_write_json, atomic_write_text, precision_autocast, seed_everything
+from .core import ConfigError, atomic_torch_save, atomic_write_json, atomic_write_text, precision_autocast, seed_everything, optional_import
 from .prompters import Prompter
 from .backbones import Backbone, ClipBackbone
 from .data import iterate_batches
@@ -23,8 +22,10 @@ from .runs import RunLock, check_run_folder, prepare_run_folder, write_history
 # ILM-VP's frequency label mapping lives with the other heads (02a_heads); its names stay importable from here
 from .heads import greedy_one_to_one, frequency_label_mapping, MappedLabelHead, frequency_mapped_head
 
+pd = optional_import("pandas", "study")   # the [study] extra; imported at the first table
+
 # %% auto #0
-__all__ = ['FullFinetunePrompter', 'sweep_log_c', 'backbone_features', 'extract_features', 'fit_linear_probe']
+__all__ = ['pd', 'FullFinetunePrompter', 'sweep_log_c', 'backbone_features', 'extract_features', 'fit_linear_probe']
 
 # %% ../nbs/10_baselines.ipynb #8c064b84
 @methods.register("zero_shot")

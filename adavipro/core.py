@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #ee0a586f
 from __future__ import annotations
-import contextlib, ctypes, json, os, random, sys, tempfile
+import contextlib, ctypes, importlib, json, os, random, sys, tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,20 +12,44 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'ConfigError', 'Registry', 'atomic_write', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save',
-           'seed_everything', 'check_precision', 'precision_autocast', 'full_precision', 'keep_freed_memory',
-           'show_progress']
+__all__ = ['PRECISIONS', 'ConfigError', 'optional_import', 'Registry', 'atomic_write', 'atomic_write_text', 'atomic_write_json',
+           'atomic_torch_save', 'seed_everything', 'check_precision', 'precision_autocast', 'full_precision',
+           'keep_freed_memory', 'show_progress']
 
 # %% ../nbs/00_core.ipynb #805935a3
 class ConfigError(ValueError):
     "A problem with the user's input, with a one-line message that says how to fix it."
 
+# %% ../nbs/00_core.ipynb #2f9e8fda
+class optional_import:
+    "A module imported at its first attribute access; if it is not installed, `ConfigError` naming the pip extra to add."
+    def __init__(self, name:str, # the module, e.g. 'open_clip'
+                 extra:str,      # the extra of adavipro that installs it, e.g. 'clip'
+                ):
+        self._name, self._extra, self._module = name, extra, None
+
+    def __getattr__(self, attr:str):
+        if attr.startswith("__"): raise AttributeError(attr)
+        if self._module is None:
+            try: self._module = importlib.import_module(self._name)
+            except ImportError as e:
+                why = "" if e.name in (None, self._name) else f" ({e.name} missing)"
+                raise ConfigError(f"{self._name} is not installed{why}: pip install 'adavipro[{self._extra}]'") from None
+        return getattr(self._module, attr)
+
+    def __repr__(self): return f"optional_import({self._name!r}, extra={self._extra!r})"
+
 # %% ../nbs/00_core.ipynb #4d785575
 class Registry:
-    "A name → factory table whose look-up errors list the valid names."
-    def __init__(self, kind:str # what is registered, e.g. "dataset" (used in error messages)
+    "A name → factory table whose look-up errors list the valid names; `modules` that register more are imported at the first look-up."
+    def __init__(self, kind:str, # what is registered, e.g. "dataset" (used in error messages)
+                 modules:tuple[str, ...]=(), # modules whose import registers more entries; imported at the first look-up
                 ):
-        self.kind, self._items = kind, {}
+        self.kind, self._items, self._modules = kind, {}, list(modules)
+
+    def _load(self):
+        "Import the registering modules not yet imported (lazily: `import adavipro` stays cheap)."
+        while self._modules: importlib.import_module(self._modules.pop(0))
 
     def register(self, name:str):
         "Decorator that registers `fn` under `name`; a *different* definition claiming a taken name is an error."
@@ -39,12 +63,13 @@ class Registry:
 
     def get(self, name:str) -> Callable:
         "The factory registered as `name`; raises `ConfigError` naming the valid choices."
+        self._load()
         if name not in self._items:
             raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
         return self._items[name]
 
-    def names(self) -> list[str]: return sorted(self._items)
-    def __contains__(self, name): return name in self._items
+    def names(self) -> list[str]: self._load(); return sorted(self._items)
+    def __contains__(self, name): self._load(); return name in self._items
     def __repr__(self): return f"Registry({self.kind!r}: {', '.join(self.names())})"
 
 # %% ../nbs/00_core.ipynb #af2aac01

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 
-import open_clip
+try: import open_clip
+except ImportError: open_clip = None   # the [clip] extra; without it no open_clip model exists
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
@@ -239,7 +240,7 @@ class PatchEmbedConv2d(nn.Conv2d):
         return y.transpose(1, 2).reshape(B, O, h, w)
 
 # %% ../nbs/05a_fast.ipynb #dea8add9
-class ClassTokenBlock(open_clip.transformer.ResidualAttentionBlock):
+class ClassTokenBlock(open_clip.transformer.ResidualAttentionBlock if open_clip else nn.Module):
     """The last block of an open_clip ViT whose output is its class token: computes that token alone.
 
     Called as the ViT calls it (`(B, L, E)` tokens, no separate keys/values, no mask) with the fast paths on, it
@@ -264,7 +265,7 @@ def _is_patchify(m:nn.Module) -> bool:
 # %% ../nbs/05a_fast.ipynb #d60c843b
 def _class_token_block(m:nn.Module) -> nn.Module|None:
     "The last block of `m` if `m` is an open_clip ViT that reads only the class token of its last block's output."
-    if not isinstance(m, open_clip.transformer.VisionTransformer): return None
+    if open_clip is None or not isinstance(m, open_clip.transformer.VisionTransformer): return None
     if getattr(m, "pool_type", None) != "tok" or getattr(m, "attn_pool", None) is not None or getattr(m, "output_tokens", True):
         return None
     t = m.transformer
@@ -292,7 +293,7 @@ def use_fast_layers(model:nn.Module # a network; its modules are switched in pla
 
 # %% ../nbs/05a_fast.ipynb #0ea37d4c
 _STOCK = {BatchFirstSelfAttention: nn.MultiheadAttention, PatchEmbedConv2d: nn.Conv2d,
-          ClassTokenBlock: open_clip.transformer.ResidualAttentionBlock}
+          ClassTokenBlock: open_clip.transformer.ResidualAttentionBlock if open_clip else nn.Module}
 
 # %% ../nbs/05a_fast.ipynb #20b33b49
 def use_stock_layers(model:nn.Module # a network; its modules are switched back in place

@@ -15,13 +15,37 @@ from .mask import check_region_size
 from .data import oracle_region_mask
 
 # %% auto #0
-__all__ = ['methods', 'trainers', 'Preprocess', 'PromptedClassifier', 'count_tunable_params', 'list_methods', 'create_method',
-           'OraclePrompter']
+__all__ = ['methods', 'trainers', 'check_images', 'Preprocess', 'prompter_image_size', 'PromptedClassifier',
+           'count_tunable_params', 'list_methods', 'create_method', 'OraclePrompter']
+
+# %% ../nbs/07_model.ipynb #9fd7b47e
+def check_images(images:Tensor # what `Preprocess` is given
+                ):
+    "`ConfigError` unless `images` is `(B,3|4,h,w)` channels-first, uint8 in [0, 255] or float in [0, 1]."
+    if not isinstance(images, Tensor): raise ConfigError(f"images must be a torch.Tensor (B,3,H,W); got {type(images).__name__}")
+    if images.dim() != 4 or images.shape[1] not in (3, 4):
+        if images.dim() == 4 and images.shape[-1] in (3, 4):
+            raise ConfigError(f"images of shape {tuple(images.shape)} look channels-last (B,H,W,C): pass images.permute(0, 3, 1, 2)")
+        raise ConfigError(f"images must be (B,3,H,W) channels-first; got shape {tuple(images.shape)}")
+    if images.dtype == torch.uint8: return
+    if not images.is_floating_point():
+        raise ConfigError(f"images must be uint8 in [0, 255] or float in [0, 1]; got dtype {images.dtype}")
+    lo, hi = images[:, :3].aminmax()
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ConfigError(f"float images must be in [0, 1] (unnormalised); got values in [{lo.item():.3g}, {hi.item():.3g}]: "
+                          "divide 0–255 images by 255 or pass them as uint8; Preprocess normalises itself")
 
 # %% ../nbs/07_model.ipynb #b61700aa
 class Preprocess(nn.Module):
-    """uint8 images of any size → float, resized to `image_size` (the backbone's own interpolation: bicubic for CLIP,
-    as open_clip's preprocessing, clamped to [0, 1] like an 8-bit image), normalised with the backbone's mean/std."""
+    """Images of any size → the backbone's normalised input `(B,3,S,S)` float32, S = `image_size`.
+
+    Input: `(B,3,h,w)` (or `(B,4,h,w)` with an object matte, ignored here) channels-first, either uint8 in [0, 255]
+    or float in [0, 1]. Resized to S×S with `interpolation` (bilinear, antialiased when shrinking; CLIP's own is
+    bicubic, then clamped to [0, 1] like an 8-bit image), then `(x - mean) / std` per channel, mean/std in [0, 1]
+    units (timm's `pretrained_cfg` / open_clip's preprocessing). Raises `ConfigError` for a bad `interpolation`,
+    mean/std that are not three numbers (std > 0), and in `forward` for channels-last `(B,h,w,3)` images, a tensor
+    that is not 4-D, a dtype other than uint8/float, or float images outside [0, 1] (e.g. 0–255 or already
+    normalised)."""
     def __init__(self, image_size:int,          # S, side of the square model input
                  mean:tuple,                    # per-channel mean of the backbone's training data, in [0,1] units
                  std:tuple,                     # per-channel std, in [0,1] units
@@ -29,12 +53,19 @@ class Preprocess(nn.Module):
         super().__init__()
         if interpolation not in ("bilinear", "bicubic"):
             raise ConfigError(f"interpolation={interpolation!r}: use 'bilinear' or 'bicubic'")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+            raise ConfigError(f"image_size={image_size!r} must be a positive integer (pixels)")
+        for name, v in (("mean", mean), ("std", std)):
+            if len(tuple(v)) != 3 or (name == "std" and min(v) <= 0):
+                raise ConfigError(f"{name}={tuple(v)!r} must be three per-channel numbers in [0, 1] units" + (", all > 0" if name == "std" else ""))
         self.image_size, self.interpolation = image_size, interpolation
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
     def forward(self, images:Tensor # (B,3,h,w) uint8 in [0,255] (or float in [0,1]); a 4th channel (object matte) is ignored
                ) -> Tensor:         # (B,3,S,S) float32, normalised
+        "Resize and normalise `images` (see the class docstring); `ConfigError` for a layout, dtype or range it cannot read."
+        check_images(images)
         x = images[:, :3]
         x = x.float() / 255. if x.dtype == torch.uint8 else x.float()
         if x.shape[-2:] != (self.image_size, self.image_size):
@@ -53,16 +84,41 @@ class Preprocess(nn.Module):
             m = F.interpolate(m, size=(self.image_size, self.image_size), mode="nearest")
         return m
 
+# %% ../nbs/07_model.ipynb #7bbde5d3
+def prompter_image_size(prompter:nn.Module # a `Prompter`
+                       ) -> int|None:       # S it adds its prompt to, or None if it works at any size
+    "The input side `prompter` is built for: its `image_size`, or its `template`'s (AdaViPro, oracle); None if neither."
+    for m in (prompter, getattr(prompter, "template", None)):
+        size = getattr(m, "image_size", None)
+        if isinstance(size, int): return size
+    return None
+
 # %% ../nbs/07_model.ipynb #7167e8ad
 class PromptedClassifier(nn.Module):
-    "preprocess → prompter → frozen backbone → head (VP/AdaViPro pipeline, AdaViPro paper eqs. 1–2)."
-    def __init__(self, preprocess:nn.Module, prompter:Prompter, backbone:nn.Module, head:nn.Module):
+    """preprocess → prompter → frozen backbone → head: logits = head(backbone(prompter(preprocess(images))))
+    (VP, Bahng et al. 2022, eq. 1; AdaViPro, Yang et al. 2024, eqs. 1–2 and 5).
+
+    Only the prompter (and a head with parameters) trains; the backbone is a frozen `Backbone`. Raises `ConfigError`
+    when the prompter is built for another input side than `preprocess.image_size` (e.g. a prompter for 96 px behind
+    a 64 px `Preprocess`)."""
+    def __init__(self, preprocess:nn.Module, # `Preprocess`: images → (B,3,S,S) normalised input
+                 prompter:Prompter,          # adds the prompt to the (B,3,S,S) input (`Prompter()`: nothing)
+                 backbone:nn.Module,         # frozen network: (B,3,S,S) → (B,F) features or source logits
+                 head:nn.Module,             # (B,F) → (B,C) class logits
+                ):
         super().__init__()
+        size, want = getattr(preprocess, "image_size", None), prompter_image_size(prompter)
+        if size is not None and want is not None and size != want:
+            raise ConfigError(f"the prompter is built for {want}×{want} inputs but Preprocess makes {size}×{size}: "
+                              f"build both with the same image_size")
         self.preprocess, self.prompter, self.backbone, self.head = preprocess, prompter, backbone, head
 
     def forward(self, images:Tensor,      # (B,3,h,w) uint8 images, or (B,4,h,w) with the object's matte (placement data)
                 prompted:bool=True,       # False: skip the prompter (the unprompted baseline)
                ) -> Tensor:               # (B,C) class logits
+        """Class logits `(B,C)` float32 for `images` `(B,3,h,w)` uint8 in [0, 255] or float in [0, 1], channels-first
+        (`(B,4,h,w)`: placement images with the object's matte); `prompted=False` skips the prompter (the unprompted
+        baseline). `ConfigError` for channels-last, other dtypes or float values outside [0, 1] (`Preprocess`)."""
         x = self.preprocess(images)
         self.prompter.enabled = prompted          # prompters acting inside the backbone (VPT) read this
         if prompted: x = self._prompt(images, x)
@@ -83,8 +139,8 @@ def count_tunable_params(module:nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 # %% ../nbs/07_model.ipynb #8ffd6058
-methods = Registry("method")
-trainers = Registry("trainer")   # a method that does not train by SGD registers its trainer here (`08_training.fit`)
+methods = Registry("method", modules=("adavipro.vpt", "adavipro.baselines"))   # these register more methods
+trainers = Registry("trainer", modules=("adavipro.baselines",))   # a method that does not train by SGD registers its trainer here (`08_training.fit`)
 
 # %% ../nbs/07_model.ipynb #c60161ac
 @methods.register("none")

@@ -8,14 +8,16 @@ import json, warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from .sweeps import dataset_label, dataset_family
 from .training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
+from .core import optional_import
+
+pd = optional_import("pandas", "study")   # the [study] extra; imported at the first table
 
 # %% auto #0
-__all__ = ['METRICS', 'DIAGNOSTIC_PREFIXES', 'RUN_COLUMNS', 'DETERMINISTIC', 'SUMMARY_COLUMNS', 'PAIRED_COLUMNS',
+__all__ = ['pd', 'METRICS', 'DIAGNOSTIC_PREFIXES', 'RUN_COLUMNS', 'DETERMINISTIC', 'SUMMARY_COLUMNS', 'PAIRED_COLUMNS',
            'LR_CHOICE_COLUMNS', 'BASELINE_FIELDS', 'run_key', 'failed_runs', 'collect_runs', 'newest_runs',
            'mean_interval', 'summarise', 'verdict', 'seed_differences', 'paired_difference', 'average_difference',
            'choose_lr', 'shared_key', 'attach_baseline', 'fmt_cell', 'collect_history', 'region_overlay', 'on_share']

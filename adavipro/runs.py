@@ -4,25 +4,29 @@
 
 # %% ../nbs/08b_runs.ipynb #bfd47698
 from __future__ import annotations
-import pickle, random, re
+import csv, io, pickle, random, re
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
-from .core import ConfigError, atomic_write_text
+from .core import ConfigError, atomic_write_text, optional_import
 from .config import TrainConfig, config_diff
 
+pd = optional_import("pandas", "study")   # the [study] extra; imported at the first table
+
 # %% auto #0
-__all__ = ['write_history', 'RunLock', 'check_run_folder', 'prepare_run_folder', 'rng_state', 'set_rng_state', 'own_rng_state',
-           'read_checkpoint', 'load_checkpoint']
+__all__ = ['pd', 'write_history', 'RunLock', 'check_run_folder', 'prepare_run_folder', 'rng_state', 'set_rng_state',
+           'own_rng_state', 'read_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/08b_runs.ipynb #b8bb9efd
 def write_history(out:Path, history:list[dict]):
     "Write `out/history.csv` atomically: one row per epoch (no rows for a run without epochs)."
-    atomic_write_text(out / "history.csv", pd.DataFrame(history).to_csv(index=False))
+    cols = list(dict.fromkeys(k for row in history for k in row))   # every column, in order of first appearance
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, cols, lineterminator="\n"); w.writeheader(); w.writerows(history)
+    atomic_write_text(out / "history.csv", buf.getvalue() if history else "\n")
 
 # %% ../nbs/08b_runs.ipynb #ac5ad34e
 class RunLock:

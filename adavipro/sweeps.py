@@ -10,25 +10,26 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
-from .core import ConfigError, Registry, atomic_write_text
+from .core import ConfigError, Registry, atomic_write_text, optional_import
 from .data import dataset_lock, split_placement_spec
 from .training import MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, effective_config, resolve_mask_recipe
 
+pd = optional_import("pandas", "study")   # the [study] extra; imported at the first table
+
 # %% auto #0
-__all__ = ['PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET', 'ADAPTATION_BUDGET',
-           'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS', 'MASK_METHODS',
-           'MASK_PARAMS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS', 'STABILISERS_ALONE',
-           'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN',
+__all__ = ['pd', 'PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET',
+           'ADAPTATION_BUDGET', 'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS',
+           'MASK_METHODS', 'MASK_PARAMS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS',
+           'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN',
            'REFERENCE_MACHINE_S', 'GPUS', 'GPU_MFU', 'DEFAULT_GPU', 'TRAIN_PASSES', 'STUDY', 'scale_size',
            'method_defaults', 'list_presets', 'dataset_label', 'dataset_family', 'run_name', 'dataset_params',
            'list_experiments', 'family_defaults', 'plan_experiment', 'default_out_dir', 'given_parameters',
            'preset_params', 'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig',
            'make_executor', 'machine_seconds', 'run_configs', 'run_experiment', 'image_passes', 'cost_terms',
            'estimate_seconds', 'sweep_seconds', 'gpu_throughput', 'backbone_flops', 'run_flops', 'gpu_seconds',
-           'estimate_text', 'run_study', 'main']
+           'estimate_text', 'run_study', 'check_overrides', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -472,8 +473,8 @@ def repo_root() -> Path:
     root = Path(adavipro.__file__).resolve().parent.parent
     if not (root / "nbs" / "train.ipynb").is_file():
         raise ConfigError(f"cannot find nbs/train.ipynb in {root} (the folder above the adavipro package): sweeps "
-                          "execute that notebook, so install the repository in editable mode (pip install -e .) "
-                          "and run from a checkout")
+                          "execute that notebook of a checkout: git clone https://github.com/adavipro/adavipro && "
+                          "pip install -e './adavipro[study]', then run adavipro-sweep in ./adavipro")
     return root
 
 # %% ../nbs/11_sweeps.ipynb #3a4c5180
@@ -1093,6 +1094,18 @@ def _parse_value(name:str, s:str):
         except ValueError: pass
     return s
 
+# %% ../nbs/11_sweeps.ipynb #3d82dda5
+def check_overrides(experiment:str,   # one of `list_experiments()`, or 'all' (the study)
+                    preset:str,       # 'cpu' or 'paper'
+                    overrides:dict,   # the `-p` values, parsed by `_parse_value`
+                   ):
+    "`ConfigError` (one line, naming a run) unless every run the overrides reach is a valid `TrainConfig`."
+    from adavipro.config import validate_config
+    for exp in (STUDY if experiment == "all" else [experiment]):
+        for name, p in plan_experiment(exp, preset, overrides).items():
+            try: validate_config(TrainConfig(**{k: v for k, v in p.items() if k in TRAIN_PARAMS}))
+            except ConfigError as e: raise ConfigError(f"{exp}/{name}: {e}") from None
+
 # %% ../nbs/11_sweeps.ipynb #aa9a2eeb
 def main(argv:list[str]|None=None) -> int:
     "Entry point of `adavipro-sweep`. SIGTERM stops it as Ctrl-C does: its running runs are stopped, their last.pt kept (exit 143)."
@@ -1126,6 +1139,8 @@ def main(argv:list[str]|None=None) -> int:
     old_handler = signal.signal(signal.SIGTERM, _sigterm_interrupts)
     try:
         overrides = {k: _parse_value(k, v) for k, v in a.param}
+        check_overrides(a.experiment, a.preset, overrides)   # a -p value of the wrong type or range: one line, nothing planned
+        if not a.dry_run: optional_import("papermill", "study").execute_notebook   # runs need the [study] extra
         given = dict(partition=a.slurm_partition, time_min=a.slurm_time, gpus_per_job=a.slurm_gpus_per_job,
                      cpus_per_job=a.slurm_cpus_per_job, options=dict(a.slurm_option) if a.slurm_option else None)
         given = {k: v for k, v in given.items() if v is not None}

@@ -4,19 +4,18 @@
 
 # %% ../nbs/08_training.ipynb #a3354af1
 from __future__ import annotations
-import ast, contextlib, dataclasses, inspect, math, os, sys, time
+import argparse, ast, contextlib, dataclasses, difflib, inspect, io, math, os, sys, textwrap, time, tokenize
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from tqdm.auto import tqdm
 
 from .core import (ConfigError, atomic_torch_save, atomic_write_json, keep_freed_memory, precision_autocast, seed_everything,
-                   show_progress)
+                   show_progress, optional_import)
 from .data import get_dataset, iterate_batches, DatasetSplits
 from .backbones import create_backbone
 from .heads import TemperatureScaledHead, backbone_outputs, frequency_mapped_head, temperature_scaled_head
@@ -27,9 +26,12 @@ from .config import (RECIPE, MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, resolve_
 from .runs import (RunLock, check_run_folder, prepare_run_folder, write_history, rng_state, set_rng_state,
                    load_checkpoint, read_checkpoint, own_rng_state)
 
+pd = optional_import("pandas", "study")   # the [study] extra; imported at the first table
+
 # %% auto #0
-__all__ = ['THROTTLE_BYTES', 'build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed',
-           'TrainingError', 'plot_history', 'fit_sgd', 'state_bytes', 'fit', 'parse_args', 'main']
+__all__ = ['pd', 'THROTTLE_BYTES', 'build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed',
+           'TrainingError', 'plot_history', 'fit_sgd', 'state_bytes', 'fit', 'field_docs', 'train_arg_parser',
+           'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #fc7b8787
 def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedClassifier, DatasetSplits]:
@@ -388,22 +390,52 @@ def fit(cfg:TrainConfig,                 # the run's configuration
     return train(cfg, callbacks=callbacks, progress=progress, log_every=log_every)
 
 # %% ../nbs/08_training.ipynb #06e8b777
+def field_docs(cls:type # a dataclass whose fields carry a trailing `# comment` (docments style)
+              ) -> dict[str, str]: # field name → its comment ('' if none)
+    "Each field's trailing comment in `cls`'s source: the one written description of a `TrainConfig` field."
+    src = textwrap.dedent(inspect.getsource(cls))
+    comments = {t.start[0]: t.string.lstrip("#").strip()
+                for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT}
+    cls_node = ast.parse(src).body[0]
+    return {n.target.id: comments.get(n.end_lineno, "") for n in cls_node.body
+            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message:str): raise ConfigError(f"{message} (see adavipro-train --help)")
+
+def _literal(s:str):
+    "A Python literal where `s` is one (3, 0.1, None, True), else the string itself."
+    try: return ast.literal_eval(s)
+    except (ValueError, SyntaxError): return s
+
+def train_arg_parser() -> argparse.ArgumentParser:
+    "`adavipro-train`'s parser: one `--field` per `TrainConfig` field, help = type, default and the field's comment."
+    docs = field_docs(TrainConfig)
+    ap = _Parser(prog="adavipro-train", allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter,
+                 description="Train one run (a TrainConfig) and print its test accuracy, prompted vs unprompted.\n"
+                 "Every option is a TrainConfig field, given as --name value or --name=value; values are Python\n"
+                 "literals where they parse as one (3, 0.1, None, True, 'a'), else strings.",
+                 epilog="example: adavipro-train --dataset digits --method vp --epochs 3 --out_dir outputs/digits-vp")
+    for f in dataclasses.fields(TrainConfig):
+        flags = [f"--{f.name}"] + ([f"--{f.name.replace('_', '-')}"] if "_" in f.name else [])
+        ap.add_argument(*flags, dest=f.name, type=_literal, default=argparse.SUPPRESS, metavar=str(f.type).replace(" ", ""),
+                        help=f"{docs.get(f.name) or f.name} (default: {f.default!r})".replace("%", "%%"))
+    return ap
+
 def parse_args(argv:list[str]) -> TrainConfig:
-    "`--name value` pairs → `TrainConfig` (values parsed as Python literals where they are, else strings)."
-    if len(argv) % 2 or any(not a.startswith("--") for a in argv[::2]):
-        raise ConfigError("arguments must be --name value pairs, e.g. --dataset digits --epochs 3")
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    kw = {}
-    for k, v in zip(argv[::2], argv[1::2]):
-        k = k[2:].replace("-", "_")
-        if k not in names: raise ConfigError(f"unknown option --{k}; options: {', '.join('--' + n for n in sorted(names))}")
-        try: kw[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError): kw[k] = v
-    return TrainConfig(**kw)
+    "`--name value` (or `--name=value`) options → `TrainConfig`; `ConfigError` for an unknown option or a missing value."
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    for a in argv:
+        k = a[2:].split("=", 1)[0].replace("-", "_") if a.startswith("--") else None
+        if k is not None and k not in names and k != "help":
+            close = difflib.get_close_matches(k, names, n=1)
+            raise ConfigError(f"unknown option --{k}" + (f" (did you mean --{close[0]}?)" if close else "")
+                              + "; options: see adavipro-train --help")
+    return TrainConfig(**vars(train_arg_parser().parse_args(argv)))
 
 # %% ../nbs/08_training.ipynb #526c936f
 def main(argv:list[str]|None=None):
-    "Console entry point: train one run and print its test accuracy (prompted vs unprompted)."
+    "Console entry point `adavipro-train`: train one run and print its test accuracy (prompted vs unprompted); `--help` lists every option."
     try:
         m = fit(parse_args(sys.argv[1:] if argv is None else argv))
     except ConfigError as e:

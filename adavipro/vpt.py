@@ -7,7 +7,8 @@ from __future__ import annotations
 import math, weakref
 from dataclasses import dataclass
 
-import open_clip
+try: import open_clip
+except ImportError: open_clip = None   # the [clip] extra; without it no open_clip model exists
 import timm
 import torch
 from torch import nn, Tensor
@@ -35,7 +36,7 @@ def vit_layout(net:nn.Module # `Backbone.model`: an open_clip CLIP model or a ti
     "The `ViTLayout` of an open_clip or timm Vision Transformer; `ConfigError` for any other network."
     vis = getattr(net, "visual", net)
     vis = getattr(vis, "trunk", vis)                       # open_clip towers built on a timm trunk
-    if isinstance(vis, open_clip.transformer.VisionTransformer):
+    if open_clip is not None and isinstance(vis, open_clip.transformer.VisionTransformer):
         return ViTLayout(list(vis.transformer.resblocks), vis.transformer.width, 1, tuple(vis.patch_size),
                          1 if getattr(vis.transformer, "batch_first", True) else 0)
     if isinstance(vis, timm.models.vision_transformer.VisionTransformer):

@@ -101,3 +101,39 @@ def test_any_parameter_combination_is_accepted_or_a_config_error(params):
     for mode in (True, False):
         prompter.train(mode)
         assert prompter(x).shape == x.shape
+
+
+# Misuse of the pipeline's building blocks: one line each, where the input enters.
+def _toy_model(image_size=32, prompter_size=None):
+    from adavipro.model import Preprocess, PromptedClassifier
+    from adavipro.prompters import create_prompter
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.LazyLinear(4))
+    return PromptedClassifier(Preprocess(image_size, (0.5,) * 3, (0.5,) * 3),
+                              create_prompter("padding", 2, prompter_size or image_size), net, torch.nn.Identity())
+
+@pytest.mark.parametrize("images, msg", [
+    (torch.zeros(2, 32, 32, 3, dtype=torch.uint8), "look channels-last (B,H,W,C): pass images.permute(0, 3, 1, 2)"),
+    (torch.full((2, 3, 32, 32), 255.), "float images must be in [0, 1] (unnormalised)"),
+    (torch.zeros(2, 3, 32, 32, dtype=torch.int32), "got dtype torch.int32"),
+    (torch.zeros(3, 32, 32, dtype=torch.uint8), "must be (B,3,H,W) channels-first"),
+])
+def test_images_in_a_layout_dtype_or_range_the_pipeline_cannot_read(images, msg):
+    with pytest.raises(ConfigError) as e: _toy_model()(images)
+    assert msg in str(e.value) and "\n" not in str(e.value)
+
+def test_prompter_sized_for_another_image_side():
+    with pytest.raises(ConfigError, match=r"built for 96×96 inputs but Preprocess makes 64×64"): _toy_model(64, 96)
+
+def test_unknown_head_kind():
+    from adavipro.backbones import BackboneConfig
+    with pytest.raises(ConfigError, match=r"^head_kind='bogus': choose one of clip, imagenet$"):
+        BackboneConfig("mine", 32, (0.5,) * 3, (0.5,) * 3, "bogus", True, 10)
+
+def test_backbone_copy_leaves_the_callers_model_alone():
+    from adavipro.backbones import Backbone, BackboneConfig
+    from adavipro.fast import fast_paths
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 4, stride=4), torch.nn.Flatten())
+    cfg = BackboneConfig("mine", 32, (0.5,) * 3, (0.5,) * 3, "imagenet", True, 256)
+    with fast_paths(True): Backbone(net, cfg, copy=True)
+    assert all(p.requires_grad for p in net.parameters()) and type(net[0]) is torch.nn.Conv2d
+    assert "FREEZES `model` IN PLACE" in Backbone.__doc__

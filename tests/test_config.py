@@ -45,7 +45,35 @@ def test_config_from_namespace_refuses_unknown_and_missing_names():
         config_from_namespace({k: v for k, v in ns.items() if k != "mask_recipe"})
 
 def test_cli_refuses_an_unknown_option(capsys):
-    with pytest.raises(SystemExit, match=r"^error: unknown option --lable_mapping; options: "): main(["--lable_mapping", "frequency"])
+    with pytest.raises(SystemExit, match=r"^error: unknown option --lable_mapping \(did you mean --label_mapping\?\); options: see adavipro-train --help$"):
+        main(["--lable_mapping", "frequency"])
+    with pytest.raises(SystemExit, match=r"^error: argument --epochs: expected one argument"): main(["--epochs"])
+
+def test_cli_help_lists_every_field_from_train_config():
+    "adavipro-train --help exits 0 and shows every TrainConfig field with its type, default and one-line doc."
+    import subprocess, sys
+    from adavipro.training import field_docs
+    r = subprocess.run([sys.executable, "-m", "adavipro.training", "--help"], capture_output=True, text=True,
+                       env={**__import__("os").environ, "COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    docs = field_docs(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        assert docs[f.name], f"TrainConfig.{f.name} has no comment to document it"
+        assert f"--{f.name} {str(f.type).replace(' ', '')}" in r.stdout and docs[f.name][:40] in r.stdout, f.name
+        assert f"(default: {f.default!r})" in r.stdout, f.name
+
+def test_cli_takes_both_flag_forms():
+    from adavipro.training import parse_args
+    assert parse_args(["--epochs=3", "--use-edges", "False", "--dataset", "digits"]) == \
+        TrainConfig(epochs=3, use_edges=False, dataset="digits")
+
+@pytest.mark.parametrize("value, msg", [("x", "epochs='x' must be a positive integer"), ("-3", "epochs=-3 must be a positive integer")])
+def test_sweep_refuses_a_bad_p_value_before_planning(value, msg, capsys, tmp_path):
+    from adavipro.sweeps import main as sweep
+    assert sweep(["table2", "--dry-run", "--out", str(tmp_path), "-p", "epochs", value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert msg in err and "\n" not in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())   # nothing planned into the output folder
 
 def test_papermill_refuses_an_unknown_parameter(tmp_path):
     "papermill injects any -p; the notebook stops before anything is built or written."
