@@ -125,12 +125,14 @@ def _hub_offline() -> bool:
 # %% ../nbs/02_backbones.ipynb #21d24a6f
 @contextmanager
 def _hub_env():
-    "Within the block, the hub library is offline exactly when `_hub_offline()` says so."
+    "Within the block, the hub library is offline exactly when `_hub_offline()` says so, and ERROR log records are held back."
+    import logging
     from huggingface_hub import constants
-    old = constants.HF_HUB_OFFLINE
+    old, muted = constants.HF_HUB_OFFLINE, logging.root.manager.disable
     constants.HF_HUB_OFFLINE = _hub_offline()
+    logging.disable(max(muted, logging.ERROR))
     try: yield constants.HF_HUB_OFFLINE
-    finally: constants.HF_HUB_OFFLINE = old
+    finally: constants.HF_HUB_OFFLINE = old; logging.disable(muted)
 
 # %% ../nbs/02_backbones.ipynb #87738df6
 def _one_line(e:BaseException, n:int=160) -> str:
