@@ -4,13 +4,12 @@
 
 # %% ../nbs/02_backbones.ipynb #c43f1b13
 from __future__ import annotations
-import difflib, os, socket
+import difflib, os
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlparse
 
 import timm
 import torch
@@ -151,30 +150,40 @@ def create_backbone(spec:str, # e.g. 'clip:ViT-B-32:openai', 'efficientnet_lite0
     return backbones.get(kind)(arg if sep else None, spec=spec, device=torch.device(device))
 
 # %% ../nbs/02_backbones.ipynb #bc487c6c
-def _hub_reachable(timeout:float=3.0) -> bool:
-    "Whether the Hugging Face Hub endpoint accepts a connection (False if `HF_HUB_OFFLINE` is set)."
+def _hub_offline() -> bool:
+    "Whether the hub is offline: `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) as set now, else the hub library's own setting."
     from huggingface_hub import constants
-    if constants.HF_HUB_OFFLINE: return False
-    url = urlparse(constants.ENDPOINT)
-    try: socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout).close()
-    except OSError: return False
-    return True
+    v = os.environ.get("HF_HUB_OFFLINE", os.environ.get("TRANSFORMERS_OFFLINE"))
+    return bool(constants.HF_HUB_OFFLINE) if v is None else v.strip().upper() in ("1", "ON", "YES", "TRUE")
 
 # %% ../nbs/02_backbones.ipynb #21d24a6f
 @contextmanager
-def _offline_unless_hub_reachable():
-    "Within the block, hub downloads use only the local cache when the hub cannot be reached."
+def _hub_env():
+    "Within the block, the hub library is offline exactly when `_hub_offline()` says so, and ERROR log records are held back."
+    import logging
     from huggingface_hub import constants
-    old = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = old or not _hub_reachable()
-    try: yield
-    finally: constants.HF_HUB_OFFLINE = old
+    old, muted = constants.HF_HUB_OFFLINE, logging.root.manager.disable
+    constants.HF_HUB_OFFLINE = _hub_offline()
+    logging.disable(max(muted, logging.ERROR))
+    try: yield constants.HF_HUB_OFFLINE
+    finally: constants.HF_HUB_OFFLINE = old; logging.disable(muted)
 
 # %% ../nbs/02_backbones.ipynb #87738df6
 def _one_line(e:BaseException, n:int=160) -> str:
     "The first line of an exception's message, at most `n` characters."
     s = (str(e).strip().splitlines() or [type(e).__name__])[0]
     return s if len(s) <= n else s[:n] + "…"
+
+# %% ../nbs/02_backbones.ipynb #f64fbd13
+def _hub_failure(offline:bool, # `_hub_offline()` when the download was tried
+                 cause:BaseException|None=None, # what the hub library raised
+                ) -> str:
+    "Why hub weights could not be loaded and what to do, ending in ', or ' before the local-file advice."
+    from huggingface_hub import constants
+    if offline: return (f"they are not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE=1: "
+                        f"set HF_HUB_OFFLINE=0 to download them, or ")
+    return (f"the download failed ({_one_line(cause, 100) if cause else 'no network?'}): check the network or the proxy "
+            f"(HTTPS_PROXY), or set HF_HUB_OFFLINE=1 to fail at once, or ")
 
 # %% ../nbs/02_backbones.ipynb #a0fc0dc4
 def _square(size, what:str) -> int:
@@ -222,15 +231,18 @@ class ClipBackbone(Backbone):
 _PATH_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
 
 # %% ../nbs/02_backbones.ipynb #1a296666
-def _clip_weights_error(model_name:str, tag:str) -> ConfigError:
-    "The message for a pretrained tag that could not be loaded: where to get the file and how to pass it."
+def _clip_weights_error(model_name:str, tag:str,
+                        offline:bool=True, # `_hub_offline()` when the download was tried
+                        cause:BaseException|None=None, # what open_clip raised
+                       ) -> ConfigError:
+    "The one-line message for a pretrained tag that could not be loaded: why, where to get the file and how to pass it."
     tag_cfg = open_clip.get_pretrained_cfg(model_name, tag)
     name = model_name
     if tag_cfg.get("quick_gelu") and f"{model_name}-quickgelu" in open_clip.list_models(): name += "-quickgelu"
     repo = tag_cfg.get("hf_hub", "").rstrip("/")
     where = f"download https://huggingface.co/{repo} elsewhere and " if repo else ""
-    return ConfigError(f"could not load CLIP weights {tag!r} for {model_name} (offline?): {where}pass a local checkpoint "
-                       f"as backbone='clip:{name}:/path/to/open_clip_model.safetensors'")
+    return ConfigError(f"could not load CLIP weights {tag!r} for {model_name}: {_hub_failure(offline, cause)}{where}pass a local "
+                       f"checkpoint as backbone='clip:{name}:/path/to/open_clip_model.safetensors'")
 
 # %% ../nbs/02_backbones.ipynb #521e8368
 @register_backbone("clip", "clip:<open_clip model>:<pretrained tag | local checkpoint path | random>")
@@ -253,9 +265,9 @@ def _create_clip(arg:str|None, spec:str, device:torch.device) -> ClipBackbone:
         raise ConfigError(f"{weights!r} is not a pretrained tag of {model_name} ({', '.join(tags) or 'none'}), "
                           f"a checkpoint file, or 'random'")
     try:
-        with _offline_unless_hub_reachable(): model = open_clip.create_model(model_name, device=device, **kw)
+        with _hub_env(): model = open_clip.create_model(model_name, device=device, **kw)
     except Exception as e:
-        if weights in tags: raise _clip_weights_error(model_name, weights) from e
+        if weights in tags: raise _clip_weights_error(model_name, weights, _hub_offline(), e) from e
         raise ConfigError(f"could not load CLIP checkpoint {weights!r} into {model_name}: {_one_line(e)}") from e
     pp = open_clip.get_model_preprocess_cfg(model)
     cfg = BackboneConfig(spec, _square(pp.get("size", model.visual.image_size), spec),
@@ -289,10 +301,10 @@ def _create_timm(arg:str|None, spec:str, device:torch.device) -> Backbone:
         if weights == "random": model = timm.create_model(name, pretrained=False)
         elif weights: model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=weights))
         else:
-            with _offline_unless_hub_reachable(): model = timm.create_model(name, pretrained=True)
+            with _hub_env(): model = timm.create_model(name, pretrained=True)
     except Exception as e:
         if weights: raise ConfigError(f"could not load {weights!r} into timm model {name}: {_one_line(e)}") from e
-        raise ConfigError(f"could not load timm weights for {name} (offline?): pass a local file: "
+        raise ConfigError(f"could not load timm weights for {name}: {_hub_failure(_hub_offline(), e)}pass a local file as "
                           f"backbone='timm:{name}:/path/to/weights.pth'") from e
     if model.num_classes != 1000:
         raise ConfigError(f"timm model {name} has {model.num_classes} outputs; the label mapping needs an ImageNet-1k (1000-class) classifier")

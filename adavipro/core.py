@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'ConfigError', 'optional_import', 'Registry', 'atomic_write', 'atomic_write_text', 'atomic_write_json',
-           'atomic_torch_save', 'seed_everything', 'check_precision', 'precision_autocast', 'full_precision',
+__all__ = ['NO_FLOCK_ERRNOS', 'PRECISIONS', 'ConfigError', 'optional_import', 'Registry', 'atomic_write', 'atomic_write_text',
+           'atomic_write_json', 'atomic_torch_save', 'file_system_type', 'flock_supported', 'lock_holder',
+           'exclusive_lock', 'seed_everything', 'check_precision', 'precision_autocast', 'full_precision',
            'keep_freed_memory', 'show_progress']
 
 # %% ../nbs/00_core.ipynb #805935a3
@@ -105,6 +106,71 @@ def atomic_write_json(path:str|Path, obj:Any) -> Path:
 def atomic_torch_save(obj:Any, path:str|Path) -> Path:
     "Atomically `torch.save` `obj` to `path` (a checkpoint is never left half-written)."
     return atomic_write(path, lambda f: torch.save(obj, f))
+
+# %% ../nbs/00_core.ipynb #aa0b2c8e
+import errno
+from contextlib import contextmanager, suppress
+
+NO_FLOCK_ERRNOS = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)   # flock refused by the file system, not by a holder
+
+# %% ../nbs/00_core.ipynb #d2c72879
+def file_system_type(path:str|Path) -> str:
+    "The type of the file system `path` is on (e.g. 'ext4', 'lustre', 'nfs4'), from /proc/mounts; 'unknown' elsewhere."
+    try: mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError: return "unknown"
+    p = os.path.realpath(path)
+    on = [m for m in mounts if len(m) == 2 and (p == m[0] or p.startswith(m[0].rstrip("/") + "/"))]
+    return max(on, key=lambda m: len(m[0]))[1] if on else "unknown"
+
+# %% ../nbs/00_core.ipynb #6fa96f81
+def flock_supported(folder:str|Path # an existing, writable folder
+                   ) -> bool:       # False where the file system refuses flock (`NO_FLOCK_ERRNOS`)
+    "Whether `fcntl.flock` works on files in `folder`; `ConfigError` (naming the file system) for any other failure."
+    try: import fcntl
+    except ImportError: return False   # not a POSIX system
+    with tempfile.TemporaryFile(dir=folder) as f:
+        try: fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in NO_FLOCK_ERRNOS: return False
+            raise ConfigError(f"cannot lock files in {folder} on its {file_system_type(folder)} file system "
+                              f"({e.strerror or e}): use a folder on a local disk") from None
+    return True
+
+# %% ../nbs/00_core.ipynb #d1cb348e
+def lock_holder(path:str|Path) -> str:
+    "Who holds the soft lock `path`, as 'pid N on HOST' (from the file); '' where it records nobody (a flock, or gone)."
+    try: lines = Path(path).read_text().split()
+    except (OSError, UnicodeDecodeError): return ""
+    return f"pid {lines[0]} on {lines[1]}" if len(lines) >= 2 and lines[0].isdigit() else ""
+
+# %% ../nbs/00_core.ipynb #b7842f9d
+@contextmanager
+def exclusive_lock(path:str|Path,  # the lock file; its folder is created if missing
+                   timeout:float=-1, # seconds to wait for another holder: 0 not at all, -1 as long as it takes
+                   on_wait:Callable[[str], None]|None=None, # called once, with `lock_holder(path)`, before waiting
+                  ):
+    """Hold the lock file `path` within the block: `flock` (filelock's `FileLock`), or filelock's `SoftFileLock`
+    (pid and host in the file; taken over on the same host once that pid has died) where the file system has no
+    flock. The file is removed on release, also when the block raises. Raises `filelock.Timeout` if another process
+    holds it past `timeout`, `ConfigError` where the file system can lock neither way, `OSError` where no file can
+    be made in the folder (read-only)."""
+    from filelock import FileLock, SoftFileLock, Timeout
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soft = not flock_supported(path.parent)
+    lock = (SoftFileLock if soft else FileLock)(str(path))
+    try: lock.acquire(timeout=0)
+    except Timeout:
+        if on_wait is not None and timeout != 0: on_wait(lock_holder(path))
+        # a soft lock whose holder has died is taken over at the first try, and won at the next one
+        lock.acquire(timeout=1.0 if soft and timeout == 0 else timeout)
+    try: yield lock
+    finally:
+        fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
+        if not soft and fd is not None:
+            with suppress(OSError):   # unlinked while held: see above
+                if os.path.samestat(os.fstat(fd), os.stat(path)): path.unlink()
+        lock.release()
 
 # %% ../nbs/00_core.ipynb #b3a9d73d
 def seed_everything(seed:int # any non-negative integer

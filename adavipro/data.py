@@ -214,22 +214,26 @@ def _socket_timeout(seconds:float=30):
     finally: socket.setdefaulttimeout(old)
 
 # %% ../nbs/01_data.ipynb #52055ccd
+from contextlib import ExitStack
+from .core import exclusive_lock
+
 @contextmanager
 def dataset_lock(folder:str|Path, # the folder a dataset is downloaded or unpacked into
                 ):
     """Hold the lock file `.<folder name>.lock` next to `folder` while a dataset is prepared in it, so that runs
-    started together prepare it once: the others wait (saying so on stderr), then find it ready. Where no lock
-    file can be made (a read-only folder, where nothing can be prepared either) nothing is locked."""
+    started together prepare it once: the others wait (saying so on stderr), then find it ready. The lock is
+    `core.exclusive_lock`: `flock`, or a pid-and-host lock file where the file system has no flock; the file is
+    removed afterwards. Where no lock file can be made (a read-only folder, where nothing can be prepared either)
+    nothing is locked."""
     folder = Path(folder)
-    lock = FileLock(folder.parent / f".{folder.name}.lock")
-    try: lock.acquire(timeout=0)
-    except Timeout:
-        print(f"waiting for another process that is preparing {folder} (it holds {lock.lock_file})", file=sys.stderr)
-        lock.acquire()
-    except OSError: lock = None
-    try: yield folder
-    finally:
-        if lock is not None: lock.release()
+    path = folder.parent / f".{folder.name}.lock"
+    def waiting(who:str):
+        print(f"waiting for another process that is preparing {folder} (it holds {path}"
+              + (f": {who}; if that process is gone, delete the file" if who else "") + ")", file=sys.stderr)
+    held = ExitStack()
+    try: held.enter_context(exclusive_lock(path, on_wait=waiting))
+    except OSError: pass
+    with held: yield folder
 
 # %% ../nbs/01_data.ipynb #ddab4ae8
 def _torchvision(name:str, cls, root:Path, download:bool, layout:str, **kwargs):

@@ -29,22 +29,27 @@ def write_history(out:Path, history:list[dict]):
     atomic_write_text(out / "history.csv", buf.getvalue() if history else "\n")
 
 # %% ../nbs/08b_runs.ipynb #ac5ad34e
+from .core import exclusive_lock, lock_holder
+
 class RunLock:
-    "An exclusive lock on `out_dir/.lock` (`fcntl.flock`): two processes never train into the same run folder."
-    def __init__(self, out:Path): self.path, self.fd = Path(out) / ".lock", None
+    "Hold `out/.lock` (`exclusive_lock`) within the block: two processes never train into one run folder. `ConfigError` if held."
+    def __init__(self, out:Path): self.path, self._held = Path(out) / ".lock", None
+    @property
+    def held(self) -> bool: return self._held is not None
     def __enter__(self):
-        import fcntl, os
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try: fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(self.fd); self.fd = None
-            raise ConfigError(f"another process is already running in {self.path.parent} (it holds {self.path}): "
-                              "wait for it, or choose another out_dir") from None
+        from filelock import Timeout
+        held = exclusive_lock(self.path, timeout=0)
+        try: held.__enter__()
+        except Timeout:
+            who = lock_holder(self.path)
+            raise ConfigError(f"another process is already running in {self.path.parent} (it holds {self.path}"
+                              + (f": {who}; if that process is gone, delete the file" if who else "")
+                              + "): wait for it, or choose another out_dir") from None
+        self._held = held
         return self
     def __exit__(self, *exc):
-        import fcntl, os
-        if self.fd is not None: fcntl.flock(self.fd, fcntl.LOCK_UN); os.close(self.fd); self.fd = None
+        held, self._held = self._held, None
+        if held is not None: held.__exit__(*exc)
 
 # %% ../nbs/08b_runs.ipynb #688d389d
 def check_run_folder(cfg:TrainConfig):

@@ -552,19 +552,13 @@ def _copy_run(src:Path, dst:Path):
 
 # %% ../nbs/11_sweeps.ipynb #7582d9d1
 def _wait_unlocked(run_dir:Path, timeout_s:float) -> bool:
-    "Whether `run_dir/.lock` is free (or becomes free within `timeout_s`)."
-    import fcntl
-    lock = run_dir / ".lock"
-    deadline = time.time() + timeout_s
-    while True:
-        if not lock.exists(): return True
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); fcntl.flock(fd, fcntl.LOCK_UN); return True
-        except OSError:
-            if time.time() >= deadline: return False
-        finally: os.close(fd)
-        time.sleep(0.5)
+    "Whether `run_dir/.lock` is free (or becomes free within `timeout_s`): taken and given back (`core.exclusive_lock`)."
+    from filelock import Timeout
+    from adavipro.core import exclusive_lock
+    if not (run_dir / ".lock").exists(): return True
+    try:
+        with exclusive_lock(run_dir / ".lock", timeout=timeout_s): return True
+    except Timeout: return False
 
 # %% ../nbs/11_sweeps.ipynb #8f07b462
 def _notebook_error(nb_path:Path) -> tuple[str, str]|None:
@@ -709,38 +703,67 @@ LOCAL_TIMEOUT_MIN = 7 * 24 * 60            # submitit's LocalExecutor stops a jo
 # %% ../nbs/11_sweeps.ipynb #12514f59
 @dataclasses.dataclass
 class SlurmConfig:
-    "What each run's SLURM job asks for (`executor='slurm'`)."
+    "What each run's SLURM job asks for (`executor='slurm'`): one GPU, since a run is one process."
     partition:str|None=None # --slurm-partition; None: the cluster's default
-    time_min:int=24 * 60    # --slurm-time: minutes a job may run; a run cut off resumes from its last.pt in the next sweep
-    gpus_per_job:int=1      # --slurm-gpus-per-job
+    time_min:int=24 * 60    # --slurm-time: minutes a job may run; at the limit it is requeued and resumes from its last.pt
+    gpus_per_job:int=1      # --slurm-gpus-per-job: 1, or 0 on a CPU-only partition
     cpus_per_job:int=8      # --slurm-cpus-per-job; also the run's torch threads
     options:dict=dataclasses.field(default_factory=dict) # --slurm-option NAME VALUE: other sbatch options, e.g. {'account': 'myproject'}
+    mem_gb:float|None=None  # --slurm-mem: GB of memory per job; None: the cluster's default
+    requeues:int=10         # --slurm-requeues: times a job cut off at its time limit is requeued (preemptions do not count)
     def __post_init__(self):
-        for k, flag, low in (("time_min", "time", 1), ("gpus_per_job", "gpus-per-job", 0), ("cpus_per_job", "cpus-per-job", 1)):
+        for k, flag, low in (("time_min", "time", 1), ("gpus_per_job", "gpus-per-job", 0), ("cpus_per_job", "cpus-per-job", 1),
+                             ("requeues", "requeues", 0)):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ConfigError(f"--slurm-{flag} {v!r}: must be an integer >= {low}")
+        if self.gpus_per_job > 1:
+            raise ConfigError(f"--slurm-gpus-per-job {self.gpus_per_job}: a run is one process on one GPU, so "
+                              f"{self.gpus_per_job - 1} would sit idle: use 1 (0 on a CPU-only partition), and --jobs for runs at once")
+        m = self.mem_gb
+        if m is not None and (isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m < float("inf")):
+            raise ConfigError(f"--slurm-mem {m!r}: must be a positive number of GB, e.g. --slurm-mem 64")
 
 # %% ../nbs/11_sweeps.ipynb #f45a725c
 def make_executor(kind:str,                    # 'local' or 'slurm'
                   folder:str|Path,             # submitit's job files and logs: folder/<job id>_*
                   slurm:SlurmConfig|None=None, # what each SLURM job asks for
+                  jobs:int=1,                  # slurm: tasks of a job array that run at once
                  ):
-    "A submitit executor that runs one job per run: `LocalExecutor` (this machine) or `SlurmExecutor` (sbatch)."
+    "A submitit `AutoExecutor` for this machine ('local') or for SLURM ('slurm': one GPU per job, requeued at its time limit)."
     import submitit
-    if kind == "local":
-        ex = submitit.LocalExecutor(folder)
-        ex.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
-        return ex
-    if kind != "slurm": raise ConfigError(f"executor={kind!r}: submitit executors are local and slurm")
+    if kind not in ("local", "slurm"): raise ConfigError(f"executor={kind!r}: submitit executors are local and slurm")
     s = slurm or SlurmConfig()
-    try: ex = submitit.SlurmExecutor(folder)
+    try: ex = submitit.AutoExecutor(folder, cluster=kind, slurm_max_num_timeout=s.requeues)
     except RuntimeError:
         raise ConfigError("--executor slurm needs SLURM, and its srun is not on PATH here: start the sweep on the "
                           "cluster's login node, or use --executor local (or process) on this machine") from None
-    ex.update_parameters(job_name="adavipro", time=s.time_min, nodes=1, ntasks_per_node=1, cpus_per_task=s.cpus_per_job,
-                         gpus_per_node=s.gpus_per_job, partition=s.partition, additional_parameters=dict(s.options))
+    if kind == "local":
+        ex.update_parameters(timeout_min=LOCAL_TIMEOUT_MIN)
+        return ex
+    ex.update_parameters(name="adavipro", timeout_min=s.time_min, nodes=1, tasks_per_node=1, cpus_per_task=s.cpus_per_job,
+                         gpus_per_node=s.gpus_per_job, mem_gb=s.mem_gb, slurm_partition=s.partition,
+                         slurm_array_parallelism=jobs, slurm_additional_parameters=dict(requeue=True, **s.options))
     return ex
+
+# %% ../nbs/11_sweeps.ipynb #555800b0
+class _RunJob:
+    "`_execute(*args)` as a submitit job that is requeued, and resumes from its run folder, when SLURM stops it."
+    def __init__(self, *args): self.args, self._stop = args, None   # args: those of `_execute`
+    def __getstate__(self): return dict(args=self.args)              # a threading.Event does not pickle
+    def __setstate__(self, state): self.args, self._stop = state["args"], None
+    def __call__(self) -> dict:
+        from concurrent.futures import TimeoutError as FutureTimeout
+        self._stop = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(_execute, *self.args, stop=self._stop)
+            while True:
+                with contextlib.suppress(FutureTimeout): return future.result(timeout=0.5)
+    def checkpoint(self, *args, **kwargs):
+        "Stop the run's child (it keeps its last.pt) and return the same job, to be submitted again."
+        from submitit.helpers import DelayedSubmission
+        if self._stop is not None: _stop_children(self._stop)
+        return DelayedSubmission(_RunJob(*self.args))
 
 # %% ../nbs/11_sweeps.ipynb #6d2de38c
 def _await_job(job, stop:threading.Event, name:str, params:dict, run_dir:Path) -> dict:
@@ -788,7 +811,7 @@ def _sigterm_interrupts(signum, frame):
 
 def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/train.ipynb (see `plan_experiment`)
                 out_dir:str|Path,          # the runs go to out_dir/<name>/
-                jobs:int=1,                # runs executed at once (each with cores // jobs threads); slurm: jobs queued at once
+                jobs:int=1,                # runs executed at once (each with cores // jobs threads); slurm: array tasks at once
                 dry_run:bool=False,        # only report what would run
                 notebook:str|Path|None=None, # default: <repo>/nbs/train.ipynb
                 progress:bool=True,        # tqdm bar over runs
@@ -838,7 +861,7 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
         out_dir.mkdir(parents=True, exist_ok=True); atomic_write_text(out_dir / "sweep.csv", table().to_csv(index=False))
     if dry_run or not todo: return table()
     if executor != "slurm": machine_s = round(machine_seconds(), 4)   # this machine's speed, noted beside every run trained here
-    cluster = None if executor == "process" else make_executor(executor, out_dir / ".submitit", slurm)
+    cluster = None if executor == "process" else make_executor(executor, out_dir / ".submitit", slurm, jobs)
     if any(runs[n]["dataset"] == f"imagefolder:{CIFAR10_FOLDER}" for n in todo): ensure_cifar10_folder(root / CIFAR10_FOLDER)
     out_dir.mkdir(parents=True, exist_ok=True)
     slots, stop = queue.SimpleQueue(), threading.Event()
@@ -847,15 +870,20 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
         slot = slots.get()
         try:
             args = (n, runs[n], out_dir / n, notebook, root, threads, lock_wait_s, gpu_for_job(slot, gpu_ids))
-            return _execute(*args, stop=stop) if cluster is None else _await_job(cluster.submit(_execute, *args), stop, n, runs[n], out_dir / n)
+            return _execute(*args, stop=stop) if cluster is None else _await_job(cluster.submit(_RunJob(*args)), stop, n, runs[n], out_dir / n)
         finally: slots.put(slot)
+    array = {}   # slurm: every pending run in one job array, of which SLURM runs `jobs` tasks at once (`make_executor`)
+    if executor == "slurm":
+        with cluster.batch():
+            for n in todo: array[n] = cluster.submit(_RunJob(n, runs[n], out_dir / n, notebook, root, threads, lock_wait_s))
+    await_task = lambda n: _await_job(array[n], stop, n, runs[n], out_dir / n)
     bar = tqdm(total=len(todo), desc=out_dir.name, unit="run", disable=not progress)
     # SIGTERM (kill <pid>, a scheduler) stops the running runs as Ctrl-C does, also when a script calls this function
     # directly; a handler the caller installed (e.g. `main`'s) is left in place
     own_sigterm = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     if own_sigterm: signal.signal(signal.SIGTERM, _sigterm_interrupts)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(launch, n): n for n in todo}
+    with ThreadPoolExecutor(max_workers=len(todo) if array else jobs) as pool:
+        futures = {pool.submit(await_task if array else launch, n): n for n in todo}
         try:
             for f in as_completed(futures):
                 n = futures[f]
@@ -1113,14 +1141,17 @@ def main(argv:list[str]|None=None) -> int:
                                  "AdaViPro paper) as a sweep of nbs/train.ipynb runs into OUT/EXPERIMENT/<run>/.")
     ap.add_argument("experiment", nargs="?", help=f"one of: {', '.join(list_experiments())}; or all (the study: {', '.join(STUDY)})")
     ap.add_argument("--preset", default="cpu", choices=list_presets(), help="cpu (default) or paper")
-    ap.add_argument("--jobs", type=int, default=1, help="runs at once (default 1); with --executor slurm, jobs queued at once")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once (default 1); with --executor slurm, tasks of the job array at once")
     ap.add_argument("--gpus", help="GPUs the jobs take round-robin, e.g. 0,1,3 (numbered as torch counts them); "
                     "default: every GPU torch sees")
     ap.add_argument("--executor", default="process", choices=EXECUTORS, help="process (default): each run a child "
-                    "process; local: a submitit job on this machine; slurm: a SLURM job per run, through submitit")
+                    "process; local: a submitit job on this machine; slurm: one SLURM job array of all runs, through submitit")
     ap.add_argument("--slurm-partition", help="SLURM partition (default: the cluster's default)")
     ap.add_argument("--slurm-time", type=int, metavar="MIN", help=f"minutes per job (default {SlurmConfig.time_min})")
-    ap.add_argument("--slurm-gpus-per-job", type=int, metavar="N", help=f"default {SlurmConfig.gpus_per_job}")
+    ap.add_argument("--slurm-mem", type=float, metavar="GB", help="memory per job in GB (default: the cluster's default)")
+    ap.add_argument("--slurm-gpus-per-job", type=int, metavar="N", help="1 (default) or 0 on a CPU-only partition: a run is one process")
+    ap.add_argument("--slurm-requeues", type=int, metavar="N", help=f"times a job cut off at its time limit is requeued, to resume "
+                    f"from its last.pt (default {SlurmConfig.requeues})")
     ap.add_argument("--slurm-cpus-per-job", type=int, metavar="N", help=f"default {SlurmConfig.cpus_per_job}; also the run's threads")
     ap.add_argument("--slurm-option", nargs=2, action="append", metavar=("NAME", "VALUE"),
                     help="any other sbatch option, e.g. --slurm-option account myproject")
@@ -1142,7 +1173,8 @@ def main(argv:list[str]|None=None) -> int:
         check_overrides(a.experiment, a.preset, overrides)   # a -p value of the wrong type or range: one line, nothing planned
         if not a.dry_run: optional_import("papermill", "study").execute_notebook   # runs need the [study] extra
         given = dict(partition=a.slurm_partition, time_min=a.slurm_time, gpus_per_job=a.slurm_gpus_per_job,
-                     cpus_per_job=a.slurm_cpus_per_job, options=dict(a.slurm_option) if a.slurm_option else None)
+                     cpus_per_job=a.slurm_cpus_per_job, options=dict(a.slurm_option) if a.slurm_option else None,
+                     mem_gb=a.slurm_mem, requeues=a.slurm_requeues)
         given = {k: v for k, v in given.items() if v is not None}
         slurm = SlurmConfig(**given) if given or a.executor == "slurm" else None
         if a.gpu is not None and a.gpu_tflops is not None: raise ConfigError("give --gpu or --gpu-tflops, not both")

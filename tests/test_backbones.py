@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from adavipro.backbones import (TEXT_TEMPLATE, Backbone, BackboneConfig, ClipHead, LabelMappingHead, _hub_reachable,
+from adavipro.backbones import (TEXT_TEMPLATE, Backbone, BackboneConfig, ClipHead, LabelMappingHead,
                                 create_backbone, list_backbones)
 from adavipro.core import ConfigError, seed_everything
 
@@ -206,20 +206,58 @@ def test_unknown_spec_lists_valid_patterns():
     for pattern in list_backbones(): assert pattern in str(e.value)
 
 
-@pytest.mark.skipif(_hub_reachable(), reason="the Hugging Face Hub is reachable: this checks offline behaviour only")
-def test_clip_pretrained_tag_offline_fails_fast_in_one_line():
+@pytest.fixture
+def empty_hub_cache(tmp_path, monkeypatch):
+    "HF_HUB_OFFLINE=1 (conftest) and an empty hub cache: no weights can be had, whatever this machine has cached."
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+
+
+def test_clip_pretrained_tag_offline_fails_fast_in_one_line(empty_hub_cache, caplog):
     t0 = time.perf_counter()
     with pytest.raises(ConfigError) as e: create_backbone("clip:ViT-B-32:openai")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= 40] == []   # open_clip's own error log is held back
     assert time.perf_counter() - t0 < 10
     msg = str(e.value)
-    assert "\n" not in msg and "'openai'" in msg and "clip:ViT-B-32-quickgelu:/path/to/" in msg
+    assert "\n" not in msg and "'openai'" in msg and "HF_HUB_OFFLINE=1" in msg and "set HF_HUB_OFFLINE=0" in msg, msg
+    assert "clip:ViT-B-32-quickgelu:/path/to/" in msg, msg
 
 
-@pytest.mark.skipif(_hub_reachable(), reason="the Hugging Face Hub is reachable: this checks offline behaviour only")
-def test_timm_pretrained_offline_fails_fast():
+def test_timm_pretrained_offline_fails_fast(empty_hub_cache):
     t0 = time.perf_counter()
-    with pytest.raises(ConfigError, match=r"timm:resnet18:/path/to/weights.pth"): create_backbone("timm:resnet18")
-    assert time.perf_counter() - t0 < 10
+    with pytest.raises(ConfigError, match=r"HF_HUB_OFFLINE=1.*timm:resnet18:/path/to/weights.pth") as e: create_backbone("timm:resnet18")
+    assert time.perf_counter() - t0 < 10 and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("spec", ["clip:ViT-B-32:openai", "timm:resnet18"])
+def test_hub_offline_opens_no_socket(spec, empty_hub_cache, monkeypatch):
+    "Offline, the weights are refused by the hub library's offline path; nothing (ours or the library's) connects anywhere."
+    import socket
+    import huggingface_hub.errors as hub_errors
+    import adavipro.backbones as B
+    tried = []
+    def refuse(*a, **k): tried.append(a); raise AssertionError(f"a connection was opened: {a}")
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    with pytest.raises(ConfigError) as e: create_backbone(spec)
+    assert tried == []
+    chain, c = [], e.value
+    while c is not None: chain.append(c); c = c.__cause__ or c.__context__
+    assert any(isinstance(c, (hub_errors.OfflineModeIsEnabled, hub_errors.LocalEntryNotFoundError)) for c in chain), chain
+    assert not any(hasattr(B, n) for n in ("_hub_reachable", "socket", "urlparse"))   # no probe of our own
+
+
+def test_hub_offline_follows_the_variable_set_after_import(monkeypatch):
+    "The hub library reads HF_HUB_OFFLINE once, at import; the backbones follow it as it is when they load weights."
+    from huggingface_hub import constants
+    from adavipro.backbones import _hub_env
+    for value, offline in (("1", True), ("0", False)):
+        monkeypatch.setenv("HF_HUB_OFFLINE", value)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", not offline)
+        with _hub_env(): assert constants.HF_HUB_OFFLINE is offline
+        assert constants.HF_HUB_OFFLINE is (not offline)
 
 
 @pytest.mark.parametrize("spec, match", [

@@ -57,6 +57,37 @@ def test_gpu_script_is_valid_bash_and_rejects_unknown_parts():
     assert r.returncode == 2 and "unknown part 'nonsense'" in r.stdout, r.stdout + r.stderr
 
 
+def test_gpu_script_groups_fit_their_device_calls():
+    "Each group's parts, at their time limits (plus `timeout -k 10`), fit one device call: A 8 min, B 5 min, C 3 min."
+    import re
+    script = (ROOT / "bench" / "gpu.sh").read_text()
+    limits = {name: int(s) for name, s in re.findall(r"\brun (\w+) (\d+) ", script)}
+    assert set(limits) == {"info", "tests", "paper", "step", "prompter", "epoch", "ddp"}, limits
+    for parts, budget in ((("info", "tests", "paper"), 480), (("step", "prompter", "epoch"), 300), (("ddp",), 180)):
+        assert sum(limits[p] + 10 for p in parts) <= budget, (parts, limits)
+    assert re.search(r"A\) parts\+=\(info tests paper\) ;; B\) parts\+=\(step prompter epoch\) ;; C\) parts\+=\(ddp\)", script)
+
+
+def test_gpu_script_skips_ddp_without_two_gpus(tmp_path):
+    r = subprocess.run(["bash", "bench/gpu.sh", "C"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**__import__("os").environ, "OUT": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""})
+    assert r.returncode == 0 and "=== ddp: skipped, fewer than 2 GPUs here" in r.stdout, r.stdout + r.stderr
+
+
+def test_paper_path_bench_kills_and_resumes(tmp_path):
+    "The paper path at tiny size on the CPU: a JPEG folder, a run killed in its second epoch, resumed and finished."
+    out = _run("bench/paper_path.py", "--device", "cpu", "--images", "64", "--batch-size", "8", "--image-size", "32",
+               "--epochs", "2", "--work", str(tmp_path), timeout=600)
+    assert "made " in out and "20 test JPEGs at 32×32" not in out, out
+    assert "at epoch 2/2, batch " in out and "first child killed (SIGKILL)" in out, out
+    lines = out.splitlines()
+    head = next(i for i, l in enumerate(lines) if l.startswith("child ") and "img/s incl. data" in l)
+    rows = [l.split() for l in lines[head + 2:head + 4]]
+    assert [r[:2] for r in rows] == [["first", "1"], ["resumed", "2"]], out
+    assert int(rows[0][2]) > int(rows[1][2]) > 0, out           # the resumed epoch trains only what was left
+    assert "GFLOP" in out and "img/s including data" in out and (tmp_path / "cifar10-64-32px" / "test").is_dir()
+
+
 @pytest.mark.parametrize("plain", [False, True])
 def test_pair_bench_prints_a_paired_ratio_per_precision(plain):
     out = _run("bench/pair.py", "--backbones", "efficientnet_lite0", "--batch-size", "2", "--image-size", "64",

@@ -1,6 +1,6 @@
 """Tests of `adavipro.data` that the notebook does not cover: bad inputs, the real CIFAR-10 folder, and the
 torchvision/CoOp dataset layouts (built here in miniature, since the real datasets cannot be downloaded)."""
-import json, socket, subprocess, sys, tarfile, time
+import json, os, socket, subprocess, sys, tarfile, time
 from pathlib import Path
 
 import numpy as np
@@ -270,12 +270,27 @@ def test_two_processes_prepare_a_dataset_once(tmp_path):
 
 def test_dataset_lock_where_no_lock_file_can_be_made(tmp_path, monkeypatch):
     "A read-only data folder (nothing can be prepared there either): the dataset is read without a lock."
-    class Unwritable:
-        def __init__(self, path): self.lock_file = str(path)
-        def acquire(self, timeout=-1): raise PermissionError(13, "Permission denied", self.lock_file)
-    monkeypatch.setattr(D, "FileLock", Unwritable)
+    import tempfile
+    def unwritable(*a, **k): raise PermissionError(13, "Permission denied", k.get("dir"))
+    monkeypatch.setattr(tempfile, "TemporaryFile", unwritable)   # the first file the lock makes (running as root, chmod is no test)
     with D.dataset_lock(tmp_path / "x") as folder: assert folder == tmp_path / "x"
     assert D._torchvision("ready", lambda root, download: root, tmp_path, True, "its files") == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_dataset_lock_is_removed_and_works_without_flock(tmp_path, monkeypatch, capsys):
+    "The lock file is gone after the preparation, also when it failed; without flock a soft lock names its holder."
+    import socket
+    import adavipro.core as core
+    for flock in (True, False):
+        monkeypatch.setattr(core, "flock_supported", lambda folder: flock)
+        with D.dataset_lock(tmp_path / "x"):
+            assert (tmp_path / ".x.lock").exists()
+            if not flock: assert core.lock_holder(tmp_path / ".x.lock") == f"pid {os.getpid()} on {socket.gethostname()}"
+        assert not (tmp_path / ".x.lock").exists()
+        with pytest.raises(RuntimeError, match="download failed"):
+            with D.dataset_lock(tmp_path / "x"): raise RuntimeError("download failed")
+        assert not (tmp_path / ".x.lock").exists()
 
 
 # ---------------------------------------------------------------- torchvision and CoOp layouts (in miniature)

@@ -123,3 +123,58 @@ def test_a_crafted_checkpoint_runs_no_code_and_stops_the_run_with_one_line(tmp_p
     assert "\n" not in msg and str(tmp_path / "run" / name) in msg and "io.open" in msg
     assert "delete it, or pass overwrite=True" in msg
     assert fit(replace(cfg, overwrite=True), progress=False)["epochs"] == 1 and not marker.exists()
+
+
+# ---------------------------------------------------------------- run locks: removed after a run, flock or not
+_HOLD_SOFT = """
+import sys, time
+import adavipro.core as core
+core.flock_supported = lambda folder: False          # as on a file system without flock
+from adavipro.runs import RunLock
+held = RunLock(sys.argv[1]).__enter__()
+print("held", flush=True); time.sleep(120)
+"""
+
+def test_failed_run_removes_its_lock(tmp_path):
+    cfg = TrainConfig(**{**KILLABLE, "method": "vp", "epochs": 1, "out_dir": str(tmp_path / "run")})
+    def crash(epoch, row): raise RuntimeError("the run failed")
+    with pytest.raises(RuntimeError, match="the run failed"): fit(cfg, callbacks=[crash], progress=False)
+    assert (tmp_path / "run" / "last.pt").exists() and not (tmp_path / "run" / ".lock").exists()
+    fit(cfg, progress=False)                                    # resumed and finished: no lock either
+    assert (tmp_path / "run" / "metrics.json").exists() and not (tmp_path / "run" / ".lock").exists()
+
+
+def test_soft_lock_where_flock_is_refused(tmp_path, monkeypatch):
+    "Without flock, the lock file names its holder; a live holder refuses a second run, a killed one does not block."
+    import socket
+    from adavipro.runs import RunLock
+    monkeypatch.setattr(core, "flock_supported", lambda folder: False)
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD_SOFT, str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        assert core.lock_holder(tmp_path / ".lock") == f"pid {proc.pid} on {socket.gethostname()}"
+        with pytest.raises(ConfigError, match=rf"another process is already running in .*pid {proc.pid} on "):
+            RunLock(tmp_path).__enter__()
+    finally:
+        proc.send_signal(signal.SIGKILL); proc.wait()
+    assert (tmp_path / ".lock").exists()                      # left behind by the killed process...
+    t0 = time.time()
+    with RunLock(tmp_path) as lock:                            # ...and taken over: its pid is dead on this host
+        assert lock.held and core.lock_holder(tmp_path / ".lock") == f"pid {os.getpid()} on {socket.gethostname()}"
+    assert time.time() - t0 < 5 and not (tmp_path / ".lock").exists()
+
+
+def test_lock_on_a_file_system_that_cannot_lock(tmp_path, monkeypatch):
+    "flock failing for another reason than 'not supported' is one line naming the folder and its file system."
+    import errno, fcntl
+    from adavipro.runs import RunLock
+    def broken(fd, op): raise OSError(errno.EIO, "Input/output error")
+    monkeypatch.setattr(fcntl, "flock", broken)
+    with pytest.raises(ConfigError, match=rf"cannot lock files in {tmp_path} on its \S+ file system \(Input/output error\)") as e:
+        RunLock(tmp_path).__enter__()
+    assert "\n" not in str(e.value) and not (tmp_path / ".lock").exists()
+    for code in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK):   # "not supported": a soft lock instead
+        monkeypatch.setattr(fcntl, "flock", lambda fd, op, code=code: (_ for _ in ()).throw(OSError(code, os.strerror(code))))
+        with RunLock(tmp_path) as lock: assert lock.held and (tmp_path / ".lock").read_text().startswith(str(os.getpid()))
+        assert not (tmp_path / ".lock").exists()

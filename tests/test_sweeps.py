@@ -412,29 +412,94 @@ def test_gpu_and_cluster_options_refused(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+def _fake_slurm(tmp_path, monkeypatch):
+    "Stand-ins for srun and sbatch on PATH: sbatch keeps each batch script (job<k>.sh) and answers job id 4242."
+    bin_ = tmp_path / "bin"; bin_.mkdir()
+    (bin_ / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_ / "sbatch").write_text(f'#!/bin/sh\nn=$(ls {tmp_path}/job*.sh 2>/dev/null | wc -l)\ncp "$1" "{tmp_path}/job$n.sh"\n'
+                                 'echo "Submitted batch job 4242"\n')
+    for f in bin_.iterdir(): f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
+
+
 def test_slurm_options_reach_the_batch_script(tmp_path, monkeypatch):
     "With stand-ins for srun and sbatch on PATH, a submitted job's batch script asks for what the options say."
     seen = {}
-    def fake(kind, folder, slurm):
-        seen.update(kind=kind, slurm=slurm); raise ConfigError("stop here")
+    def fake(kind, folder, slurm, jobs):
+        seen.update(kind=kind, slurm=slurm, jobs=jobs); raise ConfigError("stop here")
     monkeypatch.setattr("adavipro.sweeps.make_executor", fake)
-    assert main(["table2", "-p", "datasets", "digits", "--out", str(tmp_path / "out"), "--executor", "slurm",
-                 "--slurm-partition", "gpu", "--slurm-time", "90", "--slurm-gpus-per-job", "2", "--slurm-cpus-per-job", "6",
-                 "--slurm-option", "account", "myproject", "--slurm-option", "qos", "high"]) == 2
-    assert seen == dict(kind="slurm", slurm=SlurmConfig(partition="gpu", time_min=90, gpus_per_job=2, cpus_per_job=6,
-                                                        options={"account": "myproject", "qos": "high"}))
+    assert main(["table2", "-p", "datasets", "digits", "--out", str(tmp_path / "out"), "--executor", "slurm", "--jobs", "3",
+                 "--slurm-partition", "gpu", "--slurm-time", "90", "--slurm-mem", "64", "--slurm-cpus-per-job", "6",
+                 "--slurm-requeues", "5", "--slurm-option", "account", "myproject", "--slurm-option", "qos", "high"]) == 2
+    assert seen == dict(kind="slurm", jobs=3, slurm=SlurmConfig(partition="gpu", time_min=90, gpus_per_job=1, cpus_per_job=6, mem_gb=64,
+                                                                requeues=5, options={"account": "myproject", "qos": "high"}))
     monkeypatch.undo()
-    bin_ = tmp_path / "bin"; bin_.mkdir()
-    (bin_ / "srun").write_text("#!/bin/sh\nexit 0\n")
-    (bin_ / "sbatch").write_text(f'#!/bin/sh\ncp "$1" "{tmp_path}/job.sh"\necho "Submitted batch job 4242"\n')
-    for f in bin_.iterdir(): f.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_}{os.pathsep}{os.environ['PATH']}")
-    job = make_executor("slurm", tmp_path / "jobs", seen["slurm"]).submit(print, "hello")
-    assert job.job_id == "4242"
-    script = (tmp_path / "job.sh").read_text()
-    for line in ("--partition=gpu", "--time=90", "--gpus-per-node=2", "--cpus-per-task=6", "--ntasks-per-node=1",
-                 "--nodes=1", "--account=myproject", "--qos=high"):
+    _fake_slurm(tmp_path, monkeypatch)
+    ex = make_executor("slurm", tmp_path / "jobs", seen["slurm"], jobs=3)
+    with ex.batch(): jobs = [ex.submit(print, i) for i in range(5)]
+    assert [j.job_id for j in jobs] == [f"4242_{i}" for i in range(5)]
+    assert sorted(p.name for p in tmp_path.glob("job*.sh")) == ["job0.sh"]   # one sbatch: one array
+    script = (tmp_path / "job0.sh").read_text()
+    for line in ("--partition=gpu", "--time=90", "--mem=64GB", "--gpus-per-node=1", "--cpus-per-task=6", "--ntasks-per-node=1",
+                 "--nodes=1", "--array=0-4%3", "--requeue", "--signal=USR2@90", "--account=myproject", "--qos=high"):
         assert f"#SBATCH {line}\n" in script, (line, script)
+
+
+def test_slurm_gpus_per_job_above_one_is_refused(tmp_path, capsys):
+    assert main(["table2", "--dry-run", "--out", str(tmp_path), "--executor", "slurm", "--slurm-gpus-per-job", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--slurm-gpus-per-job 2: a run is one process on one GPU, so 1 would sit idle" in err and len(err.strip().splitlines()) == 1
+
+
+def test_slurm_sweep_submits_one_array(tmp_path, monkeypatch):
+    "Every pending run of a sweep goes into one job array; each task is the run's requeueable `_RunJob`."
+    from adavipro.sweeps import _RunJob, _row
+    _fake_slurm(tmp_path, monkeypatch)
+    tasks = {}
+    def await_job(job, stop, name, params, run_dir):
+        tasks[name] = (job.job_id, job.submission().function)
+        return _row(name, params, run_dir, "failed", error="not run here")
+    monkeypatch.setattr("adavipro.sweeps._await_job", await_job)
+    df = run_experiment("table2", out_root=tmp_path / "out", overrides=dict(TINY, methods=["vp", "adavipro"]), jobs=2,
+                        executor="slurm", slurm=SlurmConfig(mem_gb=16), progress=False)
+    n = len(df)
+    assert n > 2 and sorted(tasks) == sorted(df.run) and set(df.error) == {"not run here"}
+    assert sorted(job_id for job_id, _ in tasks.values()) == sorted(f"4242_{i}" for i in range(n))
+    for name, (_, fn) in tasks.items():
+        assert isinstance(fn, _RunJob) and fn.args[0] == name and fn.args[2] == tmp_path / "out" / "table2" / name
+    assert f"#SBATCH --array=0-{n - 1}%2\n" in (tmp_path / "job0.sh").read_text() and not (tmp_path / "job1.sh").exists()
+
+
+_CUT_OFF = """import json, os, pathlib, time
+out = pathlib.Path(out_dir)
+if not (out / "last.pt").exists():   # the first job: a checkpoint, then it runs until it is stopped
+    (out / "runner.pid").write_text(str(os.getppid())); (out / "last.pt").write_text("epoch 1"); time.sleep(300)
+json.dump(dict(test_acc=0.5, resumed_from=(out / "last.pt").read_text()), open(out / "metrics.json", "w"))
+"""
+
+def test_submitit_job_is_requeued_and_resumes(tmp_path):
+    "At its time limit submitit signals the job (USR2); `_RunJob.checkpoint` stops the run and the same job runs again."
+    import nbformat
+    from adavipro.sweeps import _RunJob
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("out_dir = None", metadata=dict(tags=["parameters"])),
+                                         nbformat.v4.new_code_cell(_CUT_OFF)],
+                                  metadata=dict(kernelspec=dict(name="python3", display_name="Python 3", language="python")))
+    (tmp_path / "nbs").mkdir(); nbformat.write(nb, tmp_path / "nbs" / "stand_in.ipynb")
+    run_dir, params = tmp_path / "out" / "r", dict(dataset="digits", method="vp")
+    ex = make_executor("local", tmp_path / "jobs")
+    job = ex.submit(_RunJob("r", params, run_dir, tmp_path / "nbs" / "stand_in.ipynb", tmp_path, 1, 10.0))
+    deadline = time.time() + 240
+    while not (run_dir / "runner.pid").exists():
+        assert time.time() < deadline and not job.done(), job.stderr()
+        time.sleep(0.2)
+    runner = int((run_dir / "runner.pid").read_text())
+    task = int(Path(f"/proc/{runner}/stat").read_text().rsplit(")", 1)[1].split()[1])   # the papermill runner's parent: the job
+    os.kill(task, signal.SIGUSR2)                             # what SLURM sends 90 s before the time limit
+    row = job.result()
+    assert row["status"] == "done" and row["test_acc"] == 0.5, row
+    assert json.loads((run_dir / "metrics.json").read_text())["resumed_from"] == "epoch 1"
+    log = (job.paths.stderr.read_text() if job.paths.stderr.exists() else "") + job.stdout()
+    assert "Requeued" in log or "requeue" in log.lower(), log[-2000:]
 
 
 def test_sweep_through_submitit_local_executor(tmp_path):
