@@ -40,7 +40,8 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
     backbone.check_image_size(cfg.image_size)
     data = get_dataset(cfg.dataset, data_root=cfg.data_root, image_size=cfg.image_size,
                        train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
-                       test_per_class=cfg.test_per_class, val_fraction=cfg.val_fraction, seed=cfg.split_seed)
+                       test_per_class=cfg.test_per_class, val_fraction=cfg.val_fraction, seed=cfg.split_seed,
+                       data_cache=cfg.data_cache)
     bc = backbone.cfg   # the backbone's own preprocessing: mean, std, interpolation (CLIP: bicubic)
     preprocess = Preprocess(cfg.image_size, bc.mean, bc.std, bc.interpolation).to(device)
     head, bs = backbone.create_head(data.classes), cfg.eval_batch_size or cfg.batch_size
