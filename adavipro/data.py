@@ -32,11 +32,12 @@ from .core import ConfigError, Registry, atomic_write, atomic_write_json
 
 # %% auto #0
 __all__ = ['TEST_FRACTION', 'TEST_SEED', 'datasets', 'FLOWERS102_CLASSES', 'EUROSAT_CLASSES', 'IMAGE_EXTENSIONS',
-           'SMALL_IMAGE_MAX', 'DATA_CACHE_FOLDER', 'CACHE_RESIZE', 'PLACEMENT_BACKGROUNDS', 'PLACEMENT_BACKGROUND',
-           'PLACEMENT_SCALE', 'PLACEMENT_GRID', 'PLACEMENT_SEED', 'PLACEMENT_TEXTURE_BLOCK', 'TensorImageDataset',
-           'load_image', 'FileImageDataset', 'DatasetSplits', 'list_datasets', 'dataset_lock', 'check_data_cache',
-           'CachedImageDataset', 'decode_cached', 'get_dataset', 'split_placement_spec', 'check_dataset_spec',
-           'iterate_batches', 'placement_grid', 'make_placement', 'oracle_region_mask', 'placement_texture']
+           'SMALL_IMAGE_MAX', 'DATA_CACHE_FOLDER', 'CACHE_RESIZE', 'DECODE_WORKERS', 'PLACEMENT_BACKGROUNDS',
+           'PLACEMENT_BACKGROUND', 'PLACEMENT_SCALE', 'PLACEMENT_GRID', 'PLACEMENT_SEED', 'PLACEMENT_TEXTURE_BLOCK',
+           'TensorImageDataset', 'load_image', 'FileImageDataset', 'DatasetSplits', 'list_datasets', 'dataset_lock',
+           'check_data_cache', 'CachedImageDataset', 'decode_cached', 'get_dataset', 'split_placement_spec',
+           'check_dataset_spec', 'iterate_batches', 'placement_grid', 'make_placement', 'oracle_region_mask',
+           'placement_texture']
 
 # %% ../nbs/01_data.ipynb #fa8e4977
 class TensorImageDataset(Dataset):
@@ -431,10 +432,10 @@ def _decode_small(paths:Sequence[str], max_side:int=SMALL_IMAGE_MAX) -> Tensor|N
         out[i] = np.asarray(im if im.size == first.size else im.resize(first.size, Image.BICUBIC))
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
-# %% ../nbs/01_data.ipynb #9393a978
+# %% ../nbs/01_data.ipynb #400ad669
 DATA_CACHE_FOLDER = "decoded"  # data_cache='auto' keeps the decoded images in <data_root>/decoded/ (an absolute path: there)
 
-# %% ../nbs/01_data.ipynb #d35e33f0
+# %% ../nbs/01_data.ipynb #cc0acd01
 def _not_writable(folder:Path) -> str|None:
     "Why files cannot be made in `folder` (created if missing), or None if they can."
     probe = folder
@@ -447,7 +448,7 @@ def _not_writable(folder:Path) -> str|None:
         except OSError as e: return f"{folder} is not writable ({e.strerror or type(e).__name__})"
     return None
 
-# %% ../nbs/01_data.ipynb #46d83ee3
+# %% ../nbs/01_data.ipynb #4df31cc7
 def check_data_cache(data_cache:str|Path, # 'auto', 'off' or a folder
                      data_root:str|Path="data", # the datasets' folder: 'auto' caches in data_root/DATA_CACHE_FOLDER
                     ) -> Path|None: # the cache folder; None for 'off'
@@ -464,7 +465,7 @@ def check_data_cache(data_cache:str|Path, # 'auto', 'off' or a folder
                           "images on every access")
     return folder
 
-# %% ../nbs/01_data.ipynb #6ae5b917
+# %% ../nbs/01_data.ipynb #146f4b27
 class CachedImageDataset(TensorImageDataset):
     "A `TensorImageDataset` whose images are a slice of a decode-once cache file, memory-mapped (read from the page cache)."
     def __init__(self, images:Tensor, # uint8 (N,3,S,S), a view of the mapped cache
@@ -476,17 +477,17 @@ class CachedImageDataset(TensorImageDataset):
     def __repr__(self):
         return f"CachedImageDataset({len(self)} images, {'×'.join(map(str, self.images.shape[1:]))} uint8 mapped from {self.cache_file})"
 
-# %% ../nbs/01_data.ipynb #720dfd70
+# %% ../nbs/01_data.ipynb #18dcd142
 CACHE_RESIZE = "pil-bicubic-shorter-side+center-crop"  # how load_image makes an image S×S; part of every cache's key
 
-# %% ../nbs/01_data.ipynb #aa4f6078
+# %% ../nbs/01_data.ipynb #412b996d
 def _cache_name(name:str, paths:Sequence[str], image_size:int) -> str:
     "File stem of the cache of `paths` at `image_size`: the dataset's name, S, N and a hash of the ordered paths."
     h = hashlib.sha256("\n".join([CACHE_RESIZE, str(image_size), *paths]).encode()).hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[-48:] or "images"
     return f"{slug}-{image_size}px-{len(paths)}-{h}"
 
-# %% ../nbs/01_data.ipynb #9cdaa39c
+# %% ../nbs/01_data.ipynb #c9f1fd00
 def _files_digest(paths:Sequence[str], image_size:int) -> str:
     "Hash of every file's size and modification time, the resize and Pillow's version: what the cache was built from."
     h = hashlib.sha256(f"{CACHE_RESIZE} {image_size} Pillow {PIL.__version__}\n".encode())
@@ -496,14 +497,14 @@ def _files_digest(paths:Sequence[str], image_size:int) -> str:
         h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
-# %% ../nbs/01_data.ipynb #1e6027ea
+# %% ../nbs/01_data.ipynb #9c10f2da
 def _crc32(a:np.ndarray, chunk:int=2**26) -> int:
     "CRC-32 of an array's bytes (a memory map is read `chunk` bytes at a time)."
     flat, crc = a.reshape(-1), 0
     for s in range(0, flat.size, chunk): crc = zlib.crc32(flat[s:s + chunk], crc)
     return crc
 
-# %% ../nbs/01_data.ipynb #69edf9ae
+# %% ../nbs/01_data.ipynb #fdd52f4b
 def _open_cache(npy:Path, meta_file:Path, files:str, shape:tuple) -> tuple[Tensor|None, str]:
     "The cache mapped as a uint8 tensor of `shape`, or None and why it cannot be used ('missing' when absent)."
     if not npy.exists(): return None, "missing"
@@ -517,7 +518,7 @@ def _open_cache(npy:Path, meta_file:Path, files:str, shape:tuple) -> tuple[Tenso
     if _crc32(a) != meta.get("crc32"): return None, "is damaged (its checksum does not match)"
     return torch.from_numpy(a), ""
 
-# %% ../nbs/01_data.ipynb #160fee89
+# %% ../nbs/01_data.ipynb #b4e7f8cc
 class _Decode(Dataset):
     "Item i: (i, uint8 (3,S,S), None), or (i, None, the one-line error) if the file cannot be read."
     def __init__(self, paths:Sequence[str], image_size:int): self.paths, self.image_size = paths, image_size
@@ -526,26 +527,29 @@ class _Decode(Dataset):
         try: return i, load_image(self.paths[i], self.image_size), None
         except ConfigError as e: return i, None, str(e)
 
-# %% ../nbs/01_data.ipynb #ce637b6f
+# %% ../nbs/01_data.ipynb #f95203f9
 def _collate_decoded(items) -> tuple[int, Tensor|None, str|None]:
     "A run of decoded items → (first index, uint8 (B,3,S,S), None), or (first index, None, the first error)."
     errors = [e for _, _, e in items if e is not None]
     return items[0][0], (None if errors else torch.stack([x for _, x, _ in items])), (errors[0] if errors else None)
 
-# %% ../nbs/01_data.ipynb #38e58cfa
+# %% ../nbs/01_data.ipynb #ecb3fc52
 def _progress(total:int, desc:str):
     "A tqdm bar on stderr: live in a terminal; elsewhere (logs, notebooks) at most about ten updates."
     if sys.stderr.isatty(): return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, mininterval=0.5)
     return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, mininterval=0, miniters=max(1, -(-total // 10)),
                 maxinterval=float("inf"), ascii=True)
 
-# %% ../nbs/01_data.ipynb #5f8a51f3
+# %% ../nbs/01_data.ipynb #8278ebf8
 def _default_workers(n:int, chunk:int) -> int:
     "Decoding processes: every core this process may use, at most one per `chunk` images; 0 (in-process) for a few chunks."
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 0 if n <= 2 * chunk else min(cores, -(-n // chunk))
 
-# %% ../nbs/01_data.ipynb #16583448
+# %% ../nbs/01_data.ipynb #4e3b2d08
+DECODE_WORKERS = None  # processes that decode a cache build; None: every core this process may use (in-process for a few images)
+
+# %% ../nbs/01_data.ipynb #683940cc
 def _write_cache(npy:Path, meta_file:Path, paths:Sequence[str], image_size:int, meta:dict, num_workers:int,
                  chunk:int, desc:str):
     "Decode `paths` into a new `npy` (temp file, renamed when complete) and write `meta_file` with its checksum."
@@ -567,15 +571,15 @@ def _write_cache(npy:Path, meta_file:Path, paths:Sequence[str], image_size:int, 
         del out
     atomic_write(npy, write)
 
-# %% ../nbs/01_data.ipynb #f6a96ebe
+# %% ../nbs/01_data.ipynb #27687d8e
 def _human(nbytes:int) -> str: return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
 
-# %% ../nbs/01_data.ipynb #a50a08ab
+# %% ../nbs/01_data.ipynb #851f150e
 def decode_cached(paths:Sequence[str|Path], # image files, in the order the rows will have
                   image_size:int, # S: each image as `load_image(path, S)`
                   cache_dir:str|Path, # folder of the cache files (created if missing)
                   name:str="images", # the dataset's name, for the file name and the messages
-                  num_workers:int|None=None, # decoding processes; None: every usable core (0 for a few images)
+                  num_workers:int|None=None, # decoding processes (0: in this one); None: DECODE_WORKERS
                   chunk:int=32, # images per task of a decoding process
                  ) -> Tensor: # uint8 (N,3,S,S) in [0,255], memory-mapped from the cache (copy-on-write)
     """`torch.stack([load_image(p, S) for p in paths])`, decoded once: the first call writes the cache (under the
@@ -602,7 +606,8 @@ def decode_cached(paths:Sequence[str|Path], # image files, in the order the rows
             raise ConfigError(f"the decoded images of {name} need {_human(need)} in {cache_dir}, which has {_human(free)} "
                               "free: set data_cache to a folder on a larger disk, or 'off'")
         for tmp in cache_dir.glob(f".{npy.name}.*.tmp"): tmp.unlink(missing_ok=True)   # left by a killed build
-        workers = _default_workers(len(paths), chunk) if num_workers is None else num_workers
+        workers = DECODE_WORKERS if num_workers is None else num_workers
+        if workers is None: workers = _default_workers(len(paths), chunk)
         t0 = time.perf_counter()
         meta = dict(format=1, dataset=name, image_size=S, n=len(paths), resize=CACHE_RESIZE, files=files)
         _write_cache(npy, meta_file, paths, S, meta, workers, chunk, f"decoding {name} at {S} px (once)")
@@ -748,7 +753,7 @@ def iterate_batches(ds:Dataset, # items (uint8 (3,H,W) or (4,H,W), int), e.g. a 
     if idx is not None: order = idx if order is None else idx[order]
     return _index_batches(base, order, batch_size, n - n % batch_size if drop_last else n, shard)
 
-# %% ../nbs/01_data.ipynb #dff25792
+# %% ../nbs/01_data.ipynb #cd28a7b9
 def _take(images:Tensor, idx:Tensor) -> Tensor:
     "`images[idx]` along dim 0; on the CPU by numpy's `take`, which copies whole rows (torch's indexing of uint8 goes element by element, ~4× slower)."
     if images.device.type != "cpu": return images[idx]
@@ -766,7 +771,7 @@ def _index_batches(base:TensorImageDataset, order:Tensor|None, batch_size:int, s
             b = order[s:e][r::w]
             yield _take(base.images, b), base.labels[b]
 
-# %% ../nbs/01_data.ipynb #7e9d0214
+# %% ../nbs/01_data.ipynb #d1810f07
 def _check_shard(shard) -> tuple[int, int]|None:
     "`shard` as (rank, world), None for the whole batch (None or a world of 1); `ConfigError` unless 0 <= rank < world."
     if shard is None: return None
@@ -775,7 +780,7 @@ def _check_shard(shard) -> tuple[int, int]|None:
         raise ConfigError(f"shard={shard!r} must be (rank, world) with 0 <= rank < world, e.g. (dist.rank, dist.world)")
     return (int(shard[0]), int(shard[1])) if shard[1] > 1 else None
 
-# %% ../nbs/01_data.ipynb #43618892
+# %% ../nbs/01_data.ipynb #049d9283
 class _ShardBatches(Sampler):
     "Items rank, rank+world, … of each batch of `batches`."
     def __init__(self, batches:BatchSampler, rank:int, world:int): self.batches, self.rank, self.world = batches, rank, world
@@ -793,7 +798,7 @@ def _sharded_loader(ds, batch_size, shuffle, generator, num_workers, drop_last, 
     last = len(ds) % batch_size
     empty = None
     if rank >= batch_size or (not drop_last and 0 < last <= rank):   # some shard has no item: its batch has no rows
-        x = ds[0][0]
+        x = torch.empty(3, ds.image_size, ds.image_size, dtype=torch.uint8) if isinstance(ds, FileImageDataset) else ds[0][0]
         empty = (x.new_empty((0, *x.shape)), torch.empty(0, dtype=torch.int64))
     return iter(DataLoader(ds, batch_sampler=_ShardBatches(BatchSampler(sampler, batch_size, drop_last), rank, world),
                            generator=generator, num_workers=num_workers, pin_memory=torch.cuda.is_available(),
