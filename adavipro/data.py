@@ -480,11 +480,13 @@ class CachedImageDataset(TensorImageDataset):
 # %% ../nbs/01_data.ipynb #18dcd142
 CACHE_RESIZE = "pil-bicubic-shorter-side+center-crop"  # how load_image makes an image S×S; part of every cache's key
 
-# %% ../nbs/01_data.ipynb #412b996d
+# %% ../nbs/01_data.ipynb #2f77733f
 def _cache_name(name:str, paths:Sequence[str], image_size:int) -> str:
     "File stem of the cache of `paths` at `image_size`: the dataset's name, S, N and a hash of the ordered paths."
     h = hashlib.sha256("\n".join([CACHE_RESIZE, str(image_size), *paths]).encode()).hexdigest()[:16]
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[-48:] or "images"
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", name).strip("-.")
+    if len(slug) > 48: slug = slug[-48:].partition("-")[2] or slug[-48:]   # the end of a long path, from a whole word
+    slug = slug or "images"
     return f"{slug}-{image_size}px-{len(paths)}-{h}"
 
 # %% ../nbs/01_data.ipynb #c9f1fd00

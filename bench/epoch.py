@@ -386,7 +386,8 @@ def cache_main(a):
         plain = lambda: ((imgs[b], ds.train.labels[b]) for b in torch.randperm(len(imgs), generator=g).split(B))
         paths_b = [("train: iterate_batches(shuffle=True), numpy take", lambda: iterate_batches(ds.train, B, shuffle=True, generator=g)),
                    ("train: one rank's shard of 2 (shard=(0, 2))", lambda: iterate_batches(ds.train, B, shuffle=True, generator=g, shard=(0, 2))),
-                   ("val + test: in-order slices (evaluation)", lambda: (x for s in (ds.val, ds.test) for x in iterate_batches(s, B))),
+                   ("val + test: in-order slices (evaluation), each batch copied once", lambda: (
+                       (x.clone(), y) for s in (ds.val, ds.test) for x, y in iterate_batches(s, B))),
                    ("train: the same with torch indexing images[idx]", plain)]
         rows = []
         for label, make in paths_b:
