@@ -335,13 +335,14 @@ def _epochs(split, batch_size:int, epochs:int, num_workers:int=0, seed:int=0) ->
     return time.perf_counter() - t0, n
 
 
-def _rate(make_batches, min_s:float) -> tuple[float, int]:
-    "Images/s of whole passes of `make_batches()` repeated for at least `min_s` seconds (at least 2 passes)."
-    t0, n, passes = time.perf_counter(), 0, 0
+def _rate(make_batches, min_s:float) -> tuple[float, float, int]:
+    """Images per second of wall time and per CPU second of this process (what a quiet core would give; the VM is
+    shared) over whole passes of `make_batches()`, repeated for at least `min_s` seconds (at least 2 passes)."""
+    t0, c0, n, passes = time.perf_counter(), time.process_time(), 0, 0
     while passes < 2 or time.perf_counter() - t0 < min_s:
         for _, y in make_batches(): n += len(y)
         passes += 1
-    return n / (time.perf_counter() - t0), passes
+    return n / (time.perf_counter() - t0), n / max(time.process_time() - c0, 1e-9), passes
 
 
 def cache_main(a):
@@ -391,13 +392,15 @@ def cache_main(a):
                    ("train: the same with torch indexing images[idx]", plain)]
         rows = []
         for label, make in paths_b:
-            r, passes = _rate(make, a.min_seconds)
-            rows.append(dict(path=label, img_s=fmt(r, 0), passes=str(passes), load=fmt(load1(), 2)))
+            r, r_cpu, passes = _rate(make, a.min_seconds)
+            rows.append(dict(path=label, img_s=fmt(r, 0), cpu=fmt(r_cpu, 0), passes=str(passes), load=fmt(load1(), 2)))
         print(f"\n(b) the data path alone after the build: uint8 batches of {B} at {S} px from the mapped cache "
               f"({len(ds.train)} training images), whole passes for ≥ {a.min_seconds:g} s")
-        print(table(rows, [("path", "path"), ("img_s", "img/s"), ("passes", "passes"), ("load", "load1")]))
+        print(table(rows, [("path", "path"), ("img_s", "img/s"), ("cpu", "img per CPU s"), ("passes", "passes"),
+                           ("load", "load1")]))
         rate_b = float(rows[0]["img_s"])
-        print(f"target: ≥ 10,000 img/s → {rate_b:,.0f}: {'MET' if rate_b >= 10000 else 'MISSED'}")
+        print(f"target: ≥ 10,000 img/s → {rate_b:,.0f} ({float(rows[0]['cpu']):,.0f} per CPU second of one process): "
+              f"{'MET' if rate_b >= 10000 else 'MISSED'}")
 
         # (c) a run's data cost on full-size photos vs the same photos stored at the training size
         t_pass, n_pass = _epochs(get(full, "off").train, B, 1)
