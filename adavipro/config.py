@@ -29,6 +29,7 @@ class TrainConfig:
     "Every parameter of a run, at the CPU-sized main job's defaults: the papermill parameters of `nbs/train.ipynb`."
     dataset: str = "digits"                   # a name from `list_datasets()` or 'imagefolder:<path>'
     data_root: str = "data"                   # dataset cache folder
+    data_cache: str = "auto"                  # large images decoded once: 'auto' (<data_root>/decoded), a folder, or 'off'
     backbone: str = "efficientnet_lite0"      # see `list_backbones()` (paper: 'clip:ViT-B-32:openai')
     method: str = "adavipro"                  # see `list_methods()`
     prompter: str = "padding"                 # VP prompter (see `list_prompters()`); AdaViPro uses 'padding'
@@ -172,6 +173,8 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
         if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name):
             raise ConfigError(f"{name}={getattr(cfg, name)!r} must be a non-empty string")
     check_dataset_spec(cfg.dataset)   # a registered name, 'imagefolder:<path>' or 'placement:<dataset>'; nothing read yet
+    from adavipro.data import check_data_cache
+    check_data_cache(cfg.data_cache, cfg.data_root)   # 'auto', 'off' or a writable folder
     methods.get(cfg.method); prompters.get(cfg.prompter)
     for name, lo in (("image_size", 8), ("epochs", 1), ("batch_size", 1), ("warmup_steps", 0), ("seed", 0),
                      ("split_seed", 0), ("num_workers", 0), ("prompt_size", None), ("region_size", None),
@@ -216,6 +219,7 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
     (dict(dataset="imagenet"), "unknown dataset 'imagenet'; choose one of"),
     (dict(dataset="mnist"), "unknown dataset 'mnist'"),
     (dict(dataset="placement:"), "needs a dataset after 'placement:'"),
+    (dict(data_cache="/dev/null/cache"), "data_cache='/dev/null/cache': /dev/null is not a folder; point it at a writable folder"),
     (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, oracle, vp, vpt_deep, vpt_shallow, zero_shot"),
     (dict(method="vpt_deep", num_tokens=0), "num_tokens=0 is VPT's number of prompt tokens: use a positive integer"),
     (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
@@ -264,7 +268,7 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
 
 # %% ../nbs/08a_config.ipynb #602e1b9c
 RUNTIME_FIELDS = ("out_dir", "device", "eval_batch_size", "num_workers", "overwrite", "checkpoint_every",
-                  "checkpoint_interval_s", "channels_last", "compile", "keep_freed_memory")
+                  "checkpoint_interval_s", "channels_last", "compile", "keep_freed_memory", "data_cache")
 
 # %% ../nbs/08a_config.ipynb #afe626c4
 def effective_config(d:dict # a config dict (config.json, metrics.json's "config", a plan), possibly older or partial

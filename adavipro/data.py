@@ -4,8 +4,9 @@
 
 # %% ../nbs/01_data.ipynb #74fef09c
 from __future__ import annotations
-import json, numbers, re, socket, sys, tarfile, zipfile
+import hashlib, json, math, numbers, os, re, shutil, socket, sys, tarfile, tempfile, time, zipfile, zlib
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -16,20 +17,25 @@ import torch.nn.functional as F
 from PIL import Image
 from sklearn.model_selection import train_test_split
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler, Subset
+from torch.utils.data import default_collate
+import PIL
 import torchvision
 from filelock import FileLock, Timeout
 from torchvision.datasets.folder import find_classes, make_dataset
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from .core import ConfigError, Registry
+from tqdm import tqdm
+
+from .core import ConfigError, Registry, atomic_write, atomic_write_json
 
 # %% auto #0
 __all__ = ['TEST_FRACTION', 'TEST_SEED', 'datasets', 'FLOWERS102_CLASSES', 'EUROSAT_CLASSES', 'IMAGE_EXTENSIONS',
-           'SMALL_IMAGE_MAX', 'PLACEMENT_BACKGROUNDS', 'PLACEMENT_BACKGROUND', 'PLACEMENT_SCALE', 'PLACEMENT_GRID',
-           'PLACEMENT_SEED', 'PLACEMENT_TEXTURE_BLOCK', 'TensorImageDataset', 'load_image', 'FileImageDataset',
-           'DatasetSplits', 'list_datasets', 'dataset_lock', 'get_dataset', 'split_placement_spec',
+           'SMALL_IMAGE_MAX', 'DATA_CACHE_FOLDER', 'CACHE_RESIZE', 'DECODE_WORKERS', 'PLACEMENT_BACKGROUNDS',
+           'PLACEMENT_BACKGROUND', 'PLACEMENT_SCALE', 'PLACEMENT_GRID', 'PLACEMENT_SEED', 'PLACEMENT_TEXTURE_BLOCK',
+           'TensorImageDataset', 'load_image', 'FileImageDataset', 'DatasetSplits', 'list_datasets', 'dataset_lock',
+           'check_data_cache', 'CachedImageDataset', 'decode_cached', 'get_dataset', 'split_placement_spec',
            'check_dataset_spec', 'iterate_batches', 'placement_grid', 'make_placement', 'oracle_region_mask',
            'placement_texture']
 
@@ -93,6 +99,7 @@ class FileImageDataset(Dataset):
 
 # %% ../nbs/01_data.ipynb #7fc66849
 def _describe(ds:Dataset) -> str:
+    if getattr(ds, "cache_file", None): return f"{'×'.join(map(str, ds.images.shape[1:]))} uint8 decoded once, mapped from {ds.cache_file}"
     if isinstance(ds, TensorImageDataset): return f"{'×'.join(map(str, ds.images.shape[1:]))} uint8 in memory"
     if isinstance(ds, FileImageDataset): return f"files read as 3×{ds.image_size}×{ds.image_size} uint8"
     return type(ds).__name__
@@ -429,6 +436,194 @@ def _decode_small(paths:Sequence[str], max_side:int=SMALL_IMAGE_MAX) -> Tensor|N
         out[i] = np.asarray(im if im.size == first.size else im.resize(first.size, Image.BICUBIC))
     return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous()
 
+# %% ../nbs/01_data.ipynb #400ad669
+DATA_CACHE_FOLDER = "decoded"  # data_cache='auto' keeps the decoded images in <data_root>/decoded/ (an absolute path: there)
+
+# %% ../nbs/01_data.ipynb #cc0acd01
+def _not_writable(folder:Path) -> str|None:
+    "Why files cannot be made in `folder` (created if missing), or None if they can."
+    probe = folder
+    while not probe.exists() and probe != probe.parent: probe = probe.parent
+    if not probe.is_dir(): return f"{probe} is not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK): return f"{probe} is not writable"
+    if probe == folder:
+        try:
+            with tempfile.TemporaryFile(dir=folder): pass
+        except OSError as e: return f"{folder} is not writable ({e.strerror or type(e).__name__})"
+    return None
+
+# %% ../nbs/01_data.ipynb #4df31cc7
+def check_data_cache(data_cache:str|Path, # 'auto', 'off' or a folder
+                     data_root:str|Path="data", # the datasets' folder: 'auto' caches in data_root/DATA_CACHE_FOLDER
+                    ) -> Path|None: # the cache folder; None for 'off'
+    """Where decoded images are cached; `ConfigError` (one line) for a value that is not 'auto', 'off' or a folder
+    path, or for a folder given explicitly in which no file can be made. Nothing is created."""
+    if isinstance(data_cache, Path): data_cache = str(data_cache)
+    if not isinstance(data_cache, str) or not data_cache:
+        raise ConfigError(f"data_cache={data_cache!r} must be 'auto' (<data_root>/{DATA_CACHE_FOLDER}), 'off' or a folder")
+    if data_cache == "off": return None
+    if data_cache == "auto": return Path(data_root).expanduser()/DATA_CACHE_FOLDER
+    folder = Path(data_cache).expanduser()
+    if why := _not_writable(folder):
+        raise ConfigError(f"data_cache={data_cache!r}: {why}; point it at a writable folder, or 'off' to decode "
+                          "images on every access")
+    return folder
+
+# %% ../nbs/01_data.ipynb #146f4b27
+class CachedImageDataset(TensorImageDataset):
+    "A `TensorImageDataset` whose images are a slice of a decode-once cache file, memory-mapped (read from the page cache)."
+    def __init__(self, images:Tensor, # uint8 (N,3,S,S), a view of the mapped cache
+                 labels:Tensor|Sequence[int], # (N,) class indices
+                 cache_file:str|Path, # the .npy the images are mapped from
+                ):
+        super().__init__(images, labels)
+        self.cache_file = Path(cache_file)
+    def __repr__(self):
+        return f"CachedImageDataset({len(self)} images, {'×'.join(map(str, self.images.shape[1:]))} uint8 mapped from {self.cache_file})"
+
+# %% ../nbs/01_data.ipynb #18dcd142
+CACHE_RESIZE = "pil-bicubic-shorter-side+center-crop"  # how load_image makes an image S×S; part of every cache's key
+
+# %% ../nbs/01_data.ipynb #2f77733f
+def _cache_name(name:str, paths:Sequence[str], image_size:int) -> str:
+    "File stem of the cache of `paths` at `image_size`: the dataset's name, S, N and a hash of the ordered paths."
+    h = hashlib.sha256("\n".join([CACHE_RESIZE, str(image_size), *paths]).encode()).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", name).strip("-.")
+    if len(slug) > 48: slug = slug[-48:].partition("-")[2] or slug[-48:]   # the end of a long path, from a whole word
+    slug = slug or "images"
+    return f"{slug}-{image_size}px-{len(paths)}-{h}"
+
+# %% ../nbs/01_data.ipynb #c9f1fd00
+def _files_digest(paths:Sequence[str], image_size:int) -> str:
+    "Hash of every file's size and modification time, the resize and Pillow's version: what the cache was built from."
+    h = hashlib.sha256(f"{CACHE_RESIZE} {image_size} Pillow {PIL.__version__}\n".encode())
+    for p in paths:
+        try: st = os.stat(p)
+        except OSError as e: raise _read_error(p, e) from None
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+# %% ../nbs/01_data.ipynb #9c10f2da
+def _crc32(a:np.ndarray, chunk:int=2**26) -> int:
+    "CRC-32 of an array's bytes (a memory map is read `chunk` bytes at a time)."
+    flat, crc = a.reshape(-1), 0
+    for s in range(0, flat.size, chunk): crc = zlib.crc32(flat[s:s + chunk], crc)
+    return crc
+
+# %% ../nbs/01_data.ipynb #fdd52f4b
+def _open_cache(npy:Path, meta_file:Path, files:str, shape:tuple) -> tuple[Tensor|None, str]:
+    "The cache mapped as a uint8 tensor of `shape`, or None and why it cannot be used ('missing' when absent)."
+    if not npy.exists(): return None, "missing"
+    try: meta = json.loads(meta_file.read_text())
+    except (OSError, ValueError): return None, f"has no readable description {meta_file.name}"
+    if not isinstance(meta, dict) or meta.get("files") != files:
+        return None, "was built from other files, or files changed since"
+    try: a = np.load(npy, mmap_mode="c", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e: return None, f"is truncated or damaged ({' '.join(str(e).split())[:80]})"
+    if a.dtype != np.uint8 or a.shape != tuple(shape): return None, f"holds {a.dtype} {a.shape}, not uint8 {tuple(shape)}"
+    if _crc32(a) != meta.get("crc32"): return None, "is damaged (its checksum does not match)"
+    return torch.from_numpy(a), ""
+
+# %% ../nbs/01_data.ipynb #b4e7f8cc
+class _Decode(Dataset):
+    "Item i: (i, uint8 (3,S,S), None), or (i, None, the one-line error) if the file cannot be read."
+    def __init__(self, paths:Sequence[str], image_size:int): self.paths, self.image_size = paths, image_size
+    def __len__(self): return len(self.paths)
+    def __getitem__(self, i):
+        try: return i, load_image(self.paths[i], self.image_size), None
+        except ConfigError as e: return i, None, str(e)
+
+# %% ../nbs/01_data.ipynb #f95203f9
+def _collate_decoded(items) -> tuple[int, Tensor|None, str|None]:
+    "A run of decoded items → (first index, uint8 (B,3,S,S), None), or (first index, None, the first error)."
+    errors = [e for _, _, e in items if e is not None]
+    return items[0][0], (None if errors else torch.stack([x for _, x, _ in items])), (errors[0] if errors else None)
+
+# %% ../nbs/01_data.ipynb #ecb3fc52
+def _progress(total:int, desc:str):
+    "A tqdm bar on stderr: live in a terminal; elsewhere (logs, notebooks) at most about ten updates."
+    if sys.stderr.isatty(): return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, mininterval=0.5)
+    return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, mininterval=0, miniters=max(1, -(-total // 10)),
+                maxinterval=float("inf"), ascii=True)
+
+# %% ../nbs/01_data.ipynb #8278ebf8
+def _default_workers(n:int, chunk:int) -> int:
+    "Decoding processes: every core this process may use, at most one per `chunk` images; 0 (in-process) for a few chunks."
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 0 if n <= 2 * chunk else min(cores, -(-n // chunk))
+
+# %% ../nbs/01_data.ipynb #4e3b2d08
+DECODE_WORKERS = None  # processes that decode a cache build; None: every core this process may use (in-process for a few images)
+
+# %% ../nbs/01_data.ipynb #683940cc
+def _write_cache(npy:Path, meta_file:Path, paths:Sequence[str], image_size:int, meta:dict, num_workers:int,
+                 chunk:int, desc:str):
+    "Decode `paths` into a new `npy` (temp file, renamed when complete) and write `meta_file` with its checksum."
+    shape = (len(paths), 3, image_size, image_size)
+    def write(f):
+        np.lib.format.write_array_header_1_0(f, dict(descr="|u1", fortran_order=False, shape=shape))
+        f.flush(); offset = f.tell()
+        f.truncate(offset + math.prod(shape))
+        out = np.memmap(f, dtype=np.uint8, mode="r+", offset=offset, shape=shape)
+        loader = DataLoader(_Decode(paths, image_size), batch_size=chunk, num_workers=num_workers,
+                            collate_fn=_collate_decoded)
+        with _progress(len(paths), desc) as bar:
+            for start, images, error in loader:
+                if error is not None: raise ConfigError(error)
+                out[start:start + len(images)] = images.numpy()
+                bar.update(len(images))
+        out.flush()
+        atomic_write_json(meta_file, {**meta, "crc32": _crc32(out)})   # before the rename: a complete cache is described
+        del out
+    atomic_write(npy, write)
+
+# %% ../nbs/01_data.ipynb #27687d8e
+def _human(nbytes:int) -> str: return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.1f} MiB"
+
+# %% ../nbs/01_data.ipynb #851f150e
+def decode_cached(paths:Sequence[str|Path], # image files, in the order the rows will have
+                  image_size:int, # S: each image as `load_image(path, S)`
+                  cache_dir:str|Path, # folder of the cache files (created if missing)
+                  name:str="images", # the dataset's name, for the file name and the messages
+                  num_workers:int|None=None, # decoding processes (0: in this one); None: DECODE_WORKERS
+                  chunk:int=32, # images per task of a decoding process
+                 ) -> Tensor: # uint8 (N,3,S,S) in [0,255], memory-mapped from the cache (copy-on-write)
+    """`torch.stack([load_image(p, S) for p in paths])`, decoded once: the first call writes the cache (under the
+    dataset lock, atomically, with a progress bar, reporting its size on disk), later calls map it. A cache built
+    from other files, truncated or damaged is decoded again. `ConfigError` (one line) for an unreadable image, a
+    cache folder where nothing can be written, or a disk without room for it."""
+    paths, S, cache_dir = [str(p) for p in paths], int(image_size), Path(cache_dir).expanduser()
+    if not paths or S < 1: raise ConfigError(f"decode_cached needs files and a positive image_size, got {len(paths)} and {image_size!r}")
+    stem, shape = _cache_name(name, paths, S), (len(paths), 3, S, S)
+    npy, meta_file = cache_dir/f"{stem}.npy", cache_dir/f"{stem}.json"
+    files = _files_digest(paths, S)
+    images, _ = _open_cache(npy, meta_file, files, shape)
+    if images is not None: return images
+    if why := _not_writable(cache_dir):
+        raise ConfigError(f"cannot cache the decoded images of {name} in {cache_dir}: {why}; set data_cache to a "
+                          "writable folder, or 'off' to decode images on every access")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with dataset_lock(cache_dir/stem):
+        images, why = _open_cache(npy, meta_file, files, shape)   # built meanwhile by the process we waited for?
+        if images is not None: return images
+        if why != "missing": print(f"the decoded-image cache {npy} {why}: decoding again", file=sys.stderr)
+        need, free = math.prod(shape), shutil.disk_usage(cache_dir).free
+        if need > free:
+            raise ConfigError(f"the decoded images of {name} need {_human(need)} in {cache_dir}, which has {_human(free)} "
+                              "free: set data_cache to a folder on a larger disk, or 'off'")
+        for tmp in cache_dir.glob(f".{npy.name}.*.tmp"): tmp.unlink(missing_ok=True)   # left by a killed build
+        workers = DECODE_WORKERS if num_workers is None else num_workers
+        if workers is None: workers = _default_workers(len(paths), chunk)
+        t0 = time.perf_counter()
+        meta = dict(format=1, dataset=name, image_size=S, n=len(paths), resize=CACHE_RESIZE, files=files)
+        _write_cache(npy, meta_file, paths, S, meta, workers, chunk, f"decoding {name} at {S} px (once)")
+        dt = time.perf_counter() - t0
+        print(f"decoded {len(paths):,} images of {name} at {S} px once into {npy} ({_human(npy.stat().st_size)} on "
+              f"disk) in {dt:.1f} s ({len(paths) / dt:.0f} images/s, {max(workers, 1)} process(es))", file=sys.stderr)
+        images, why = _open_cache(npy, meta_file, files, shape)
+    if images is None: raise ConfigError(f"the decoded-image cache {npy} {why} right after it was written: check the disk")
+    return images
+
 # %% ../nbs/01_data.ipynb #8ec1b930
 def _is_int(v, low:int) -> bool: return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= low
 
@@ -443,21 +638,24 @@ def _check_args(image_size, caps:dict, val_fraction, seed):
     if not _is_int(seed, 0): raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
 
 # %% ../nbs/01_data.ipynb #9037ccdf
-def _build(name, raw:_Raw, chosen:dict[str, _Source], image_size:int) -> DatasetSplits:
-    "Turn the chosen part of each split into `TensorImageDataset`s or `FileImageDataset`s."
+def _build(name, raw:_Raw, chosen:dict[str, _Source], image_size:int, cache_dir:Path|None=None) -> DatasetSplits:
+    """Turn the chosen part of each split into `TensorImageDataset`s (in memory), `CachedImageDataset`s (file lists
+    decoded once into `cache_dir`) or `FileImageDataset`s (file lists, `cache_dir` None: decoded on every access)."""
     if all(s.images is not None for s in chosen.values()):
-        out = {k: TensorImageDataset(s.images, torch.from_numpy(s.labels)) for k, s in chosen.items()}
-    else:
-        images = None
-        if raw.small_in_memory:
-            images = _decode_small([p for s in chosen.values() for p in s.paths])
-        if images is None:
-            out = {k: FileImageDataset(zip(s.paths, s.labels.tolist()), image_size) for k, s in chosen.items()}
-        else:
-            out, i = {}, 0
-            for k, s in chosen.items():
-                out[k] = TensorImageDataset(images[i:i + len(s.labels)], torch.from_numpy(s.labels)); i += len(s.labels)
-    return DatasetSplits(name, out["train"], out["val"], out["test"], raw.classes)
+        return DatasetSplits(name, *(TensorImageDataset(s.images, torch.from_numpy(s.labels)) for s in chosen.values()),
+                             raw.classes)
+    paths = [p for s in chosen.values() for p in s.paths]
+    images, make = _decode_small(paths) if raw.small_in_memory else None, TensorImageDataset
+    if images is None and cache_dir is not None:
+        images = decode_cached(paths, image_size, cache_dir, name)
+        make = partial(CachedImageDataset, cache_file=Path(cache_dir)/f"{_cache_name(name, paths, image_size)}.npy")
+    if images is None:
+        return DatasetSplits(name, *(FileImageDataset(zip(s.paths, s.labels.tolist()), image_size) for s in chosen.values()),
+                             raw.classes)
+    out, i = [], 0
+    for s in chosen.values():
+        out.append(make(images[i:i + len(s.labels)], torch.from_numpy(s.labels))); i += len(s.labels)
+    return DatasetSplits(name, *out, raw.classes)
 
 # %% ../nbs/01_data.ipynb #f587607e
 def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' or 'placement:<name>'
@@ -469,16 +667,20 @@ def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' 
                 val_fraction:float=0.1, # share of train carved out as val where there is no official val split
                 seed:int=0, # seed of the val carve and of the train/val caps; same seed → same split
                 download:bool=True, # let torchvision download a missing dataset
+                data_cache:str|Path="auto", # large images decoded once into 'auto' (data_root/decoded), a folder, or 'off' (every access)
                ) -> DatasetSplits: # train/val/test of (uint8 (3,H,W) in [0,255], int label) items ((4,S,S) for placement), and class names
     """Load dataset `name` as train/val/test splits.
     Raises `ConfigError` (one line, before anything slow) for an unknown name, bad arguments, a dataset that is
-    missing and cannot be downloaded, a malformed image folder, a class too small to carve val, or an unreadable image."""
+    missing and cannot be downloaded, a malformed image folder, a class too small to carve val, an unreadable image,
+    or a `data_cache` that is not 'auto', 'off' or a writable folder. Files of large images are decoded once into the
+    cache (`decode_cached`) and served from it; small ones are decoded into memory."""
     if not isinstance(name, str): raise ConfigError(f"dataset name must be a string such as 'cifar10', got {name!r}")
     caps = dict(train_per_class=train_per_class, val_per_class=val_per_class, test_per_class=test_per_class)
     _check_args(image_size, caps, val_fraction, seed)
+    cache_dir = check_data_cache(data_cache, data_root)
     if name.startswith("placement:"):
         return _placement(name, data_root=data_root, image_size=image_size, val_fraction=val_fraction, seed=seed,
-                          download=download, **caps)
+                          download=download, data_cache=data_cache, **caps)
     if name.startswith("imagefolder:") and name != "imagefolder:<path>": raw = _imagefolder(name[len("imagefolder:"):])
     else: raw = datasets.get(name)(Path(data_root).expanduser(), download)
     src = raw.sources
@@ -489,7 +691,7 @@ def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' 
     capped = lambda s, per_class, sd, stream: s.subset(_cap(np.arange(len(s.labels)), s.labels, per_class, sd, stream))
     chosen = dict(train=capped(train, train_per_class, seed, 1), val=capped(val, val_per_class, seed, 2),
                   test=capped(src["test"], test_per_class, TEST_SEED, 3))
-    return _build(name, raw, chosen, image_size)
+    return _build(name, raw, chosen, image_size, cache_dir)
 
 # %% ../nbs/01_data.ipynb #b332c1c2
 PLACEMENT_BACKGROUNDS = ("grey", "texture")   # 'placement:[<background>:]<dataset>'; the default is grey
@@ -538,28 +740,75 @@ def iterate_batches(ds:Dataset, # items (uint8 (3,H,W) or (4,H,W), int), e.g. a 
                     generator:torch.Generator|None=None, # CPU generator for the order (None: torch's global RNG)
                     num_workers:int=0, # DataLoader worker processes, for file datasets only
                     drop_last:bool=False, # skip a last, smaller batch
+                    shard:tuple[int, int]|None=None, # (rank, world): only items rank, rank+world, … of each global batch
                    ) -> Iterator[tuple[Tensor, Tensor]]: # (uint8 (B,3,H,W) in [0,255] ((B,4,S,S) for placement data), int64 (B,)) per batch
-    "Batches of `ds`: in-memory datasets are indexed directly, others go through a `DataLoader`. Checks args at the call."
+    """Batches of `ds`: in-memory datasets are indexed directly, others go through a `DataLoader`. Checks args at the
+    call. With `shard=(r, w)` each batch is `images[r::w]` of the global batch of `batch_size` (the same for every r
+    given the same generator state); it may be empty when the global batch has fewer than w items."""
     if not _is_int(batch_size, 1): raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not _is_int(num_workers, 0): raise ConfigError(f"num_workers must be a non-negative integer, got {num_workers!r}")
+    shard = _check_shard(shard)
     view = _tensor_view(ds)
     if view is None:
+        if shard is not None: return _sharded_loader(ds, batch_size, shuffle, generator, num_workers, drop_last, shard)
         return iter(DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=num_workers,
                                drop_last=drop_last, pin_memory=torch.cuda.is_available()))
     base, idx = view
     n = len(base) if idx is None else len(idx)
     order = torch.randperm(n, generator=generator) if shuffle else None   # drawn now, at the call
     if idx is not None: order = idx if order is None else idx[order]
-    return _index_batches(base, order, batch_size, n - n % batch_size if drop_last else n)
+    return _index_batches(base, order, batch_size, n - n % batch_size if drop_last else n, shard)
+
+# %% ../nbs/01_data.ipynb #cd28a7b9
+def _take(images:Tensor, idx:Tensor) -> Tensor:
+    "`images[idx]` along dim 0; on the CPU by numpy's `take`, which copies whole rows (torch's indexing of uint8 goes element by element, ~4× slower)."
+    if images.device.type != "cpu": return images[idx]
+    return torch.from_numpy(images.numpy().take(idx.numpy(), axis=0))
 
 # %% ../nbs/01_data.ipynb #3093d922
-def _index_batches(base:TensorImageDataset, order:Tensor|None, batch_size:int, stop:int):
-    "The fast path: slices of the image tensor in order (`order` None), or index copies in `order`."
+def _index_batches(base:TensorImageDataset, order:Tensor|None, batch_size:int, stop:int,
+                   shard:tuple[int, int]|None=None):
+    "The fast path: slices of the image tensor in order (`order` None), or index copies in `order`; `shard` (r, w): items r::w of each."
+    r, w = shard or (0, 1)
     for s in range(0, stop, batch_size):
-        if order is None: yield base.images[s:s + batch_size], base.labels[s:s + batch_size]   # views, no copy
+        e = min(s + batch_size, stop)
+        if order is None: yield base.images[s + r:e:w], base.labels[s + r:e:w]   # views, no copy
         else:
-            b = order[s:s + batch_size]
-            yield base.images[b], base.labels[b]
+            b = order[s:e][r::w]
+            yield _take(base.images, b), base.labels[b]
+
+# %% ../nbs/01_data.ipynb #d1810f07
+def _check_shard(shard) -> tuple[int, int]|None:
+    "`shard` as (rank, world), None for the whole batch (None or a world of 1); `ConfigError` unless 0 <= rank < world."
+    if shard is None: return None
+    if not (isinstance(shard, (tuple, list)) and len(shard) == 2 and _is_int(shard[1], 1) and _is_int(shard[0], 0)
+            and shard[0] < shard[1]):
+        raise ConfigError(f"shard={shard!r} must be (rank, world) with 0 <= rank < world, e.g. (dist.rank, dist.world)")
+    return (int(shard[0]), int(shard[1])) if shard[1] > 1 else None
+
+# %% ../nbs/01_data.ipynb #049d9283
+class _ShardBatches(Sampler):
+    "Items rank, rank+world, … of each batch of `batches`."
+    def __init__(self, batches:BatchSampler, rank:int, world:int): self.batches, self.rank, self.world = batches, rank, world
+    def __iter__(self): return (b[self.rank::self.world] for b in self.batches)
+    def __len__(self): return len(self.batches)
+
+def _collate_shard(items, empty):
+    "`default_collate`, or `empty` (images and labels with no rows) for an empty shard."
+    return default_collate(items) if items else empty
+
+def _sharded_loader(ds, batch_size, shuffle, generator, num_workers, drop_last, shard):
+    "A `DataLoader` that loads only this rank's share of each batch, drawing the order as the unsharded one does."
+    rank, world = shard
+    sampler = RandomSampler(ds, generator=generator) if shuffle else SequentialSampler(ds)
+    last = len(ds) % batch_size
+    empty = None
+    if rank >= batch_size or (not drop_last and 0 < last <= rank):   # some shard has no item: its batch has no rows
+        x = torch.empty(3, ds.image_size, ds.image_size, dtype=torch.uint8) if isinstance(ds, FileImageDataset) else ds[0][0]
+        empty = (x.new_empty((0, *x.shape)), torch.empty(0, dtype=torch.int64))
+    return iter(DataLoader(ds, batch_sampler=_ShardBatches(BatchSampler(sampler, batch_size, drop_last), rank, world),
+                           generator=generator, num_workers=num_workers, pin_memory=torch.cuda.is_available(),
+                           collate_fn=partial(_collate_shard, empty=empty)))
 
 # %% ../nbs/01_data.ipynb #84302c1f
 PLACEMENT_BACKGROUND = 128  # grey level of the canvas, in every channel
@@ -673,8 +922,8 @@ def _placement(name:str, image_size:int, **kwargs) -> DatasetSplits:
     "`get_dataset` of 'placement:[<background>:]<base>': the base's splits (same caps, seed and val), every image placed on a canvas."
     check_dataset_spec(name)
     background, base_spec = split_placement_spec(name)
-    base = get_dataset(base_spec, image_size=image_size, **kwargs)
     side = _placement_side(PLACEMENT_SCALE, image_size)   # checked before anything is read
+    base = get_dataset(base_spec, image_size=side, **kwargs)   # large images decoded (once) at the object's side
     canvas = placement_texture(image_size) if background == "texture" else PLACEMENT_BACKGROUND
     splits = {k: TensorImageDataset(make_placement(_object_images(getattr(base, k), side), image_size,
                                                    background=canvas, seed=[PLACEMENT_SEED, stream]), getattr(base, k).labels)

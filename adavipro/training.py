@@ -43,7 +43,8 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
     backbone.check_image_size(cfg.image_size)
     data = get_dataset(cfg.dataset, data_root=cfg.data_root, image_size=cfg.image_size,
                        train_per_class=cfg.train_per_class, val_per_class=cfg.val_per_class,
-                       test_per_class=cfg.test_per_class, val_fraction=cfg.val_fraction, seed=cfg.split_seed)
+                       test_per_class=cfg.test_per_class, val_fraction=cfg.val_fraction, seed=cfg.split_seed,
+                       data_cache=cfg.data_cache)
     bc = backbone.cfg   # the backbone's own preprocessing: mean, std, interpolation (CLIP: bicubic)
     preprocess = Preprocess(cfg.image_size, bc.mean, bc.std, bc.interpolation).to(device)
     head, bs = backbone.create_head(data.classes), cfg.eval_batch_size or cfg.batch_size
@@ -312,7 +313,8 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
             loss_sum = torch.zeros((), device=device); correct = torch.zeros((), dtype=torch.long, device=device)
             bad_step = torch.full((), -1, dtype=torch.long, device=device); seen = 0
         data_state = gen.get_state()
-        batches = iterate_batches(data.train, cfg.batch_size, shuffle=True, generator=gen, num_workers=cfg.num_workers)
+        batches = iterate_batches(data.train, cfg.batch_size, shuffle=True, generator=gen, num_workers=cfg.num_workers,
+                                  shard=(dist.rank, dist.world))   # this rank's images[rank::world] of each global batch
         if partial:   # draw the permutation exactly as the first run did, skip what it did, then restore the RNGs
             batches = iter(batches)
             for _ in range(done): next(batches)
@@ -321,8 +323,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
         bar = tqdm(batches, total=steps_per_epoch, initial=done, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not show_progress(progress), leave=False)   # elsewhere: the epoch's line below
         for i, (images, labels) in enumerate(bar, start=done):
-            n = len(labels)
-            if dist.world > 1: images, labels = images[dist.rank::dist.world], labels[dist.rank::dist.world]
+            n = min(cfg.batch_size, len(data.train) - i * cfg.batch_size)   # the global batch; this rank holds images[rank::world] of it
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
             ce, logits, loss = _train_step(train_model, prompter, opts, scheds, clipped, images, labels, cfg, device)
             stats = dist.all_sum(torch.stack([ce.detach().float() * len(labels), (logits.argmax(-1) == labels).sum().float(),

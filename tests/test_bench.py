@@ -151,3 +151,24 @@ def test_estimate_bench_fits_the_cost_model(tmp_path):
     fitted = {l.split()[0]: float(l.split()[1]) for l in out.splitlines() if l.startswith("  ") and len(l.split()) == 2}
     assert all(abs(fitted[k] / v - 1) < 0.01 for k, v in coef.items()), fitted
     assert "REFERENCE_MACHINE_S = 0.1000" in out and "predicted / measured = 1.000" in out, out
+
+
+def test_epoch_bench_measures_the_decode_once_cache(tmp_path):
+    "--cache at a tiny size: the photo trees are made, built in 1 and 2 processes, and (a), (b), (c) each print a verdict."
+    args = ["bench/epoch.py", "--cache", "--photos", str(tmp_path / "photos"), "--n-photos", "60", "--photo-size", "90x70",
+            "--image-size", "32", "--batch-size", "8", "--build-workers", "0,2", "--epochs", "2", "--min-seconds", "0.1"]
+    out = _run(*args)
+    assert "made 60 90×70 photos in" in out and "stored them at the training size (32 px shorter side)" in out, out
+    assert "(a) one-off build" in out and "(b) the data path alone" in out and "(c) a 2-epoch run's data" in out, out
+    lines = out.splitlines()
+    head = next(i for i, l in enumerate(lines) if l.startswith("decoding processes"))
+    assert [l.split()[0] for l in lines[head + 2:head + 4]] == ["0", "2"], out
+    assert all(l.rstrip().endswith(("MET", "MISSED")) or "MET;" in l or "MISSED;" in l
+               for l in lines if l.startswith("target:")), out
+    assert sum(l.startswith("target:") for l in lines) == 2, out
+    photos = sorted((tmp_path / "photos" / "full").rglob("*.jpg"))
+    from PIL import Image
+    assert len(photos) == 60 and Image.open(photos[0]).size == (90, 70)
+    assert not list((tmp_path / "photos").glob(".bench-cache-*")), "the bench's caches are removed"
+    again = _run(*args, "--no-off")                                  # the trees are reused
+    assert "using " in again and "made 60" not in again and not any(l.startswith("off ") for l in again.splitlines()), again

@@ -184,9 +184,11 @@ def test_imagefolder_corrupt_image_in_file_dataset(tmp_path):
     _tree(tmp_path, size=(80, 70))
     bad = tmp_path/"test"/"a"/"zz.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    ds = get_dataset(f"imagefolder:{tmp_path}", image_size=32)   # large images: nothing decoded yet
+    ds = get_dataset(f"imagefolder:{tmp_path}", image_size=32, data_cache="off")   # large images: nothing decoded yet
     assert isinstance(ds.test, FileImageDataset)
     with pytest.raises(ConfigError, match=f"cannot read image {bad}"): list(iterate_batches(ds.test, 8))
+    with pytest.raises(ConfigError) as e: get_dataset(f"imagefolder:{tmp_path}", image_size=32)   # decoded once: now
+    assert f"cannot read image {bad}" in str(e.value) and "\n" not in str(e.value)
 
 
 def test_imagefolder_too_few_images_for_val(tmp_path):
@@ -217,11 +219,13 @@ def test_imagefolder_mixed_small_sizes(tmp_path):
     assert ds.test.images[-1, :, 0, 0].tolist() == [200, 100, 50]
 
 
-def test_imagefolder_large_images(tmp_path):
+@pytest.mark.parametrize("cache", ["off", "auto"])
+def test_imagefolder_large_images(tmp_path, cache):
     root = _tree(tmp_path, size=(90, 60))
     _img(root/"train"/"a"/"0.png", (30, 30))                    # a small first image does not force memory
-    ds = get_dataset(f"imagefolder:{root}", image_size=48)
-    assert all(isinstance(s, FileImageDataset) for s in (ds.train, ds.val, ds.test))
+    ds = get_dataset(f"imagefolder:{root}", image_size=48, data_cache=cache)
+    kind = FileImageDataset if cache == "off" else D.CachedImageDataset
+    assert all(isinstance(s, kind) for s in (ds.train, ds.val, ds.test))
     x, y = ds.train[0]
     assert x.shape == (3, 48, 48) and x.dtype == torch.uint8 and isinstance(y, int)
     g1, g2 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
@@ -319,8 +323,9 @@ def test_eurosat_layout(tmp_path):
     ds = get_dataset("eurosat", data_root=tmp_path, image_size=32)
     assert ds.classes == ["annual crop land", "sea or lake"]
     assert (len(ds.train), len(ds.val), len(ds.test)) == (14, 2, 4)   # test: 20% held out with TEST_SEED
-    assert isinstance(ds.train, FileImageDataset) and ds.train[0][0].shape == (3, 32, 32)
-    assert get_dataset("eurosat", data_root=tmp_path, seed=5).test.samples == ds.test.samples
+    assert isinstance(ds.train, D.CachedImageDataset) and ds.train[0][0].shape == (3, 32, 32)
+    assert get_dataset("eurosat", data_root=tmp_path, seed=5, data_cache="off").test.samples == \
+           get_dataset("eurosat", data_root=tmp_path, data_cache="off").test.samples
 
 
 def test_dtd_layout(tmp_path):
@@ -437,7 +442,234 @@ def test_iterate_batches_subsets():
 
 def test_iterate_batches_dataloader_workers(tmp_path):
     root = _tree(tmp_path, size=(70, 70), n_train=4, n_test=2)
-    ds = get_dataset(f"imagefolder:{root}", image_size=16, val_fraction=0.5)
+    ds = get_dataset(f"imagefolder:{root}", image_size=16, val_fraction=0.5, data_cache="off")
     batches = list(iterate_batches(ds.train, 3, num_workers=2))
     assert [len(y) for _, y in batches] == [3, 1]
     assert batches[0][0].shape == (3, 3, 16, 16) and batches[0][0].dtype == torch.uint8
+
+
+# ---------------------------------------------------------------- decode once: the cache of large images
+
+def _photos(root, n_train=5, n_test=2, size=(90, 70), seed=0):
+    "A tree of noisy JPEGs larger than SMALL_IMAGE_MAX (so they are read from files), two classes."
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        for c in ("a", "b"):
+            (Path(root)/split/c).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(Path(root)/split/c/f"{i}.jpg")
+    return Path(root)
+
+
+def _get(root, **kw):
+    "get_dataset of the image folder `root`, a fifth of train carved as val."
+    return get_dataset(f"imagefolder:{root}", **{"val_fraction": 0.2, **kw})
+
+
+def _items(ds):
+    return torch.stack([ds[i][0] for i in range(len(ds))]), torch.tensor([ds[i][1] for i in range(len(ds))])
+
+
+def _same(a, b):
+    "Two DatasetSplits hold the same images and labels in every split."
+    return all(all(torch.equal(u, v) for u, v in zip(_items(getattr(a, k)), _items(getattr(b, k)))) for k in ("train", "val", "test"))
+
+
+def test_cache_hit_returns_what_direct_decoding_gives(tmp_path, capsys):
+    root, cache = _photos(tmp_path/"tree"), tmp_path/"cache"
+    off = _get(root, image_size=32, data_cache="off")
+    built = _get(root, image_size=32, data_cache=str(cache))
+    err = capsys.readouterr().err
+    assert "decoded 14 images of imagefolder:" in err and "MiB on disk) in" in err, err        # the one line with the size
+    hit = _get(root, image_size=32, data_cache=str(cache))
+    assert capsys.readouterr().err == ""                                                         # mapped, nothing decoded
+    assert isinstance(off.train, FileImageDataset) and isinstance(hit.train, D.CachedImageDataset)
+    assert _same(off, built) and _same(off, hit)
+    assert "uint8 decoded once, mapped from" in repr(hit) and str(cache) in repr(hit)
+    npy = hit.train.cache_file
+    assert npy.stat().st_size == np.load(npy, mmap_mode="r").nbytes + 128 and (npy.with_suffix(".json")).is_file()
+    assert sorted(p.name for p in cache.iterdir() if p.name.startswith(".") and p.suffix != ".lock") == []   # no temp left
+    other = _get(root, image_size=24, data_cache=str(cache))              # another size: its own cache
+    assert other.train.images.shape[-1] == 24 and len(list(cache.glob("*.npy"))) == 2
+
+
+def test_cache_auto_is_under_data_root_and_placement_and_ucf_use_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(D, "DATA_CACHE_FOLDER", "decoded")
+    root = _photos(tmp_path/"tree")
+    ds = _get(root, data_root=tmp_path/"data", image_size=32)
+    assert ds.val.cache_file.parent == tmp_path/"data"/"decoded"
+    pl = get_dataset(f"placement:imagefolder:{root}", data_root=tmp_path/"data", image_size=28, val_fraction=0.2)
+    assert pl.train.images.shape[1:] == (4, 28, 28)
+    assert len(list((tmp_path/"data"/"decoded").glob("*-12px-*.npy"))) == 1       # objects decoded once at round(3/7·28)
+
+
+def test_cache_rebuilt_when_the_files_change(tmp_path, capsys):
+    root, cache = _photos(tmp_path/"tree"), str(tmp_path/"cache")
+    _get(root, image_size=32, data_cache=cache)
+    f = root/"test"/"b"/"1.jpg"
+    Image.new("RGB", (80, 80), (9, 99, 199)).save(f)                    # same name, new content
+    capsys.readouterr()
+    ds = _get(root, image_size=32, data_cache=cache)
+    assert "was built from other files, or files changed since: decoding again" in capsys.readouterr().err
+    assert _same(ds, _get(root, image_size=32, data_cache="off"))
+    assert any((ds.test[i][0].int() - torch.tensor([9, 99, 199])[:, None, None]).abs().max() <= 3 for i in range(len(ds.test)))
+    _photos(tmp_path/"tree", n_train=6, seed=1)                         # a changed file list: a new cache
+    more = _get(root, image_size=32, data_cache=cache)
+    assert len(more.train) + len(more.val) == 12 and len(list(Path(cache).glob("*.npy"))) == 2
+    assert _same(more, _get(root, image_size=32, data_cache="off"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "json", "no-json", "shape"])
+def test_damaged_cache_is_decoded_again(tmp_path, capsys, damage):
+    root, cache = _photos(tmp_path/"tree"), str(tmp_path/"cache")
+    good = _get(root, image_size=32, data_cache=cache)
+    npy = good.train.cache_file; meta = npy.with_suffix(".json")
+    del good
+    if damage == "truncate":
+        with open(npy, "r+b") as f: f.truncate(npy.stat().st_size - 100)
+    elif damage == "flip":
+        with open(npy, "r+b") as f: f.seek(npy.stat().st_size // 2); b = f.read(1); f.seek(-1, 1); f.write(bytes([b[0] ^ 1]))
+    elif damage == "json": meta.write_text("{ not json")
+    elif damage == "no-json": meta.unlink()
+    else: np.save(npy, np.zeros((14, 3, 16, 16), np.uint8))
+    capsys.readouterr()
+    ds = _get(root, image_size=32, data_cache=cache)
+    err = capsys.readouterr().err
+    why = dict(truncate="is truncated or damaged", flip="checksum does not match", json="has no readable description",
+               shape="holds uint8 (14, 3, 16, 16), not uint8 (14, 3, 32, 32)")
+    assert why.get(damage, "has no readable description") in err and "decoding again" in err, err
+    assert _same(ds, _get(root, image_size=32, data_cache="off"))
+
+
+def test_cache_folder_not_writable_is_one_line(tmp_path, monkeypatch):
+    from adavipro.training import TrainConfig, validate_config
+    monkeypatch.setattr(D, "DATA_CACHE_FOLDER", "decoded")
+    root = _photos(tmp_path/"tree")
+    (tmp_path/"file").write_text("not a folder")
+    for bad in (str(tmp_path/"file"/"cache"), "/dev/null/cache"):
+        with pytest.raises(ConfigError) as e: _get(root, image_size=32, data_cache=bad)
+        assert "is not a folder; point it at a writable folder, or 'off'" in str(e.value) and "\n" not in str(e.value)
+        with pytest.raises(ConfigError) as e: validate_config(TrainConfig(data_cache=bad))
+        assert str(e.value).startswith(f"data_cache={bad!r}: ") and "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="data_cache=3 must be 'auto'"): get_dataset("digits", data_cache=3)
+    with pytest.raises(ConfigError, match="data_cache=None must be"): validate_config(TrainConfig(data_cache=None))
+    with pytest.raises(ConfigError) as e:                               # 'auto' under a data_root that is a file
+        _get(root, image_size=32, data_root=tmp_path/"file", data_cache="auto")
+    assert "cannot cache the decoded images of imagefolder:" in str(e.value) and "\n" not in str(e.value)
+    assert validate_config(TrainConfig(data_cache=str(tmp_path/"new"))).data_cache == str(tmp_path/"new")
+    assert not (tmp_path/"new").exists()                                # validation creates nothing
+
+
+def test_cache_off_is_the_old_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(D, "DATA_CACHE_FOLDER", "decoded")
+    root = _photos(tmp_path/"tree")
+    ds = _get(root, data_root=tmp_path/"data", image_size=32, data_cache="off")
+    assert all(type(s) is FileImageDataset for s in (ds.train, ds.val, ds.test))
+    assert not (tmp_path/"data").exists()
+    assert "files read as 3×32×32 uint8" in repr(ds)
+
+
+def test_cache_no_room_is_one_line(tmp_path, monkeypatch):
+    root = _photos(tmp_path/"tree")
+    monkeypatch.setattr(D.shutil, "disk_usage", lambda p: type("U", (), dict(free=1000))())
+    with pytest.raises(ConfigError, match=r"need 42.0 KiB|need .* MiB in .* which has 0.0 MiB free: set data_cache to a folder on a larger disk"):
+        _get(root, image_size=32, data_cache=str(tmp_path/"c"))
+    assert list((tmp_path/"c").glob("*.npy")) == []
+
+
+def test_interrupted_build_leaves_nothing_under_the_final_name(tmp_path, monkeypatch):
+    root, cache = _photos(tmp_path/"tree"), tmp_path/"cache"
+    calls, real = [], D.load_image
+    def flaky(path, size=None):
+        if len(calls) == 6: raise KeyboardInterrupt
+        calls.append(path); return real(path, size)
+    monkeypatch.setattr(D, "load_image", flaky)                        # 14 images: decoded in this process
+    with pytest.raises(KeyboardInterrupt): _get(root, image_size=32, data_cache=str(cache))
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []    # no cache, no temp file
+    monkeypatch.setattr(D, "load_image", real)
+    ds = _get(root, image_size=32, data_cache=str(cache))
+    assert _same(ds, _get(root, image_size=32, data_cache="off"))
+
+
+_BUILD = r"""
+import sys, time
+from adavipro import data as D
+real = D.load_image
+def slow(path, size=None): time.sleep(float(sys.argv[3])); return real(path, size)
+D.load_image = slow
+ds = D.get_dataset("imagefolder:" + sys.argv[1], image_size=32, data_cache=sys.argv[2], val_fraction=0.2)
+print(int(ds.train.images.sum()) + int(ds.val.images.sum()) + int(ds.test.images.sum()))
+"""
+
+
+def test_killed_build_then_a_clean_one(tmp_path):
+    "A build killed outright leaves its temp file (never a file under the final name); the next build removes it."
+    import signal
+    root, cache = _photos(tmp_path/"tree"), tmp_path/"cache"
+    p = subprocess.Popen([sys.executable, "-c", _BUILD, str(root), str(cache), "0.5"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    t = time.time()
+    while not list(cache.glob(".*.npy.*.tmp")) and time.time() - t < 120 and p.poll() is None: time.sleep(0.05)
+    p.send_signal(signal.SIGKILL); p.communicate(timeout=60)
+    assert list(cache.glob(".*.npy.*.tmp")) and not list(cache.glob("*.npy"))
+    ds = _get(root, image_size=32, data_cache=str(cache))
+    assert not list(cache.glob(".*.tmp")) and len(list(cache.glob("*.npy"))) == 1
+    assert _same(ds, _get(root, image_size=32, data_cache="off"))
+
+
+def test_two_processes_build_the_cache_once(tmp_path):
+    root, cache = _photos(tmp_path/"tree"), tmp_path/"cache"
+    procs = [subprocess.Popen([sys.executable, "-c", _BUILD, str(root), str(cache), "0.05"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sum(e.count("decoded 14 images") for _, e in outs) == 1, outs          # built once, mapped by the other
+    assert outs[0][0] == outs[1][0]
+
+
+def test_progress_is_bounded_without_a_terminal(tmp_path, capsys):
+    paths = [str(p) for p in sorted(_photos(tmp_path/"tree", n_train=30, n_test=1, size=(70, 66)).rglob("*.jpg"))]
+    D.decode_cached(paths, 16, tmp_path/"c", "many", num_workers=0, chunk=2)
+    err = capsys.readouterr().err
+    assert 1 <= err.count("decoding many at 16 px (once)") <= 12 and "62/62" in err, err
+
+
+def test_cache_build_with_worker_processes(tmp_path):
+    paths = [str(p) for p in sorted(_photos(tmp_path/"tree", n_train=12, n_test=1).rglob("*.jpg"))]
+    x = D.decode_cached(paths, 20, tmp_path/"c", "w", num_workers=2, chunk=4)
+    assert torch.equal(x, torch.stack([D.load_image(p, 20) for p in paths]))
+
+
+# ---------------------------------------------------------------- shards of a global batch
+
+@pytest.mark.parametrize("kind", ["memory", "cached", "files", "files-workers"])
+def test_shards_make_up_the_global_batch(tmp_path, kind):
+    root = _photos(tmp_path/"tree", n_train=6, n_test=1)
+    ds = _get(root, image_size=16, data_cache="off" if kind.startswith("files") else str(tmp_path/"c"))
+    split = ds.train if kind != "memory" else TensorImageDataset(torch.stack([ds.train[i][0] for i in range(len(ds.train))]), ds.train.labels)
+    workers = 2 if kind == "files-workers" else 0
+    for world in (2, 3):
+        for kw in (dict(shuffle=True), dict(), dict(shuffle=True, drop_last=True)):
+            whole = list(iterate_batches(split, 4, generator=torch.Generator().manual_seed(5), num_workers=workers, **kw))
+            shards = [list(iterate_batches(split, 4, generator=torch.Generator().manual_seed(5), num_workers=workers,
+                                           shard=(r, world), **kw)) for r in range(world)]
+            assert all(len(s) == len(whole) for s in shards)
+            for b, (x, y) in enumerate(whole):
+                for r in range(world):                                  # rank r holds items r, r+world, … of the batch
+                    assert torch.equal(shards[r][b][0], x[r::world]) and torch.equal(shards[r][b][1], y[r::world])
+
+
+def test_a_shard_decodes_only_its_share(tmp_path, monkeypatch):
+    root = _photos(tmp_path/"tree", n_train=6, n_test=1)
+    ds = _get(root, image_size=16, data_cache="off")
+    opened, real = [], D.load_image
+    monkeypatch.setattr(D, "load_image", lambda p, s=None: opened.append(p) or real(p, s))
+    n = sum(len(y) for _, y in iterate_batches(ds.train, 4, shuffle=True, shard=(1, 2)))
+    assert n == len(opened) == len(ds.train) // 2
+
+
+def test_bad_shard():
+    ds = TensorImageDataset(torch.zeros(4, 3, 2, 2, dtype=torch.uint8), [0, 1, 0, 1])
+    for bad in [(2, 2), (-1, 2), (0, 0), 2, (0, 1, 2), (0.0, 2)]:
+        with pytest.raises(ConfigError, match="must be \\(rank, world\\) with 0 <= rank < world"): iterate_batches(ds, 2, shard=bad)
+    assert [len(y) for _, y in iterate_batches(ds, 3, shard=(0, 1))] == [3, 1]
