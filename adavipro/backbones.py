@@ -37,7 +37,22 @@ class BackboneConfig:
     'imagenet' = source-model logits → `LabelMappingHead`), `any_size` (True if other input sides work, e.g.
     convnets; False for ViTs), `num_outputs` (columns of `Backbone.forward`'s output: CLIP's embedding dim, or the
     classifier's logits, e.g. 1000), `interpolation` ('bilinear' or 'bicubic', CLIP's). Raises `ConfigError` for any
-    value outside these."""
+    value outside these.
+
+    Args:
+        name: the spec it was made from, e.g. 'clip:ViT-B-32:openai'
+        input_size: native square resolution in pixels, e.g. 224
+        mean: per-channel mean of the [0, 1] image used to normalise
+        std: per-channel std used to normalise
+        head_kind: 'clip' (embeddings → ClipHead) or 'imagenet' (1000 logits → LabelMappingHead)
+        any_size: True if any image size works (convnets), False if it must be `input_size` (ViTs)
+        num_outputs: size of `Backbone.forward`'s output: CLIP embedding dim, or 1000
+        interpolation: how `Preprocess` resizes images to the model's input: CLIP's own is 'bicubic'
+    Raises:
+        ConfigError: head_kind=<self.head_kind>: choose one of <', '.join(HEAD_KINDS)>;
+            interpolation=<self.interpolation>: use 'bilinear' or 'bicubic'; <f>=<getattr(self, f)> must be a positive
+            integer; <f>=<v> must be three per-channel numbers in [0, 1] units
+    """
     name: str                          # the spec it was made from, e.g. 'clip:ViT-B-32:openai'
     input_size: int                    # native square resolution in pixels, e.g. 224
     mean: tuple[float, float, float]   # per-channel mean of the [0, 1] image used to normalise
@@ -69,7 +84,13 @@ class Backbone(nn.Module):
     paths are on (`adavipro.fast`), switches some of its layers (attention, a ViT's patch embedding) to classes that
     compute the same numbers faster (`fast.use_stock_layers` switches them back). Pass `copy=True` to leave the
     caller's network untouched (a deep copy is frozen instead). `check_image_size` raises `ConfigError` for a side a
-    fixed-size network (a ViT) cannot take."""
+    fixed-size network (a ViT) cannot take.
+
+    Args:
+        model: the pretrained network; frozen in place unless `copy`
+        cfg: what downstream stages need to know about it
+        copy: True: freeze a deep copy of `model`, never the caller's object
+    """
     def __init__(self, model:nn.Module, # the pretrained network; frozen in place unless `copy`
                  cfg:BackboneConfig, # what downstream stages need to know about it
                  copy:bool=False, # True: freeze a deep copy of `model`, never the caller's object
@@ -82,22 +103,46 @@ class Backbone(nn.Module):
         self.fast_layers = fast.use_fast_layers(model) if fast.fast_paths_enabled() else 0   # same maths (05a_fast)
 
     def train(self, mode:bool=True):
-        "Stay in eval mode whatever `mode` is: a frozen backbone's batch-norm and dropout must never switch."
+        """Stay in eval mode whatever `mode` is: a frozen backbone's batch-norm and dropout must never switch.
+
+        Args:
+            mode: ignored: the backbone always stays in eval mode
+        """
         return super().train(False)
 
     def forward(self, x:Tensor # (B, 3, S, S) float image, normalised with `cfg.mean`/`cfg.std`
                ) -> Tensor: # (B, cfg.num_outputs): 1000 ImageNet logits here
-        "The wrapped network's output `(B, cfg.num_outputs)` for a normalised `(B,3,S,S)` float batch (a classifier's logits)."
+        """The wrapped network's output `(B, cfg.num_outputs)` for a normalised `(B,3,S,S)` float batch (a classifier's
+        logits).
+
+        Args:
+            x: (B, 3, S, S) float image, normalised with `cfg.mean`/`cfg.std`
+        Returns:
+            (B, cfg.num_outputs): 1000 ImageNet logits here
+        """
         return self.model(x)
 
     def create_head(self, classes:list[str] # downstream class names, in label order
                    ) -> nn.Module: # maps `forward`'s output to (B, len(classes)) logits
-        "VP's label mapping: class i ↔ ImageNet logit i (`ConfigError` if more than 1000 classes)."
+        """VP's label mapping: class i ↔ ImageNet logit i (`ConfigError` if more than 1000 classes).
+
+        Args:
+            classes: downstream class names, in label order
+        Returns:
+            maps `forward`'s output to (B, len(classes)) logits
+        """
         return LabelMappingHead(len(classes), self.cfg.num_outputs)
 
     def check_image_size(self, image_size:int # side of the square images that will be fed
                         ):
-        "Raise `ConfigError` unless this backbone accepts `image_size`×`image_size` inputs."
+        """Raise `ConfigError` unless this backbone accepts `image_size`×`image_size` inputs.
+
+        Args:
+            image_size: side of the square images that will be fed
+        Raises:
+            ConfigError: backbone <self.cfg.name> needs image_size=<self.cfg.input_size> (got <image_size>): its patch
+                grid and ...
+        """
         if not self.cfg.any_size and image_size != self.cfg.input_size:
             raise ConfigError(f"backbone {self.cfg.name!r} needs image_size={self.cfg.input_size} (got {image_size}): "
                               f"its patch grid and position embeddings are fixed")
@@ -106,7 +151,19 @@ class Backbone(nn.Module):
 def load_by_position(model:nn.Module, # network to load into
                      state_dict:dict[str, Tensor], # weights of the same network under other names, same order
                     ) -> nn.Module: # `model`, loaded
-    "Load `state_dict` into `model` matching tensors by order; raise `RuntimeError` on any count, shape or kind mismatch."
+    """Load `state_dict` into `model` matching tensors by order; raise `RuntimeError` on any count, shape or kind
+    mismatch.
+
+    Args:
+        model: network to load into
+        state_dict: weights of the same network under other names, same order
+    Returns:
+        `model`, loaded
+    Raises:
+        RuntimeError: cannot load by position: <len(src)> source tensors for <len(dst)> in <type(model).__name__>;
+            cannot load by position: <ks> <tuple(vs.shape)> does not match <kd> <tuple(vd.shape)>; cannot load by
+            position: <missing> were not loaded
+    """
     def entries(sd): return [(k, v) for k, v in sd.items() if not k.endswith("num_batches_tracked")]
     src, dst = entries(state_dict), entries(model.state_dict())
     if len(src) != len(dst):
@@ -128,7 +185,12 @@ backbones = Registry("backbone")
 def register_backbone(kind:str, # the part of the spec before the first ':'
                       pattern:str, # the whole spec pattern, shown to users, e.g. 'timm:<model>[:<file | random>]'
                      ):
-    "Register `fn(arg:str|None, spec:str, device) -> Backbone` for specs `kind[:arg]`."
+    """Register `fn(arg:str|None, spec:str, device) -> Backbone` for specs `kind[:arg]`.
+
+    Args:
+        kind: the part of the spec before the first ':'
+        pattern: the whole spec pattern, shown to users, e.g. 'timm:<model>[:<file | random>]'
+    """
     def deco(fn:Callable):
         fn.pattern = pattern
         return backbones.register(kind)(fn)
@@ -143,7 +205,14 @@ def list_backbones() -> list[str]:
 def create_backbone(spec:str, # e.g. 'clip:ViT-B-32:openai', 'efficientnet_lite0', 'timm:resnet50:random'
                     device:str|torch.device="cpu", # where the frozen model lives
                    ) -> Backbone:
-    "Create the frozen, eval-mode backbone named by `spec`; `ConfigError` for an unknown spec or unavailable weights."
+    """Create the frozen, eval-mode backbone named by `spec`; `ConfigError` for an unknown spec or unavailable weights.
+
+    Args:
+        spec: e.g. 'clip:ViT-B-32:openai', 'efficientnet_lite0', 'timm:resnet50:random'
+        device: where the frozen model lives
+    Raises:
+        ConfigError: unknown backbone <spec>; use one of: <'; '.join(list_backbones())>
+    """
     kind, sep, arg = spec.partition(":")
     if kind not in backbones:
         raise ConfigError(f"unknown backbone {spec!r}; use one of: {'; '.join(list_backbones())}")
@@ -203,7 +272,14 @@ TEXT_TEMPLATE = "This is a photo of a {}"
 
 # %% ../nbs/02_backbones.ipynb #b28ea0a0
 class ClipBackbone(Backbone):
-    "A frozen open_clip model: `forward` gives image embeddings, `create_head` a zero-shot `ClipHead` (Radford et al. 2021)."
+    """A frozen open_clip model: `forward` gives image embeddings, `create_head` a zero-shot `ClipHead` (Radford et al.
+    2021).
+
+    Args:
+        model: an open_clip CLIP model
+        cfg: what downstream stages need to know about it
+        model_name: open_clip model name, for the tokenizer
+    """
     def __init__(self, model:nn.Module, # an open_clip CLIP model
                  cfg:BackboneConfig,
                  model_name:str, # open_clip model name, for the tokenizer
@@ -213,11 +289,27 @@ class ClipBackbone(Backbone):
 
     def forward(self, x:Tensor # (B, 3, S, S) float image, normalised with `cfg.mean`/`cfg.std`, S = cfg.input_size
                ) -> Tensor: # (B, E) unnormalised image embeddings
+        """CLIP's image embeddings `(B,E)` for a normalised `(B,3,S,S)` float batch.
+
+        Args:
+            x: (B, 3, S, S) float image, normalised with `cfg.mean`/`cfg.std`, S = cfg.input_size
+        Returns:
+            (B, E) unnormalised image embeddings
+        """
         return self.model.encode_image(x)
 
     def create_head(self, classes:list[str] # class names as they should read in the prompt, in label order
                    ) -> ClipHead: # maps (B, E) embeddings to (B, C) logits
-        "Encode `TEXT_TEMPLATE.format(c)` for every class once and return the `ClipHead` holding the result."
+        """Encode `TEXT_TEMPLATE.format(c)` for every class once and return the `ClipHead` holding the result.
+
+        Args:
+            classes: class names as they should read in the prompt, in label order
+        Returns:
+            maps (B, E) embeddings to (B, C) logits
+        Raises:
+            ConfigError: create_head needs at least one class name; could not load the tokenizer of <self.model_name>
+                (offline?): <_one_line(e)>
+        """
         if not classes: raise ConfigError("create_head needs at least one class name")
         try: tokenizer = open_clip.get_tokenizer(self.model_name)
         except Exception as e:

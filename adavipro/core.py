@@ -23,7 +23,13 @@ class ConfigError(ValueError):
 
 # %% ../nbs/00_core.ipynb #2f9e8fda
 class optional_import:
-    "A module imported at its first attribute access; if it is not installed, `ConfigError` naming the pip extra to add."
+    """A module imported at its first attribute access; if it is not installed, `ConfigError` naming the pip extra to
+    add.
+
+    Args:
+        name: the module, e.g. 'open_clip'
+        extra: the extra of adavipro that installs it, e.g. 'clip'
+    """
     def __init__(self, name:str, # the module, e.g. 'open_clip'
                  extra:str,      # the extra of adavipro that installs it, e.g. 'clip'
                 ):
@@ -42,7 +48,13 @@ class optional_import:
 
 # %% ../nbs/00_core.ipynb #4d785575
 class Registry:
-    "A name → factory table whose look-up errors list the valid names; `modules` that register more are imported at the first look-up."
+    """A name → factory table whose look-up errors list the valid names; `modules` that register more are imported at
+    the first look-up.
+
+    Args:
+        kind: what is registered, e.g. "dataset" (used in error messages)
+        modules: modules whose import registers more entries; imported at the first look-up
+    """
     def __init__(self, kind:str, # what is registered, e.g. "dataset" (used in error messages)
                  modules:tuple[str, ...]=(), # modules whose import registers more entries; imported at the first look-up
                 ):
@@ -53,7 +65,11 @@ class Registry:
         while self._modules: importlib.import_module(self._modules.pop(0))
 
     def register(self, name:str):
-        "Decorator that registers `fn` under `name`; a *different* definition claiming a taken name is an error."
+        """Decorator that registers `fn` under `name`; a *different* definition claiming a taken name is an error.
+
+        Args:
+            name: one of `list_experiments()`
+        """
         def deco(fn:Callable):
             old = self._items.get(name)
             if old is not None and getattr(old, "__qualname__", None) != getattr(fn, "__qualname__", None):
@@ -63,13 +79,25 @@ class Registry:
         return deco
 
     def get(self, name:str) -> Callable:
-        "The factory registered as `name`; raises `ConfigError` naming the valid choices."
+        """The factory registered as `name`; raises `ConfigError` naming the valid choices.
+
+        Args:
+            name: one of `list_experiments()`
+        Raises:
+            ConfigError: unknown <self.kind> <name>; choose one of: <', '.join(self.names())>
+        """
         self._load()
         if name not in self._items:
             raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
         return self._items[name]
 
-    def names(self) -> list[str]: self._load(); return sorted(self._items)
+    def names(self) -> list[str]:
+        """The registered names, sorted (loading the lazy modules first).
+
+        Returns:
+            sorted list of the registered names
+        """
+        self._load(); return sorted(self._items)
     def __contains__(self, name): self._load(); return name in self._items
     def __repr__(self): return f"Registry({self.kind!r}: {', '.join(self.names())})"
 
@@ -77,7 +105,12 @@ class Registry:
 def atomic_write(path:str|Path, # destination file; its folder is created if missing
                  write:Callable, # called with an open binary file object, writes the content
                 ) -> Path:
-    "Write a file so that a crash at any point leaves either the old content or the new, never half of it."
+    """Write a file so that a crash at any point leaves either the old content or the new, never half of it.
+
+    Args:
+        path: destination file; its folder is created if missing
+        write: called with an open binary file object, writes the content
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -94,17 +127,32 @@ def atomic_write(path:str|Path, # destination file; its folder is created if mis
 
 # %% ../nbs/00_core.ipynb #8807e0d5
 def atomic_write_text(path:str|Path, text:str) -> Path:
-    "Atomically write `text` (UTF-8) to `path`."
+    """Atomically write `text` (UTF-8) to `path`.
+
+    Args:
+        path: destination file; its folder is created if missing
+        text: str, written as UTF-8
+    """
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 # %% ../nbs/00_core.ipynb #745b3051
 def atomic_write_json(path:str|Path, obj:Any) -> Path:
-    "Atomically write `obj` as indented JSON to `path`."
+    """Atomically write `obj` as indented JSON to `path`.
+
+    Args:
+        path: destination file; its folder is created if missing
+        obj: JSON-serialisable object (other values via `str`)
+    """
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 # %% ../nbs/00_core.ipynb #9b18fea0
 def atomic_torch_save(obj:Any, path:str|Path) -> Path:
-    "Atomically `torch.save` `obj` to `path` (a checkpoint is never left half-written)."
+    """Atomically `torch.save` `obj` to `path` (a checkpoint is never left half-written).
+
+    Args:
+        obj: anything `torch.save` accepts (e.g. a checkpoint dict)
+        path: destination file; its folder is created if missing
+    """
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 # %% ../nbs/00_core.ipynb #aa0b2c8e
@@ -115,7 +163,11 @@ NO_FLOCK_ERRNOS = (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK)   # flock refus
 
 # %% ../nbs/00_core.ipynb #d2c72879
 def file_system_type(path:str|Path) -> str:
-    "The type of the file system `path` is on (e.g. 'ext4', 'lustre', 'nfs4'), from /proc/mounts; 'unknown' elsewhere."
+    """The type of the file system `path` is on (e.g. 'ext4', 'lustre', 'nfs4'), from /proc/mounts; 'unknown' elsewhere.
+
+    Args:
+        path: destination file; its folder is created if missing
+    """
     try: mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
     except OSError: return "unknown"
     p = os.path.realpath(path)
@@ -125,7 +177,16 @@ def file_system_type(path:str|Path) -> str:
 # %% ../nbs/00_core.ipynb #6fa96f81
 def flock_supported(folder:str|Path # an existing, writable folder
                    ) -> bool:       # False where the file system refuses flock (`NO_FLOCK_ERRNOS`)
-    "Whether `fcntl.flock` works on files in `folder`; `ConfigError` (naming the file system) for any other failure."
+    """Whether `fcntl.flock` works on files in `folder`; `ConfigError` (naming the file system) for any other failure.
+
+    Args:
+        folder: an existing, writable folder
+    Returns:
+        False where the file system refuses flock (`NO_FLOCK_ERRNOS`)
+    Raises:
+        ConfigError: cannot lock files in <folder> on its <file_system_type(folder)> file system (<e.strerror or e>):
+            use a ...
+    """
     try: import fcntl
     except ImportError: return False   # not a POSIX system
     with tempfile.TemporaryFile(dir=folder) as f:
@@ -138,7 +199,12 @@ def flock_supported(folder:str|Path # an existing, writable folder
 
 # %% ../nbs/00_core.ipynb #d1cb348e
 def lock_holder(path:str|Path) -> str:
-    "Who holds the soft lock `path`, as 'pid N on HOST' (from the file); '' where it records nobody (a flock, or gone)."
+    """Who holds the soft lock `path`, as 'pid N on HOST' (from the file); '' where it records nobody (a flock, or
+    gone).
+
+    Args:
+        path: destination file; its folder is created if missing
+    """
     try: lines = Path(path).read_text().split()
     except (OSError, UnicodeDecodeError): return ""
     return f"pid {lines[0]} on {lines[1]}" if len(lines) >= 2 and lines[0].isdigit() else ""
@@ -153,7 +219,13 @@ def exclusive_lock(path:str|Path,  # the lock file; its folder is created if mis
     (pid and host in the file; taken over on the same host once that pid has died) where the file system has no
     flock. The file is removed on release, also when the block raises. Raises `filelock.Timeout` if another process
     holds it past `timeout`, `ConfigError` where the file system can lock neither way, `OSError` where no file can
-    be made in the folder (read-only)."""
+    be made in the folder (read-only).
+
+    Args:
+        path: the lock file; its folder is created if missing
+        timeout: seconds to wait for another holder: 0 not at all, -1 as long as it takes
+        on_wait: called once, with `lock_holder(path)`, before waiting
+    """
     from filelock import FileLock, SoftFileLock, Timeout
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +247,11 @@ def exclusive_lock(path:str|Path,  # the lock file; its folder is created if mis
 # %% ../nbs/00_core.ipynb #b3a9d73d
 def seed_everything(seed:int # any non-negative integer
                    ) -> torch.Generator:
-    "Seed python, numpy and torch; return a CPU `torch.Generator` seeded with `seed` for data order."
+    """Seed python, numpy and torch; return a CPU `torch.Generator` seeded with `seed` for data order.
+
+    Args:
+        seed: any non-negative integer
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -186,7 +262,13 @@ PRECISIONS = ("auto", "bf16", "fp32")
 
 # %% ../nbs/00_core.ipynb #6b79bb86
 def check_precision(precision:str):
-    "`ConfigError` unless `precision` is one of `PRECISIONS`."
+    """`ConfigError` unless `precision` is one of `PRECISIONS`.
+
+    Args:
+        precision: as `TrainConfig.precision`
+    Raises:
+        ConfigError: precision=<precision>: choose 'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'fp32'
+    """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision={precision!r}: choose 'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'fp32'")
 
@@ -194,7 +276,14 @@ def check_precision(precision:str):
 def precision_autocast(device:torch.device, # where the forward pass runs
                        precision:str="auto", # one of `PRECISIONS`
                       ) -> torch.autocast:
-    "The autocast context for `precision` on `device`: bf16 on CUDA for 'auto', on any device for 'bf16', else off."
+    """The autocast context for `precision` on `device`: bf16 on CUDA for 'auto', on any device for 'bf16', else off.
+
+    Args:
+        device: where the forward pass runs
+        precision: one of `PRECISIONS`
+    Raises:
+        ConfigError: from `check_precision` (unless `precision` is one of `PRECISIONS`)
+    """
     check_precision(precision)
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
@@ -202,7 +291,12 @@ def precision_autocast(device:torch.device, # where the forward pass runs
 # %% ../nbs/00_core.ipynb #d379a162
 def full_precision(device:torch.device|str, # where the block's ops run
                   ) -> contextlib.AbstractContextManager:
-    "A block with autocast off on `device` (cast its inputs to float32 inside); a no-op where `device` has no autocast."
+    """A block with autocast off on `device` (cast its inputs to float32 inside); a no-op where `device` has no
+    autocast.
+
+    Args:
+        device: where the block's ops run
+    """
     device = torch.device(device)
     if not torch.amp.is_autocast_available(device.type): return contextlib.nullcontext()
     return torch.autocast(device.type, enabled=False)
@@ -221,7 +315,13 @@ def keep_freed_memory() -> bool:
 def show_progress(progress:bool=True, # what the caller asked for
                   stream=None,        # where the bar draws; None: `sys.stderr`, tqdm's default
                  ) -> bool:
-    "True when `progress` is asked for and `stream` is a terminal; False under papermill, in a notebook kernel, into a file."
+    """True when `progress` is asked for and `stream` is a terminal; False under papermill, in a notebook kernel, into a
+    file.
+
+    Args:
+        progress: what the caller asked for
+        stream: where the bar draws; None: `sys.stderr`, tqdm's default
+    """
     stream = sys.stderr if stream is None else stream
     isatty = getattr(stream, "isatty", None)
     return bool(progress) and callable(isatty) and bool(isatty())

@@ -41,7 +41,15 @@ __all__ = ['TEST_FRACTION', 'TEST_SEED', 'datasets', 'FLOWERS102_CLASSES', 'EURO
 
 # %% ../nbs/01_data.ipynb #fa8e4977
 class TensorImageDataset(Dataset):
-    "Images held in memory as one uint8 tensor; item `i` is `(images[i], int(labels[i]))`."
+    """Images held in memory as one uint8 tensor; item `i` is `(images[i], int(labels[i]))`.
+
+    Args:
+        images: uint8 (N,3,H,W) RGB in [0,255], or (N,4,H,W): RGB + the object's matte
+        labels: (N,) class indices, stored as int64
+    Raises:
+        ConfigError: images must be a uint8 tensor (N,3,H,W), or (N,4,H,W) with the object's matte as channel 3, got
+            ...; labels must have shape (<len(images)>,), got <tuple(labels.shape)>
+    """
     def __init__(self, images:Tensor, # uint8 (N,3,H,W) RGB in [0,255], or (N,4,H,W): RGB + the object's matte
                  labels:Tensor|Sequence[int], # (N,) class indices, stored as int64
                 ):
@@ -74,7 +82,14 @@ def _open_rgb(path) -> Image.Image:
 def load_image(path:str|Path, # an image file PIL can read (any mode; converted to RGB)
                image_size:int|None=None, # shorter side resized to this (bicubic), then square centre crop; None: as is
               ) -> Tensor: # uint8 (3,H,W) in [0,255]; (3,image_size,image_size) when image_size is given
-    "Read one image as a uint8 RGB tensor. Raises `ConfigError` naming the file if it cannot be decoded."
+    """Read one image as a uint8 RGB tensor. Raises `ConfigError` naming the file if it cannot be decoded.
+
+    Args:
+        path: an image file PIL can read (any mode; converted to RGB)
+        image_size: shorter side resized to this (bicubic), then square centre crop; None: as is
+    Returns:
+        uint8 (3,H,W) in [0,255]; (3,image_size,image_size) when image_size is given
+    """
     im = _open_rgb(path)
     if image_size is not None:
         im = TF.center_crop(TF.resize(im, image_size, interpolation=InterpolationMode.BICUBIC), [image_size, image_size])
@@ -82,7 +97,14 @@ def load_image(path:str|Path, # an image file PIL can read (any mode; converted 
 
 # %% ../nbs/01_data.ipynb #9b20a5ed
 class FileImageDataset(Dataset):
-    "Images read lazily from files; item `i` is `(uint8 (3,S,S), label)` with S = `image_size`."
+    """Images read lazily from files; item `i` is `(uint8 (3,S,S), label)` with S = `image_size`.
+
+    Args:
+        samples: (image file, class index) pairs
+        image_size: side S of the square every image is resized and centre-cropped to
+    Raises:
+        ConfigError: image_size must be a positive integer, got <image_size>
+    """
     def __init__(self, samples:Sequence[tuple[str|Path, int]], # (image file, class index) pairs
                  image_size:int=224, # side S of the square every image is resized and centre-cropped to
                 ):
@@ -107,7 +129,16 @@ def _describe(ds:Dataset) -> str:
 # %% ../nbs/01_data.ipynb #cdf318f2
 @dataclass
 class DatasetSplits:
-    "Train, val and test splits of one dataset; every item is `(uint8 (3,H,W) in [0,255], int label)` ((4,S,S) for placement data)."
+    """Train, val and test splits of one dataset; every item is `(uint8 (3,H,W) in [0,255], int label)` ((4,S,S) for
+    placement data).
+
+    Args:
+        name: the name given to `get_dataset`
+        train: used for training
+        val: picks checkpoints and hyper-parameters (official val split, or carved from train)
+        test: only reported
+        classes: readable class names (lower case, '_' and '-' as spaces), index = label
+    """
     name: str          # the name given to `get_dataset`
     train: Dataset     # used for training
     val: Dataset       # picks checkpoints and hyper-parameters (official val split, or carved from train)
@@ -115,7 +146,13 @@ class DatasetSplits:
     classes: list[str] # readable class names (lower case, '_' and '-' as spaces), index = label
 
     @property
-    def num_classes(self) -> int: return len(self.classes)
+    def num_classes(self) -> int:
+        """The number of classes C.
+
+        Returns:
+            int C, the number of classes
+        """
+        return len(self.classes)
     def __repr__(self):
         return (f"DatasetSplits({self.name!r}: {self.num_classes} classes; train {len(self.train)}, "
                 f"val {len(self.val)}, test {len(self.test)}; {_describe(self.train)})")
@@ -231,7 +268,11 @@ def dataset_lock(folder:str|Path, # the folder a dataset is downloaded or unpack
     started together prepare it once: the others wait (saying so on stderr), then find it ready. The lock is
     `core.exclusive_lock`: `flock`, or a pid-and-host lock file where the file system has no flock; the file is
     removed afterwards. Where no lock file can be made (a read-only folder, where nothing can be prepared either)
-    nothing is locked."""
+    nothing is locked.
+
+    Args:
+        folder: the folder a dataset is downloaded or unpacked into
+    """
     folder = Path(folder)
     path = folder.parent / f".{folder.name}.lock"
     def waiting(who:str):
@@ -457,7 +498,17 @@ def check_data_cache(data_cache:str|Path, # 'auto', 'off' or a folder
                      data_root:str|Path="data", # the datasets' folder: 'auto' caches in data_root/DATA_CACHE_FOLDER
                     ) -> Path|None: # the cache folder; None for 'off'
     """Where decoded images are cached; `ConfigError` (one line) for a value that is not 'auto', 'off' or a folder
-    path, or for a folder given explicitly in which no file can be made. Nothing is created."""
+    path, or for a folder given explicitly in which no file can be made. Nothing is created.
+
+    Args:
+        data_cache: 'auto', 'off' or a folder
+        data_root: the datasets' folder: 'auto' caches in data_root/DATA_CACHE_FOLDER
+    Returns:
+        the cache folder; None for 'off'
+    Raises:
+        ConfigError: data_cache=<data_cache> must be 'auto' (<data_root>/<DATA_CACHE_FOLDER>), 'off' or a folder;
+            data_cache=<data_cache>: <why>; point it at a writable folder, or 'off' to decode images on every access
+    """
     if isinstance(data_cache, Path): data_cache = str(data_cache)
     if not isinstance(data_cache, str) or not data_cache:
         raise ConfigError(f"data_cache={data_cache!r} must be 'auto' (<data_root>/{DATA_CACHE_FOLDER}), 'off' or a folder")
@@ -471,7 +522,14 @@ def check_data_cache(data_cache:str|Path, # 'auto', 'off' or a folder
 
 # %% ../nbs/01_data.ipynb #146f4b27
 class CachedImageDataset(TensorImageDataset):
-    "A `TensorImageDataset` whose images are a slice of a decode-once cache file, memory-mapped (read from the page cache)."
+    """A `TensorImageDataset` whose images are a slice of a decode-once cache file, memory-mapped (read from the page
+    cache).
+
+    Args:
+        images: uint8 (N,3,S,S), a view of the mapped cache
+        labels: (N,) class indices
+        cache_file: the .npy the images are mapped from
+    """
     def __init__(self, images:Tensor, # uint8 (N,3,S,S), a view of the mapped cache
                  labels:Tensor|Sequence[int], # (N,) class indices
                  cache_file:str|Path, # the .npy the images are mapped from
@@ -591,7 +649,23 @@ def decode_cached(paths:Sequence[str|Path], # image files, in the order the rows
     """`torch.stack([load_image(p, S) for p in paths])`, decoded once: the first call writes the cache (under the
     dataset lock, atomically, with a progress bar, reporting its size on disk), later calls map it. A cache built
     from other files, truncated or damaged is decoded again. `ConfigError` (one line) for an unreadable image, a
-    cache folder where nothing can be written, or a disk without room for it."""
+    cache folder where nothing can be written, or a disk without room for it.
+
+    Args:
+        paths: image files, in the order the rows will have
+        image_size: S: each image as `load_image(path, S)`
+        cache_dir: folder of the cache files (created if missing)
+        name: the dataset's name, for the file name and the messages
+        num_workers: decoding processes (0: in this one); None: DECODE_WORKERS
+        chunk: images per task of a decoding process
+    Returns:
+        uint8 (N,3,S,S) in [0,255], memory-mapped from the cache (copy-on-write)
+    Raises:
+        ConfigError: decode_cached needs files and a positive image_size, got <len(paths)> and <image_size>; cannot
+            cache the decoded images of <name> in <cache_dir>: <why>; set data_cache to a writable folder, or ...; the
+            decoded images of <name> need <_human(need)> in <cache_dir>, which has <_human(free)> free: set ...; the
+            decoded-image cache <npy> <why> right after it was written: check the disk
+    """
     paths, S, cache_dir = [str(p) for p in paths], int(image_size), Path(cache_dir).expanduser()
     if not paths or S < 1: raise ConfigError(f"decode_cached needs files and a positive image_size, got {len(paths)} and {image_size!r}")
     stem, shape = _cache_name(name, paths, S), (len(paths), 3, S, S)
@@ -673,7 +747,25 @@ def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' 
     Raises `ConfigError` (one line, before anything slow) for an unknown name, bad arguments, a dataset that is
     missing and cannot be downloaded, a malformed image folder, a class too small to carve val, an unreadable image,
     or a `data_cache` that is not 'auto', 'off' or a writable folder. Files of large images are decoded once into the
-    cache (`decode_cached`) and served from it; small ones are decoded into memory."""
+    cache (`decode_cached`) and served from it; small ones are decoded into memory.
+
+    Args:
+        name: a name from `list_datasets()`, 'imagefolder:<path>' or 'placement:<name>'
+        data_root: folder of torchvision datasets (and data_root/ucf101/)
+        image_size: side of the square large images are resized and cropped to (small ones keep theirs)
+        train_per_class: at most this many training images per class (after val is carved)
+        val_per_class: at most this many validation images per class; None: all
+        test_per_class: at most this many test images per class (drawn with TEST_SEED); None: all
+        val_fraction: share of train carved out as val where there is no official val split
+        seed: seed of the val carve and of the train/val caps; same seed → same split
+        download: let torchvision download a missing dataset
+        data_cache: large images decoded once into 'auto' (data_root/decoded), a folder, or 'off' (every access)
+    Returns:
+        train/val/test of (uint8 (3,H,W) in [0,255], int label) items ((4,S,S) for placement), and class names
+    Raises:
+        ConfigError: dataset name must be a string such as 'cifar10', got <name>; from `_check_args`; from
+            `check_data_cache` (Where decoded images are cached; `ConfigError` (one line) for a value that is not ...
+    """
     if not isinstance(name, str): raise ConfigError(f"dataset name must be a string such as 'cifar10', got {name!r}")
     caps = dict(train_per_class=train_per_class, val_per_class=val_per_class, test_per_class=test_per_class)
     _check_args(image_size, caps, val_fraction, seed)
@@ -699,7 +791,13 @@ PLACEMENT_BACKGROUNDS = ("grey", "texture")   # 'placement:[<background>:]<datas
 # %% ../nbs/01_data.ipynb #43f2c9ea
 def split_placement_spec(spec:str # 'placement:[<background>:]<dataset>'
                         ) -> tuple[str, str]: # (background, base dataset spec)
-    "The background (`PLACEMENT_BACKGROUNDS`, grey when not given) and the base dataset of a placement spec."
+    """The background (`PLACEMENT_BACKGROUNDS`, grey when not given) and the base dataset of a placement spec.
+
+    Args:
+        spec: 'placement:[<background>:]<dataset>'
+    Returns:
+        (background, base dataset spec)
+    """
     rest = spec[len("placement:"):] if spec.startswith("placement:") else spec
     head, _, tail = rest.partition(":")
     return (head, tail) if head in PLACEMENT_BACKGROUNDS else ("grey", rest)
@@ -707,7 +805,16 @@ def split_placement_spec(spec:str # 'placement:[<background>:]<dataset>'
 # %% ../nbs/01_data.ipynb #2ba3991b
 def check_dataset_spec(spec:str # what `get_dataset` is given: a registered name, 'imagefolder:<path>' or 'placement:<spec>'
                       ):
-    "`ConfigError` (one line) unless `get_dataset` accepts the form of `spec`. Nothing is read from disk."
+    """`ConfigError` (one line) unless `get_dataset` accepts the form of `spec`. Nothing is read from disk.
+
+    Args:
+        spec: what `get_dataset` is given: a registered name, 'imagefolder:<path>' or 'placement:<spec>'
+    Raises:
+        ConfigError: dataset=<spec> must be a non-empty string such as 'cifar10' (see list_datasets()); dataset=<spec>
+            needs a dataset after 'placement:', e.g. 'placement:digits' or 'placement:imagefolder:<path>';
+            dataset=<spec>: 'placement:' cannot be nested; write it once, e.g. 'placement:digits'; dataset=<spec>: <e>;
+            dataset='imagefolder:<path>' needs a path, e.g. 'imagefolder:data/my_images'
+    """
     if not isinstance(spec, str) or not spec:
         raise ConfigError(f"dataset={spec!r} must be a non-empty string such as 'cifar10' (see list_datasets())")
     if spec.startswith("placement:"):
@@ -744,7 +851,23 @@ def iterate_batches(ds:Dataset, # items (uint8 (3,H,W) or (4,H,W), int), e.g. a 
                    ) -> Iterator[tuple[Tensor, Tensor]]: # (uint8 (B,3,H,W) in [0,255] ((B,4,S,S) for placement data), int64 (B,)) per batch
     """Batches of `ds`: in-memory datasets are indexed directly, others go through a `DataLoader`. Checks args at the
     call. With `shard=(r, w)` each batch is `images[r::w]` of the global batch of `batch_size` (the same for every r
-    given the same generator state); it may be empty when the global batch has fewer than w items."""
+    given the same generator state); it may be empty when the global batch has fewer than w items.
+
+    Args:
+        ds: items (uint8 (3,H,W) or (4,H,W), int), e.g. a split of `get_dataset`
+        batch_size: images per batch (the last one may be smaller unless drop_last)
+        shuffle: a new random order each call, drawn from `generator`
+        generator: CPU generator for the order (None: torch's global RNG)
+        num_workers: DataLoader worker processes, for file datasets only
+        drop_last: skip a last, smaller batch
+        shard: (rank, world): only items rank, rank+world, … of each global batch
+    Returns:
+        (uint8 (B,3,H,W) in [0,255] ((B,4,S,S) for placement data), int64 (B,)) per batch
+    Raises:
+        ConfigError: batch_size must be a positive integer, got <batch_size>; num_workers must be a non-negative
+            integer, got <num_workers>; from `_check_shard` (`shard` as (rank, world), None for the whole batch (None or
+            a world of 1); ...
+    """
     if not _is_int(batch_size, 1): raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not _is_int(num_workers, 0): raise ConfigError(f"num_workers must be a non-negative integer, got {num_workers!r}")
     shard = _check_shard(shard)
@@ -824,7 +947,12 @@ PLACEMENT_SEED = 0          # seed of the positions, with the split's stream (tr
 
 # %% ../nbs/01_data.ipynb #4e5cd754
 def placement_grid(image_size:int) -> int:
-    "Default position grid: the smallest divisor of S that is at least S/7 (S/7 when 7 divides S; 8 at 32 px, 16 at 64 and 96)."
+    """Default position grid: the smallest divisor of S that is at least S/7 (S/7 when 7 divides S; 8 at 32 px, 16 at 64
+    and 96).
+
+    Args:
+        image_size: S, input side; must be divisible by region_size
+    """
     return next(d for d in range(1, image_size + 1) if image_size % d == 0 and 7 * d >= image_size)
 
 # %% ../nbs/01_data.ipynb #30f753b3
@@ -854,7 +982,24 @@ def make_placement(images:Tensor,             # uint8 (N,3,h,w) objects, any siz
                    background:int|Tensor|None=None, # canvas: grey level in [0,255], or a uint8 (3,S,S) texture; None: PLACEMENT_BACKGROUND
                    seed:int|Sequence[int]|None=None, # numpy seed of the positions (image i: the i-th draw, whatever N); None: PLACEMENT_SEED
                   ) -> Tensor:                 # uint8 (N,4,S,S): the RGB canvas, then the object's matte (255 on it, 0 elsewhere)
-    "Each image resized to a square of side round(scale·S) and pasted on a fixed canvas at a seeded grid-aligned place."
+    """Each image resized to a square of side round(scale·S) and pasted on a fixed canvas at a seeded grid-aligned
+    place.
+
+    Args:
+        images: uint8 (N,3,h,w) objects, any size (resized to a square)
+        image_size: S, side of the square canvas (the model's input size)
+        scale: object side / S, in (0,1]; None: PLACEMENT_SCALE
+        grid: corners are multiples of `grid` pixels; None: PLACEMENT_GRID or placement_grid(S)
+        background: canvas: grey level in [0,255], or a uint8 (3,S,S) texture; None: PLACEMENT_BACKGROUND
+        seed: numpy seed of the positions (image i: the i-th draw, whatever N); None: PLACEMENT_SEED
+    Returns:
+        uint8 (N,4,S,S): the RGB canvas, then the object's matte (255 on it, 0 elsewhere)
+    Raises:
+        ConfigError: placement grid=<grid> must be a positive integer (pixels); placement background texture must be
+            uint8 (3,<image_size>,<image_size>), got <background.dtype> ...; placement background=<background> must be
+            an integer in [0, 255] or a uint8 (3,S,S) texture; placement objects must be a uint8 tensor (N,3,H,W), got
+            <images.dtype> <tuple(images.shape)>
+    """
     scale = PLACEMENT_SCALE if scale is None else scale
     grid = (PLACEMENT_GRID or placement_grid(image_size)) if grid is None else grid
     background = PLACEMENT_BACKGROUND if background is None else background
@@ -884,7 +1029,16 @@ def make_placement(images:Tensor,             # uint8 (N,3,h,w) objects, any siz
 def oracle_region_mask(object_mask:Tensor, # (B,1,S,S) the object's matte: 1 on the object, 0 elsewhere
                        region_size:int,     # R, divides S
                       ) -> Tensor:          # (B,1,S/R,S/R) float in {0,1}: 1 (prompt on) where a region holds no object pixel
-    "The region mask of the oracle: every region is prompted except those holding at least one pixel of the object."
+    """The region mask of the oracle: every region is prompted except those holding at least one pixel of the object.
+
+    Args:
+        object_mask: (B,1,S,S) the object's matte: 1 on the object, 0 elsewhere
+        region_size: R, divides S
+    Returns:
+        (B,1,S/R,S/R) float in {0,1}: 1 (prompt on) where a region holds no object pixel
+    Raises:
+        ConfigError: region_size=<region_size> must divide the mask's <H>×<W> pixels
+    """
     H, W = object_mask.shape[-2:]
     if not _is_int(region_size, 1) or H % region_size or W % region_size:
         raise ConfigError(f"region_size={region_size!r} must divide the mask's {H}×{W} pixels")
@@ -899,7 +1053,17 @@ def placement_texture(image_size:int,                  # S, the canvas side
                       block:int=PLACEMENT_TEXTURE_BLOCK, # side of the constant-colour blocks, px
                       seed:int=PLACEMENT_SEED,          # torch seed of the levels
                      ) -> Tensor:                      # uint8 (3,S,S): levels uniform in [0,255], iid per block and channel
-    "The fixed texture canvas of `placement:texture:<dataset>`: random colour blocks, the same for every image."
+    """The fixed texture canvas of `placement:texture:<dataset>`: random colour blocks, the same for every image.
+
+    Args:
+        image_size: S, the canvas side
+        block: side of the constant-colour blocks, px
+        seed: torch seed of the levels
+    Returns:
+        uint8 (3,S,S): levels uniform in [0,255], iid per block and channel
+    Raises:
+        ConfigError: placement texture needs positive integer image_size and block, got <image_size>, <block>
+    """
     if not (_is_int(image_size, 1) and _is_int(block, 1)):
         raise ConfigError(f"placement texture needs positive integer image_size and block, got {image_size!r}, {block!r}")
     n = -(-image_size // block)

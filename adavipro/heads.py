@@ -19,7 +19,15 @@ __all__ = ['ClipHead', 'LabelMappingHead', 'greedy_one_to_one', 'frequency_label
 
 # %% ../nbs/02a_heads.ipynb #a63f4b65
 class ClipHead(nn.Module):
-    "CLIP zero-shot classifier: `logit_scale · cos(image embedding, class text embedding)` (Radford et al. 2021; VP eq. 1–2)."
+    """CLIP zero-shot classifier: `logit_scale · cos(image embedding, class text embedding)` (Radford et al. 2021; VP
+    eq. 1–2).
+
+    Args:
+        text_features: (C, E) class text embeddings; normalised here
+        logit_scale: CLIP's temperature, already exponentiated (100 for OpenAI CLIP)
+    Source:
+        CLIP (Radford et al. 2021); VP (Bahng et al. 2022), eqs. 1-2.
+    """
     def __init__(self, text_features:Tensor, # (C, E) class text embeddings; normalised here
                  logit_scale:float|Tensor, # CLIP's temperature, already exponentiated (100 for OpenAI CLIP)
                 ):
@@ -29,11 +37,29 @@ class ClipHead(nn.Module):
 
     def forward(self, img_emb:Tensor # (B, E) unnormalised image embeddings from `Backbone.forward`
                ) -> Tensor: # (B, C) logits, each in [-logit_scale, logit_scale]
+        """Zero-shot class logits: `logit_scale` times the cosine of image and class-text embeddings.
+
+        Args:
+            img_emb: (B, E) unnormalised image embeddings from `Backbone.forward`
+        Returns:
+            (B, C) logits, each in [-logit_scale, logit_scale]
+        Source:
+            CLIP (Radford et al. 2021) zero-shot classification.
+        """
         return self.logit_scale * F.normalize(img_emb, dim=-1) @ self.text_features.T
 
 # %% ../nbs/02a_heads.ipynb #824338f1
 class LabelMappingHead(nn.Module):
-    "VP's label mapping for ImageNet classifiers: downstream class i ↔ source logit i (Bahng et al. 2022)."
+    """VP's label mapping for ImageNet classifiers: downstream class i ↔ source logit i (Bahng et al. 2022).
+
+    Args:
+        num_classes: C, number of downstream classes
+        num_source: number of source-model logits (ImageNet-1k)
+    Raises:
+        ConfigError: label mapping needs 1 ≤ classes ≤ <num_source> (one source logit per class); got <num_classes>
+    Source:
+        VP (Bahng et al. 2022).
+    """
     def __init__(self, num_classes:int, # C, number of downstream classes
                  num_source:int=1000, # number of source-model logits (ImageNet-1k)
                 ):
@@ -44,14 +70,37 @@ class LabelMappingHead(nn.Module):
 
     def forward(self, logits:Tensor # (B, num_source) source-model logits
                ) -> Tensor: # (B, C): the first C logits
+        """The first C source logits: downstream class i reads the model's logit i.
+
+        Args:
+            logits: (B, num_source) source-model logits
+        Returns:
+            (B, C): the first C logits
+        """
         return logits[:, :self.num_classes]
 
-    def extra_repr(self): return f"num_classes={self.num_classes}, num_source={self.num_source}"
+    def extra_repr(self):
+        """The sizes shown by print(module).
+
+        Returns:
+            str shown by print(module)
+        """
+        return f"num_classes={self.num_classes}, num_source={self.num_source}"
 
 # %% ../nbs/02a_heads.ipynb #28473ce3
 def greedy_one_to_one(counts:Tensor # (C, K) non-negative scores, C <= K
                      ) -> Tensor: # (C,) long: a distinct column for every row
-    "Greedy one-to-one assignment: take the largest entry, assign its row to its column, strike both, repeat."
+    """Greedy one-to-one assignment: take the largest entry, assign its row to its column, strike both, repeat.
+
+    Args:
+        counts: (C, K) non-negative scores, C <= K
+    Returns:
+        (C,) long: a distinct column for every row
+    Raises:
+        ConfigError: a one-to-one label mapping needs at most <K> classes; got <C>
+    Source:
+        ILM-VP (Chen et al. 2023), frequency label mapping.
+    """
     C, K = counts.shape
     if C > K: raise ConfigError(f"a one-to-one label mapping needs at most {K} classes; got {C}")
     m = counts.detach().double().clone()
@@ -67,7 +116,17 @@ def frequency_label_mapping(logits:Tensor, # (N, K) unprompted source-model logi
                             labels:Tensor, # (N,) downstream labels in [0, num_classes)
                             num_classes:int, # C <= K
                            ) -> Tensor: # (C,) long: the source logit of every downstream class, all distinct
-    "ILM-VP's frequency label mapping: class c → the source class its images are most often predicted as, one-to-one."
+    """ILM-VP's frequency label mapping: class c → the source class its images are most often predicted as, one-to-one.
+
+    Args:
+        logits: (N, K) unprompted source-model logits of the training images
+        labels: (N,) downstream labels in [0, num_classes)
+        num_classes: C <= K
+    Returns:
+        (C,) long: the source logit of every downstream class, all distinct
+    Source:
+        ILM-VP (Chen et al. 2023), frequency label mapping.
+    """
     preds = logits.argmax(-1).cpu()
     counts = torch.zeros(num_classes, logits.shape[-1], dtype=torch.long)
     counts.index_put_((labels.cpu().long(), preds), torch.ones_like(preds), accumulate=True)
@@ -75,7 +134,15 @@ def frequency_label_mapping(logits:Tensor, # (N, K) unprompted source-model logi
 
 # %% ../nbs/02a_heads.ipynb #06cad645
 class MappedLabelHead(nn.Module):
-    "Label mapping by a lookup table: downstream class i ↔ source logit `mapping[i]`."
+    """Label mapping by a lookup table: downstream class i ↔ source logit `mapping[i]`.
+
+    Args:
+        mapping: (C,) long, distinct source indices
+    Raises:
+        ConfigError: a label mapping must map classes one-to-one
+    Source:
+        ILM-VP (Chen et al. 2023), frequency label mapping.
+    """
     def __init__(self, mapping:Tensor # (C,) long, distinct source indices
                 ):
         super().__init__()
@@ -85,6 +152,13 @@ class MappedLabelHead(nn.Module):
 
     def forward(self, logits:Tensor # (B, K) source-model logits
                ) -> Tensor: # (B, C)
+        """The source logits at the mapped indices: downstream class c reads logit `mapping[c]`.
+
+        Args:
+            logits: (B, K) source-model logits
+        Returns:
+            (B, C)
+        """
         return logits[:, self.mapping]
 
 # %% ../nbs/02a_heads.ipynb #df846cc4
@@ -94,7 +168,16 @@ def backbone_outputs(backbone:nn.Module,   # the frozen backbone
                      ds,                   # a split: items (uint8 image, label)
                      batch_size:int=256,
                     ) -> tuple[Tensor, Tensor]: # (N, K) float32 outputs on the CPU (ImageNet logits, CLIP features), (N,) labels
-    "The unprompted backbone's outputs on `ds`: the one pass that the heads fitted on the training split share."
+    """The unprompted backbone's outputs on `ds`: the one pass that the heads fitted on the training split share.
+
+    Args:
+        backbone: the frozen backbone
+        preprocess: the run's `Preprocess` (resize + normalise), on the backbone's device
+        ds: a split: items (uint8 image, label)
+        batch_size: images per batch (the last one may be smaller unless drop_last)
+    Returns:
+        (N, K) float32 outputs on the CPU (ImageNet logits, CLIP features), (N,) labels
+    """
     device = next(backbone.parameters()).device
     outputs, labels = [], []
     for images, y in iterate_batches(ds, batch_size):
@@ -110,7 +193,21 @@ def frequency_mapped_head(backbone:nn.Module, # a `Backbone` that is an ImageNet
                           batch_size:int=256,
                           outputs:tuple[Tensor, Tensor]|None=None, # `backbone_outputs` of train_ds if already computed
                          ) -> MappedLabelHead:
-    "ILM-VP's frequency label mapping computed on `train_ds` with the unprompted `backbone`."
+    """ILM-VP's frequency label mapping computed on `train_ds` with the unprompted `backbone`.
+
+    Args:
+        backbone: a `Backbone` that is an ImageNet-1k classifier (`cfg.head_kind == 'imagenet'`)
+        preprocess: the run's `Preprocess` (resize + normalise), on the backbone's device
+        train_ds: the training split: items (uint8 image, label)
+        num_classes: C
+        batch_size: images per batch (the last one may be smaller unless drop_last)
+        outputs: `backbone_outputs` of train_ds if already computed
+    Raises:
+        ConfigError: frequency label mapping is for ImageNet classifiers; <backbone.cfg.name> is a
+            <backbone.cfg.head_kind> ...
+    Source:
+        ILM-VP (Chen et al. 2023), frequency label mapping.
+    """
     if backbone.cfg.head_kind != "imagenet":
         raise ConfigError(f"frequency label mapping is for ImageNet classifiers; {backbone.cfg.name!r} is a "
                           f"{backbone.cfg.head_kind} backbone (it has its own head)")
@@ -122,7 +219,18 @@ def frequency_mapped_head(backbone:nn.Module, # a `Backbone` that is an ImageNet
 def fit_temperature(logits:Tensor, # (N, C) logits of a fixed model
                     labels:Tensor, # (N,) labels in [0, C)
                    ) -> float:     # T in [e^-5, e^5] minimising the mean cross-entropy of logits / T
-    "Temperature scaling (Guo et al. 2017, §4.2): the one scalar T > 0 that calibrates `logits` on `labels`."
+    """Temperature scaling (Guo et al. 2017, §4.2): the one scalar T > 0 that calibrates `logits` on `labels`.
+
+    Args:
+        logits: (N, C) logits of a fixed model
+        labels: (N,) labels in [0, C)
+    Returns:
+        T in [e^-5, e^5] minimising the mean cross-entropy of logits / T
+    Raises:
+        ConfigError: fit_temperature needs at least one labelled example
+    Source:
+        Guo et al. 2017, temperature scaling (§4.2).
+    """
     if len(logits) == 0: raise ConfigError("fit_temperature needs at least one labelled example")
     z, y = logits.detach().double().cpu(), labels.long().cpu()
     nll = lambda log_t: F.cross_entropy(z / math.exp(log_t), y).item()
@@ -130,7 +238,17 @@ def fit_temperature(logits:Tensor, # (N, C) logits of a fixed model
 
 # %% ../nbs/02a_heads.ipynb #7a64157b
 class TemperatureScaledHead(nn.Module):
-    "A head whose logits are divided by a fixed temperature: the same argmax, calibrated confidences (Guo et al. 2017)."
+    """A head whose logits are divided by a fixed temperature: the same argmax, calibrated confidences (Guo et al.
+    2017).
+
+    Args:
+        head: any head: backbone output → (B, C) logits
+        temperature: T > 0 (`fit_temperature`)
+    Raises:
+        ConfigError: temperature=<temperature> must be > 0
+    Source:
+        Guo et al. 2017, temperature scaling.
+    """
     def __init__(self, head:nn.Module,   # any head: backbone output → (B, C) logits
                  temperature:float,      # T > 0 (`fit_temperature`)
                 ):
@@ -141,9 +259,22 @@ class TemperatureScaledHead(nn.Module):
 
     def forward(self, x:Tensor # the backbone's output, as `head` takes it
                ) -> Tensor:    # (B, C) head(x) / T
+        """The wrapped head's logits divided by the temperature T.
+
+        Args:
+            x: the backbone's output, as `head` takes it
+        Returns:
+            (B, C) head(x) / T
+        """
         return self.head(x) / self.temperature
 
-    def extra_repr(self): return f"temperature={self.temperature.item():.4g}"
+    def extra_repr(self):
+        """The temperature shown by print(module).
+
+        Returns:
+            str shown by print(module)
+        """
+        return f"temperature={self.temperature.item():.4g}"
 
 # %% ../nbs/02a_heads.ipynb #836753d1
 @torch.no_grad()
@@ -151,7 +282,15 @@ def temperature_scaled_head(head:nn.Module,   # the run's head (CLIP text head o
                             outputs:Tensor,   # (N, K) `backbone_outputs` of the training split (unprompted)
                             labels:Tensor,    # (N,) their labels
                            ) -> TemperatureScaledHead:
-    "`head` calibrated by temperature scaling on the unprompted model's training logits (`calibrate_head=True`)."
+    """`head` calibrated by temperature scaling on the unprompted model's training logits (`calibrate_head=True`).
+
+    Args:
+        head: the run's head (CLIP text head or a label mapping)
+        outputs: (N, K) `backbone_outputs` of the training split (unprompted)
+        labels: (N,) their labels
+    Source:
+        Guo et al. 2017, temperature scaling.
+    """
     device = next(head.buffers(), torch.empty(0)).device   # where the head's tables live (none: any)
     logits = torch.cat([head(o.to(device)).float().cpu() for o in outputs.split(4096)])
     return TemperatureScaledHead(head, fit_temperature(logits, labels)).to(device)

@@ -35,7 +35,16 @@ def tiny_ucf101(root:str|Path, # folder that receives UCF-101/ and ucfTrainTestl
                 lengths:Sequence[int]=(7, 8, 9, 8), # frames of each video of a class; the last video is test, the rest train
                 size:int=32, # frame side in pixels
                ) -> Path: # root
-    "Write a miniature of the official download: `UCF-101/<Class>/v_<Class>_gXX_c01.avi` and the split lists."
+    """Write a miniature of the official download: `UCF-101/<Class>/v_<Class>_gXX_c01.avi` and the split lists.
+
+    Args:
+        root: folder that receives UCF-101/ and ucfTrainTestlist/
+        classes: class names, as in classInd.txt
+        lengths: frames of each video of a class; the last video is test, the rest train
+        size: frame side in pixels
+    Returns:
+        root
+    """
     av, root = _av(), Path(root)
     lists = root/"ucfTrainTestlist"
     lists.mkdir(parents=True, exist_ok=True)
@@ -62,7 +71,17 @@ def tiny_ucf101(root:str|Path, # folder that receives UCF-101/ and ucfTrainTestl
 # %% ../nbs/01a_ucf101.ipynb #e12000f4
 def middle_frame(video:str|Path, # a video file ffmpeg can read
                 ) -> "PIL.Image.Image": # RGB frame ⌊n/2⌋ of its n frames
-    "Decode `video` and return its middle frame; an unreadable file is a one-line `ConfigError`."
+    """Decode `video` and return its middle frame; an unreadable file is a one-line `ConfigError`.
+
+    Args:
+        video: a video file ffmpeg can read
+    Returns:
+        RGB frame ⌊n/2⌋ of its n frames
+    Raises:
+        ValueError: no video stream
+        ConfigError: cannot decode <video> (<type(e).__name__>: <msg>): extract it again from UCF101.rar; <video> has no
+            frames: extract it again from UCF101.rar
+    """
     av = _av()
     try:
         with av.open(str(video)) as container:
@@ -79,7 +98,16 @@ def middle_frame(video:str|Path, # a video file ffmpeg can read
 # %% ../nbs/01a_ucf101.ipynb #9ac6c8ac
 def read_class_index(path:str|Path, # classInd.txt: lines '<1-based index> <ClassName>'
                     ) -> dict[str, int]: # ClassName → 0-based label, in label order
-    "Read the official class index; a malformed line, a gap or a repeat is a one-line `ConfigError`."
+    """Read the official class index; a malformed line, a gap or a repeat is a one-line `ConfigError`.
+
+    Args:
+        path: classInd.txt: lines '<1-based index> <ClassName>'
+    Returns:
+        ClassName → 0-based label, in label order
+    Raises:
+        ConfigError: <path>:<n>: expected '<index> <ClassName>', got <line.strip()>; <path>: expected classes numbered
+            1, 2, ... without gaps or repeats
+    """
     path, classes = Path(path), {}
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip(): continue
@@ -95,7 +123,17 @@ def read_class_index(path:str|Path, # classInd.txt: lines '<1-based index> <Clas
 def read_video_list(path:str|Path, # trainlist01.txt ('<Class>/<video>.avi <index>') or testlist01.txt ('<Class>/<video>.avi')
                     classes:dict[str, int], # from `read_class_index`
                    ) -> list[tuple[str, int]]: # (video path relative to UCF-101/, 0-based label), in list order
-    "Read an official video list, labelling each video by its class folder."
+    """Read an official video list, labelling each video by its class folder.
+
+    Args:
+        path: trainlist01.txt ('<Class>/<video>.avi <index>') or testlist01.txt ('<Class>/<video>.avi')
+        classes: from `read_class_index`
+    Returns:
+        (video path relative to UCF-101/, 0-based label), in list order
+    Raises:
+        ConfigError: <path>:<n>: expected '<Class>/<video>.avi', got <line.strip()>; <path>:<n>: class <cls> is not in
+            classInd.txt: use the lists of one download; <path> lists no videos
+    """
     path, items = Path(path), []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip(): continue
@@ -112,13 +150,23 @@ def read_video_list(path:str|Path, # trainlist01.txt ('<Class>/<video>.avi <inde
 # %% ../nbs/01a_ucf101.ipynb #82aef048
 def coop_class_name(cls:str # UCF101 class as in classInd.txt, e.g. 'ApplyEyeMakeup'
                    ) -> str:  # CoOp's folder and class name, e.g. 'Apply_Eye_Makeup'
-    "A UCF101 class split into words at its capitals, joined by '_' (as CoOp's `ucf101.py`)."
+    """A UCF101 class split into words at its capitals, joined by '_' (as CoOp's `ucf101.py`).
+
+    Returns:
+        CoOp's folder and class name, e.g. 'Apply_Eye_Makeup'
+    """
     return re.sub(r"(?<=.)(?=[A-Z])", "_", cls)
 
 # %% ../nbs/01a_ucf101.ipynb #a368621e
 def frame_relpath(video:str # video path relative to UCF-101/, e.g. 'ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi'
                  ) -> str:  # frame path relative to UCF-101-midframes/, e.g. 'Apply_Eye_Makeup/v_ApplyEyeMakeup_g08_c01.jpg'
-    "Where CoOp keeps a video's middle frame."
+    """Where CoOp keeps a video's middle frame.
+
+    Args:
+        video: video path relative to UCF-101/, e.g. 'ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi'
+    Returns:
+        frame path relative to UCF-101-midframes/, e.g. 'Apply_Eye_Makeup/v_ApplyEyeMakeup_g08_c01.jpg'
+    """
     cls, name = video.split("/")
     return f"{coop_class_name(cls)}/{Path(name).stem}.jpg"
 
@@ -129,7 +177,18 @@ def coop_split(train:list[tuple[str, int]], # (video, label) of trainlist01
                test:list[tuple[str, int]], # (video, label) of testlist01
                classes:dict[str, int], # ClassName → label, from `read_class_index`
               ) -> dict[str, list]: # {"train", "val", "test"}: [frame relpath, label, CoOp class name] each
-    "The split file `get_dataset('ucf101')` reads: test is the test list, val a seeded 20 % of each train class."
+    """The split file `get_dataset('ucf101')` reads: test is the test list, val a seeded 20 % of each train class.
+
+    Args:
+        train: (video, label) of trainlist01
+        test: (video, label) of testlist01
+        classes: ClassName → label, from `read_class_index`
+    Returns:
+        {"train", "val", "test"}: [frame relpath, label, CoOp class name] each
+    Raises:
+        ConfigError: class <names[y]> has <len(idx)> video(s) in the train list; at least 2 are needed to carve a val
+            split: ...
+    """
     names = {y: c for c, y in classes.items()}
     by_class = {y: [] for y in names}
     for i, (_, y) in enumerate(train): by_class[y].append(i)
@@ -184,7 +243,19 @@ def prepare_ucf101(videos:str|Path, # the extracted UCF-101/ folder of UCF101.ra
                    out:str|Path="data/ucf101", # dataset folder: get_dataset('ucf101', data_root) reads data_root/ucf101
                    progress:bool=True, # show a tqdm progress bar over the videos
                   ) -> dict[str, int]: # counts: videos, written, skipped (already there), train, val, test
-    "Write the middle frame of every listed video and CoOp's split file in `out`; frames already there are kept."
+    """Write the middle frame of every listed video and CoOp's split file in `out`; frames already there are kept.
+
+    Args:
+        videos: the extracted UCF-101/ folder of UCF101.rar (or the folder holding it)
+        splits: the extracted ucfTrainTestlist/ folder of the official splits (or the folder holding it)
+        out: dataset folder: get_dataset('ucf101', data_root) reads data_root/ucf101
+        progress: show a tqdm progress bar over the videos
+    Returns:
+        counts: videos, written, skipped (already there), train, val, test
+    Raises:
+        ConfigError: <splits> has no <name>: pass the ucfTrainTestlist/ folder of the official splits; --out <out> is a
+            file: give a folder
+    """
     videos = _folder(videos, "UCF-101", "videos", "unrar x UCF101.rar, or 7z x UCF101.rar")
     splits = _folder(splits, "ucfTrainTestlist", "split lists", "unzip UCF101TrainTestSplits-RecognitionTask.zip")
     for name in LIST_FILES:
@@ -211,7 +282,11 @@ def prepare_ucf101(videos:str|Path, # the extracted UCF-101/ folder of UCF101.ra
 
 # %% ../nbs/01a_ucf101.ipynb #ed6d26f6
 def main(argv:list[str]|None=None):
-    "Console entry point `adavipro-prepare-ucf101`: prepare UCF101's middle frames and print what was done."
+    """Console entry point `adavipro-prepare-ucf101`: prepare UCF101's middle frames and print what was done.
+
+    Args:
+        argv: list of command-line arguments; None: `sys.argv[1:]`
+    """
     p = argparse.ArgumentParser(prog="adavipro-prepare-ucf101",
                                 description="Write UCF101's middle frames and CoOp's split file from the official "
                                             "videos and train/test lists, in the layout get_dataset('ucf101') reads.")
