@@ -20,7 +20,15 @@ __all__ = ['SATURATED', 'MASK_SAMPLERS', 'check_temperature', 'check_stabilisers
 
 # %% ../nbs/06_adavipro.ipynb #23d609fd
 def check_temperature(tau0:float, gamma:float):
-    "`ConfigError` unless `tau0 > 0` and `0 < gamma <= 1`."
+    """`ConfigError` unless `tau0 > 0` and `0 < gamma <= 1`.
+
+    Args:
+        tau0: initial Gumbel-Softmax temperature (paper: 5)
+        gamma: temperature decay per epoch, in (0, 1] (paper: 0.98)
+    Raises:
+        ConfigError: tau0=<tau0> must be a positive number (paper: 5); gamma=<gamma> must be in (0, 1] (paper: 0.98; 1
+            keeps the temperature fixed)
+    """
     if not (isinstance(tau0, (int, float)) and not isinstance(tau0, bool) and tau0 > 0 and tau0 < float("inf")):
         raise ConfigError(f"tau0={tau0!r} must be a positive number (paper: 5)")
     if not (isinstance(gamma, (int, float)) and not isinstance(gamma, bool) and 0 < gamma <= 1):
@@ -31,7 +39,19 @@ def _number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v,
 
 # %% ../nbs/06_adavipro.ipynb #74cf3438
 def check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight):
-    "`ConfigError` for a negative τ floor or warm-up, a target rate outside (0, 1), or a negative λ (the one check of these four, used by `AdaViProPrompter` and `validate_config`)."
+    """`ConfigError` for a negative τ floor or warm-up, a target rate outside (0, 1), or a negative λ (the one check of
+    these four, used by `AdaViProPrompter` and `validate_config`).
+
+    Args:
+        tau_min: floor of the temperature (paper: none, 0)
+        warmup_epochs: epochs with the mask held all-on before it is learned (paper: 0)
+        target_rate: ρ in (0, 1): target share of regions on (paper: none)
+        target_weight: λ ≥ 0 of the target-rate loss
+    Raises:
+        ConfigError: tau_min=<tau_min> must be a number >= 0 (0: no floor); mask_warmup_epochs=<warmup_epochs> must be
+            an integer >= 0 (0: no warm-up); target_rate=<target_rate> must be None or strictly between 0 and 1
+            (ConvNet-AIG: 0.6); target_weight=<target_weight> must be a number >= 0 (ConvNet-AIG: 2)
+    """
     if not (_number(tau_min) and tau_min >= 0): raise ConfigError(f"tau_min={tau_min!r} must be a number >= 0 (0: no floor)")
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
         raise ConfigError(f"mask_warmup_epochs={warmup_epochs!r} must be an integer >= 0 (0: no warm-up)")
@@ -45,7 +65,15 @@ def prompted_regions(prompt_size:int, # p, width of the VP frame
                      image_size:int,  # S
                      region_size:int, # R, divides S
                     ) -> Tensor|None: # int64 flat (row-major) indices into the (S/R)² grid, or None for all
-    "The regions that a VP frame of width `prompt_size` reaches (any of their pixels); None when it reaches all."
+    """The regions that a VP frame of width `prompt_size` reaches (any of their pixels); None when it reaches all.
+
+    Args:
+        prompt_size: p, width of the VP frame
+        image_size: S
+        region_size: R, divides S
+    Returns:
+        int64 flat (row-major) indices into the (S/R)² grid, or None for all
+    """
     S, p, R = image_size, prompt_size, region_size
     frame = torch.ones(S, S, dtype=torch.bool)
     frame[p:S - p, p:S - p] = False                                      # empty slice when 2p ≥ S: all frame
@@ -59,7 +87,21 @@ def add_masked_prompt(x:Tensor,         # (B,C,S,S) images
                       region_size:int,  # R
                      ) -> Tensor:       # (B,C,S,S) x + P ⊙ Φ(m), in the promoted dtype of x and P
     r"""Eq. 5, $x + P \odot \Phi(m)$ with $\Phi$ the nearest upsampling of eq. 4, as one `addcmul` over `(S/R, R)`
-    views of the image axes: $\Phi(m)$ is never materialised and the mask's gradient is a sum over each region."""
+    views of the image axes: $\Phi(m)$ is never materialised and the mask's gradient is a sum over each region.
+
+    Args:
+        x: (B,C,S,S) images
+        prompt: (1,C,S,S) prompt template P
+        mask: (B,1,S/R,S/R) region mask m, values in {0,1}
+        region_size: R
+    Returns:
+        (B,C,S,S) x + P ⊙ Φ(m), in the promoted dtype of x and P
+    Raises:
+        ValueError: image <tuple(x.shape)>, prompt <tuple(prompt.shape)> and region mask <tuple(mask.shape)> do not fit
+            ...
+    Source:
+        AdaViPro (Yang et al. 2024), eqs. 4-5.
+    """
     B, C, H, W = x.shape
     h, w = mask.shape[-2:]
     R = region_size
@@ -82,14 +124,26 @@ class MaskStats:
     def __init__(self): self.reset()
 
     def reset(self):
+        """Zero every running sum and count."""
         self.n_train = self.n_eval = self.n_agree = 0
         self.train = self.eval_on = self.agree = None
 
     _FIELDS = ("n_train", "n_eval", "n_agree", "train", "eval_on", "agree")
-    def state(self) -> dict: return {k: getattr(self, k) for k in self._FIELDS}
+    def state(self) -> dict:
+        """The running sums and counts, for a checkpoint (`load` restores them).
+
+        Returns:
+            dict of the running sums (tensors or None) and counts, for checkpoints
+        """
+        return {k: getattr(self, k) for k in self._FIELDS}
     def load(self, state:dict|None,              # `state()`, e.g. from a checkpoint loaded with map_location="cpu"
              device:torch.device|None=None):     # where its sums go (the module's device); None: where they are
-        "Restore `state()` (a run resumed inside an epoch goes on with the sums it had); None: reset."
+        """Restore `state()` (a run resumed inside an epoch goes on with the sums it had); None: reset.
+
+        Args:
+            state: `state()`, e.g. from a checkpoint loaded with map_location="cpu"
+            device: where its sums go (the module's device); None: where they are
+        """
         self.reset()
         for k, v in (state or {}).items(): setattr(self, k, v.to(device) if torch.is_tensor(v) and device else v)
 
@@ -98,6 +152,12 @@ class MaskStats:
 
     def add_train(self, gap:Tensor,   # (B,n) logit gaps l1 - l0, float
                   mask:Tensor):       # (B,n) sampled decisions in {0,1}
+        """Add a training batch's decisions and logit gaps to the sums.
+
+        Args:
+            gap: (B,n) logit gaps l1 - l0, float
+            mask: (B,n) sampled decisions in {0,1}
+        """
         p = gap.detach().float().sigmoid()       # the policy's P(on): a hard Gumbel sample is on with this probability
         sums = torch.stack([mask.detach().float().sum(), ((p < SATURATED) | (p > 1 - SATURATED)).float().sum(),
                             gap.detach().float().abs().sum()]).double()
@@ -105,6 +165,12 @@ class MaskStats:
 
     def add_eval(self, mask:Tensor,               # (B,n) argmax decisions in {0,1}
                  oracle:Tensor|None=None):         # (B,n) the oracle's decisions, if the object is known
+        """Add an evaluation batch's argmax decisions (and agreement with the oracle) to the sums.
+
+        Args:
+            mask: (B,n) argmax decisions in {0,1}
+            oracle: (B,n) the oracle's decisions, if the object is known
+        """
         self.eval_on, self.n_eval = self._acc(self.eval_on, mask.detach().double().sum(0)), self.n_eval + mask.shape[0]
         if oracle is not None:   # agreement on the object's regions (oracle off) and on the others (oracle on)
             m, o = mask.detach().double(), oracle.double()
@@ -141,7 +207,13 @@ MASK_SAMPLERS = {"gumbel": sample_region_mask,                       # the paper
 
 def check_mask_sampler(name:str # a key of `MASK_SAMPLERS`
                       ):
-    "`ConfigError` (one line) unless `name` is a known mask sampler."
+    """`ConfigError` (one line) unless `name` is a known mask sampler.
+
+    Args:
+        name: a key of `MASK_SAMPLERS`
+    Raises:
+        ConfigError: mask_sampler=<name>: choose 'gumbel' (the paper) or 'straight_through' (no noise)
+    """
     if not isinstance(name, str) or name not in MASK_SAMPLERS:
         raise ConfigError(f"mask_sampler={name!r}: choose 'gumbel' (the paper) or 'straight_through' (no noise)")
 
@@ -158,7 +230,33 @@ class AdaViProPrompter(Prompter):
     temperature (DynConv and AdaViT keep it fixed); `warmup_epochs` trains the template under an all-on mask first;
     `target_rate` ρ with weight λ = `target_weight` adds λ·(mean(m) − ρ)² to the loss (ConvNet-AIG, DynamicViT,
     AdaViT); `sampler` picks the training-time sampler of `MASK_SAMPLERS`. Raises `ConfigError` for a region size that does not divide `image_size`, a bad temperature, a target
-    rate outside (0, 1), or a negative λ, τ floor or warm-up."""
+    rate outside (0, 1), or a negative λ, τ floor or warm-up.
+
+    Args:
+        prompt_size: p, width of the VP padding template P (S/2 covers the image)
+        image_size: S, input side; must be divisible by region_size
+        region_size: R, side of a decision region (paper: 32)
+        embed_dim: D, channels of the convergence module (paper: 64)
+        tau0: initial Gumbel-Softmax temperature (paper: 5)
+        gamma: temperature decay per epoch, in (0, 1] (paper: 0.98)
+        use_edges: False: F_c sees the image instead of its edge map (Table 4)
+        init: template init, as in VP
+        policy_norm: 'none' (paper) or 'area': F_p's sum divided by R²
+        init_on: None (paper) or the initial P(on) of every region, in (0, 1)
+        tau_min: floor of the temperature (paper: none, 0)
+        warmup_epochs: epochs with the mask held all-on before it is learned (paper: 0)
+        target_rate: ρ in (0, 1): target share of regions on (paper: none)
+        target_weight: λ ≥ 0 of the target-rate loss
+        sampler: training-time mask sampler: 'gumbel' (paper) or 'straight_through'
+    Raises:
+        ConfigError: from `check_mask_sampler` ((one line) unless `name` is a known mask sampler); from
+            `check_region_size` (unless `region_size` is a positive integer that divides `image_size`); from
+            `check_stabilisers` (for a negative τ floor or warm-up, a target rate outside (0, 1), or a negative λ ...;
+            from `check_temperature` (unless `tau0 > 0` and `0 < gamma <= 1`); from `check_prompt_size`: prompt_size
+            outside [1, S/2]
+    Source:
+        AdaViPro (Yang et al. 2024), eqs. 3-7; Gumbel-Softmax (Jang et al. 2017).
+    """
     uses_object_mask = True   # with placement data, eval forwards also measure agreement with the oracle
 
     def __init__(self, prompt_size:int=30,   # p, width of the VP padding template P (S/2 covers the image)
@@ -194,8 +292,20 @@ class AdaViProPrompter(Prompter):
         self.register_buffer("prompted_regions", prompted_regions(prompt_size, image_size, region_size), persistent=False)
         self.stats, self._extra = MaskStats(), None
 
-    def get_extra_state(self) -> dict: return self.stats.state()   # in checkpoints: a resumed epoch keeps its sums
-    def set_extra_state(self, state:dict|None): self.stats.load(state, self.tau.device)   # the sums follow the module
+    def get_extra_state(self) -> dict:
+        """The mask statistics' running sums, saved in checkpoints (a resumed epoch keeps them).
+
+        Returns:
+            dict: `MaskStats.state()`
+        """
+        return self.stats.state()   # in checkpoints: a resumed epoch keeps its sums
+    def set_extra_state(self, state:dict|None):
+        """Restore the mask statistics from a checkpoint, on the module's device.
+
+        Args:
+            state: `state()`, e.g. from a checkpoint loaded with map_location="cpu"
+        """
+        self.stats.load(state, self.tau.device)   # the sums follow the module
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.setdefault(prefix + "epochs_done", torch.zeros((), dtype=torch.long))   # checkpoints made before
@@ -212,7 +322,16 @@ class AdaViProPrompter(Prompter):
               ) -> tuple[Tensor, Tensor]:         # policy logits (B,2,S/R,S/R) and decisions (B,1,S/R,S/R) in {0,1}
         """Edge map F_e (eq. 3) → mask generator F_p(F_c(·)) → policy logits → decisions: the sampler in training mode,
         argmax in eval (eqs. 6–7). Always in float32 (float64 stays), outside any autocast: the paper's policy logits
-        reach the hundreds, where bf16's spacing (0.5–4) exceeds the unit-scale Gumbel noise and changes the mask."""
+        reach the hundreds, where bf16's spacing (0.5–4) exceeds the unit-scale Gumbel noise and changes the mask.
+
+        Args:
+            x: (B,3,S,S) normalised images
+            regions: optional flat region indices: only these are decided (logits 0 elsewhere)
+        Returns:
+            policy logits (B,2,S/R,S/R) and decisions (B,1,S/R,S/R) in {0,1}
+        Source:
+            AdaViPro (Yang et al. 2024), eqs. 3, 6-7; Gumbel-Softmax (Jang et al. 2017).
+        """
         with full_precision(x.device):
             x = x.to(torch.promote_types(x.dtype, torch.float32))
             logits = self.mask_generator(self.edges(x), regions)
@@ -221,11 +340,26 @@ class AdaViProPrompter(Prompter):
     def region_mask(self, x:Tensor,               # (B,3,S,S) normalised images
                     regions:Tensor|None=None,     # optional flat region indices: only these are decided (logits 0 elsewhere)
                    ) -> Tensor:                   # (B,1,S/R,S/R) decisions in {0,1}
-        "The mask generator's decisions: Gumbel-Softmax sample in training mode, argmax in eval mode (eqs. 6–7)."
+        """The mask generator's decisions: Gumbel-Softmax sample in training mode, argmax in eval mode (eqs. 6–7).
+
+        Args:
+            x: (B,3,S,S) normalised images
+            regions: optional flat region indices: only these are decided (logits 0 elsewhere)
+        Returns:
+            (B,1,S/R,S/R) decisions in {0,1}
+        Source:
+            AdaViPro (Yang et al. 2024), eqs. 6-7; Gumbel-Softmax (Jang et al. 2017).
+        """
         return self.decide(x, regions)[1]
 
     def mask(self, x:Tensor) -> Tensor:
-        "The pixel mask $m_p$ `(B,1,S,S)` (eq. 4) the generator decides (all-on during a warm-up is not shown here)."
+        """The pixel mask $m_p$ `(B,1,S,S)` (eq. 4) the generator decides (all-on during a warm-up is not shown here).
+
+        Args:
+            x: (B,3,S,S) normalised images
+        Source:
+            AdaViPro (Yang et al. 2024), eq. 4.
+        """
         return upsample_mask(self.region_mask(x), self.region_size)
 
     def forward(self, x:Tensor,                     # (B,3,S,S) normalised images
@@ -233,6 +367,18 @@ class AdaViProPrompter(Prompter):
                ) -> Tensor:                         # (B,3,S,S) x + P ⊙ m_p (eq. 5)
         # Only the regions the frame P reaches are decided: elsewhere P = 0, so a decision there changes neither the
         # output nor any gradient. Their logits are 0 and their (irrelevant) decisions still draw their noise.
+        """Add the region-masked prompt: $x + P \\odot \\Phi(m)$, m decided per image (all-on during a warm-up).
+
+        Args:
+            x: (B,3,S,S) normalised images
+            object_mask: (B,1,S,S) object matte in {0,1} (placement data), or None
+        Returns:
+            (B,3,S,S) x + P ⊙ m_p (eq. 5) Only the regions the frame P reaches are decided: elsewhere P = 0, so a
+                decision there changes neither the output nor any gradient. Their logits are 0 and their (irrelevant)
+                decisions still draw their noise.
+        Source:
+            AdaViPro (Yang et al. 2024), eq. 5 (mask by eqs. 3-4, 6-7).
+        """
         idx = self.prompted_regions
         warm = self.warming_up
         with torch.set_grad_enabled(torch.is_grad_enabled() and not warm):   # warm-up: the generator is not trained
@@ -257,11 +403,21 @@ class AdaViProPrompter(Prompter):
         return self.stats.read()
 
     def param_groups(self, lr_prompt:float, lr_mask:float) -> list[dict]:
-        "Two groups: the template $P$ at `lr_prompt` (paper 40), the mask generator at `lr_mask` (paper 1)."
+        """Two groups: the template $P$ at `lr_prompt` (paper 40), the mask generator at `lr_mask` (paper 1).
+
+        Args:
+            lr_prompt: learning rate of the pixel prompt (VP: 40)
+            lr_mask: learning rate of a mask generator, if any (AdaViPro: 1)
+        """
         return [dict(params=list(self.template.parameters()), lr=lr_prompt, name="prompt"),
                 dict(params=list(self.mask_generator.parameters()), lr=lr_mask, name="mask")]
 
     def on_epoch_end(self):
-        "Temperature decay $\\tau \\leftarrow \\max(\\gamma\\,\\tau, \\tau_{min})$ (paper §3.3, with the optional floor)."
+        """Temperature decay $\\tau \\leftarrow \\max(\\gamma\\,\\tau, \\tau_{min})$ (paper §3.3, with the optional
+        floor).
+
+        Source:
+            AdaViPro (Yang et al. 2024), §3.3 (temperature decay).
+        """
         self.tau.mul_(self.gamma).clamp_(min=self.tau_min)
         self.epochs_done += 1

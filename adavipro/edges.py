@@ -18,7 +18,13 @@ LAPLACIAN_KERNEL = torch.tensor([[0., 1., 0.], [1., -4., 1.], [0., 1., 0.]])
 
 # %% ../nbs/04_edges.ipynb #552db295
 class EdgeDetector(nn.Module):
-    "Fixed 4-neighbour Laplacian applied to each channel separately (AdaViPro eq. 3; zero padding 1, no bias)."
+    """Fixed 4-neighbour Laplacian applied to each channel separately (AdaViPro eq. 3; zero padding 1, no bias).
+
+    Args:
+        channels: image channels; each is filtered on its own (depthwise)
+    Source:
+        AdaViPro (Yang et al. 2024), eq. 3.
+    """
     def __init__(self, channels:int=3 # image channels; each is filtered on its own (depthwise)
                 ):
         super().__init__()
@@ -27,5 +33,14 @@ class EdgeDetector(nn.Module):
 
     def forward(self, x:Tensor # (B,C,H,W) images, any scale (AdaViPro: the normalised input)
                ) -> Tensor:    # (B,C,H,W) edge map m_e, same scale as x
+        """The Laplacian edge map $m_e = F_e(x)$ of each channel (zero padding).
+
+        Args:
+            x: (B,C,H,W) images, any scale (AdaViPro: the normalised input)
+        Returns:
+            (B,C,H,W) edge map m_e, same scale as x
+        Source:
+            AdaViPro (Yang et al. 2024), eq. 3.
+        """
         if fast.fast_paths_enabled(): x = fast.channels_last_on_cpu(x)   # same numbers, faster on the CPU
         return F.conv2d(x, self.kernel.to(x.dtype), padding=1, groups=self.channels)

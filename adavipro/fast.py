@@ -44,7 +44,13 @@ def fast_paths_enabled() -> bool:
 # %% ../nbs/05a_fast.ipynb #791d1f19
 def set_fast_paths(enabled:bool # True: the fast paths (the default); False: every component's plain computation
                   ):
-    "Turn every fast path of this process on or off, from the next forward on."
+    """Turn every fast path of this process on or off, from the next forward on.
+
+    Args:
+        enabled: True: the fast paths (the default); False: every component's plain computation
+    Raises:
+        ConfigError: set_fast_paths(<enabled>): pass True or False
+    """
     global _enabled
     if not isinstance(enabled, bool): raise ConfigError(f"set_fast_paths({enabled!r}): pass True or False")
     _enabled = enabled
@@ -53,7 +59,11 @@ def set_fast_paths(enabled:bool # True: the fast paths (the default); False: eve
 @contextmanager
 def fast_paths(enabled:bool # the setting inside the block
               ):
-    "Within the block the fast paths are on or off as `enabled` says; the previous setting comes back after it."
+    """Within the block the fast paths are on or off as `enabled` says; the previous setting comes back after it.
+
+    Args:
+        enabled: the setting inside the block
+    """
     old = fast_paths_enabled()
     set_fast_paths(enabled)
     try: yield
@@ -62,7 +72,13 @@ def fast_paths(enabled:bool # the setting inside the block
 # %% ../nbs/05a_fast.ipynb #732af339
 def channels_last_on_cpu(x:Tensor # (B,C,H,W)
                         ) -> Tensor: # the same values; channels_last on the CPU, `x` itself elsewhere
-    "`x` in channels_last memory format on the CPU, where oneDNN's depthwise convolution is faster on it."
+    """`x` in channels_last memory format on the CPU, where oneDNN's depthwise convolution is faster on it.
+
+    Args:
+        x: (B,C,H,W)
+    Returns:
+        the same values; channels_last on the CPU, `x` itself elsewhere
+    """
     return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
 
 # %% ../nbs/05a_fast.ipynb #4f64f69f
@@ -70,7 +86,15 @@ def fused_conv_relu(x:Tensor, # (N,C,H,W) input
                     w:Tensor, # (D,C,k,k) weight
                     b:Tensor, # (D,) bias
                    ) -> Tensor: # (N,D,H-k+1,W-k+1): relu(conv2d(x, w, b)), no padding
-    "`relu(conv2d(x, w, b))`, fused by oneDNN on the CPU where torch has the op (one pass less over the output)."
+    """`relu(conv2d(x, w, b))`, fused by oneDNN on the CPU where torch has the op (one pass less over the output).
+
+    Args:
+        x: (N,C,H,W) input
+        w: (D,C,k,k) weight
+        b: (D,) bias
+    Returns:
+        (N,D,H-k+1,W-k+1): relu(conv2d(x, w, b)), no padding
+    """
     if (x.device.type == "cpu" and torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
             and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and torch.ops.mkldnn._is_mkldnn_bf16_supported()))):
         return torch.ops.mkldnn._convolution_pointwise(x, w, b, [0, 0], [1, 1], [1, 1], 1, "relu", [None], "")
@@ -82,7 +106,15 @@ def region_patches(x:Tensor,                  # (B,C,H,W), H and W divisible by 
                    regions:Tensor|None=None,  # optional int64 flat (row-major) indices into the (H/R, W/R) grid
                   ) -> Tensor:                # (B·n, C, R+2, R+2), channels_last
     """Each R×R region of `x` with its 1-pixel halo (zeros at the border): all n = H/R·W/R regions in row-major
-    order, or those at the flat indices `regions` (in that order)."""
+    order, or those at the flat indices `regions` (in that order).
+
+    Args:
+        x: (B,C,H,W), H and W divisible by R
+        R: region side
+        regions: optional int64 flat (row-major) indices into the (H/R, W/R) grid
+    Returns:
+        (B·n, C, R+2, R+2), channels_last
+    """
     B, C, H, W = x.shape
     p = F.pad(x, (1, 1, 1, 1)).unfold(2, R + 2, R).unfold(3, R + 2, R)      # (B,C,H/R,W/R,R+2,R+2) view
     if regions is not None:
@@ -113,6 +145,19 @@ class RegionMaskGenerator(torch.autograd.Function):
     (B,K,H/R,W/R) logits in float32 (float64 for float64 inputs)."""
     @staticmethod
     def forward(ctx, edges, wc, bc, wp, bp, R, regions=None):
+        """The mask generator's logits computed region by region (the autograd Function's forward).
+
+        Args:
+            edges: (B,C,H,W) float edge map m_e
+            wc: F_c's weight (D,C,3,3)
+            bc: F_c's bias (D,)
+            wp: F_p's weight (K,D,R,R), as applied
+            bp: F_p's bias (K,)
+            R: int region side in pixels
+            regions: optional int64 flat region indices: only these are computed
+        Returns:
+            (B,K,H/R,W/R) float logits, 0 outside `regions`
+        """
         B, _, H, W = edges.shape
         K, D = wp.shape[:2]
         patches = region_patches(edges, R, regions)
@@ -132,6 +177,13 @@ class RegionMaskGenerator(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
+        """Gradients of the region-wise logits with respect to the inputs and the weights.
+
+        Args:
+            g: (B,K,H/R,W/R) gradient of the logits
+        Returns:
+            gradients for (edges, wc, bc, wp, bp, R, regions); None where none is needed
+        """
         patches, hf, wc, wpf, regions = ctx.saved_tensors
         B, hr, wr, R, D, K = ctx.shape
         g = g.permute(0, 2, 3, 1).reshape(B, hr * wr, K)
@@ -162,7 +214,19 @@ def mask_logits(edges:Tensor,               # (B,C,H,W) edge map m_e
                 R:int,                      # region side
                 regions:Tensor|None=None,   # optional int64 flat indices into the (H/R, W/R) grid: only these
                ) -> Tensor:                 # (B,K,H/R,W/R) logits; 0 outside `regions`
-    "`MaskGenerator.forward`'s fast path: `conv2d(relu(conv2d(edges, wc, bc, padding=1)), wp, bp, stride=R)`."
+    """`MaskGenerator.forward`'s fast path: `conv2d(relu(conv2d(edges, wc, bc, padding=1)), wp, bp, stride=R)`.
+
+    Args:
+        edges: (B,C,H,W) edge map m_e
+        wc: F_c's weight (D,C,3,3)
+        bc: F_c's bias (D,)
+        wp: F_p's weight (K,D,R,R), as applied
+        bp: F_p's bias (K,)
+        R: region side
+        regions: optional int64 flat indices into the (H/R, W/R) grid: only these
+    Returns:
+        (B,K,H/R,W/R) logits; 0 outside `regions`
+    """
     if edges.device.type == "cpu" and not edges.requires_grad and edges.shape[-2] % R == 0 and edges.shape[-1] % R == 0:
         dt = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else wc.dtype
         with torch.autocast("cpu", enabled=False):
@@ -186,6 +250,20 @@ class BatchFirstSelfAttention(nn.MultiheadAttention):
     float (L, L) mask added to the logits; otherwise the stock forward runs. Returns `(output (B, L, E), None)`."""
     def forward(self, query:Tensor, key:Tensor, value:Tensor, key_padding_mask=None, need_weights:bool=True,
                 attn_mask:Tensor|None=None, average_attn_weights:bool=True, is_causal:bool=False):
+        """`nn.MultiheadAttention.forward`; self-attention without weights takes the fused path when the fast paths are on.
+
+        Args:
+            query: (B,L,E) float tokens (batch_first); the fast path needs query is key is value
+            key: (B,L,E) float keys
+            value: (B,L,E) float values
+            key_padding_mask: as `nn.MultiheadAttention`; not None: the plain path
+            need_weights: as `nn.MultiheadAttention`; True: the plain path
+            attn_mask: optional (L,L) float or bool attention mask
+            average_attn_weights: as `nn.MultiheadAttention`
+            is_causal: as `nn.MultiheadAttention`; True: the plain path
+        Returns:
+            (output (B,L,E), attention weights or None), as `nn.MultiheadAttention`
+        """
         fast = (fast_paths_enabled() and self.batch_first and query is key and key is value and query.dim() == 3
                 and key_padding_mask is None and not need_weights and not is_causal and self._qkv_same_embed_dim
                 and self.bias_k is None and not self.add_zero_attn
@@ -200,7 +278,16 @@ class BatchFirstSelfAttention(nn.MultiheadAttention):
         return self.out_proj(self.attend(q, k, v, attn_mask).transpose(1, 2).reshape(B, L, E)), None
 
     def attend(self, q:Tensor, k:Tensor, v:Tensor, attn_mask:Tensor|None=None) -> Tensor:
-        "softmax(QKᵀ/√d)·V per head: q (B,h,n,d), k and v (B,h,L,d) → (B,h,n,d)."
+        """softmax(QKᵀ/√d)·V per head: q (B,h,n,d), k and v (B,h,L,d) → (B,h,n,d).
+
+        Args:
+            q: (B,h,n,d) float queries
+            k: (B,h,L,d) float keys
+            v: (B,h,L,d) float values
+            attn_mask: optional additive float or bool mask broadcastable to (B,h,n,L)
+        Returns:
+            (B,h,n,d) float
+        """
         p = self.dropout if self.training else 0.0
         if q.device.type == "cpu" and p == 0.0:
             logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)               # (B, h, n, L)
@@ -211,7 +298,14 @@ class BatchFirstSelfAttention(nn.MultiheadAttention):
     def attend_first(self, x:Tensor, # (B, L, E) the tokens, already normalised as the block does
                      n:int=1,         # how many leading tokens to return
                     ) -> Tensor:      # (B, n, E): `forward(x, x, x)[0][:, :n]`, computed for those n queries only
-        "Self-attention output of the first `n` tokens alone: their queries, every token's keys and values."
+        """Self-attention output of the first `n` tokens alone: their queries, every token's keys and values.
+
+        Args:
+            x: (B, L, E) the tokens, already normalised as the block does
+            n: how many leading tokens to return
+        Returns:
+            (B, n, E): `forward(x, x, x)[0][:, :n]`, computed for those n queries only
+        """
         B, L, E = x.shape
         h, W, b = self.num_heads, self.in_proj_weight, self.in_proj_bias
         q = F.linear(x[:, :n], W[:E], None if b is None else b[:E]).view(B, n, h, E // h).transpose(1, 2)
@@ -226,12 +320,25 @@ class PatchEmbedConv2d(nn.Conv2d):
     Input (B, C, H, W) → output (B, O, H // k, W // k), as `nn.Conv2d` (rows/columns beyond the last whole patch
     are ignored, as the convolution does). Other devices, or the fast paths off, run the stock convolution."""
     def forward(self, x:Tensor) -> Tensor:
+        """The patch-embedding convolution; on the CPU with the fast paths on, as one matmul over patches.
+
+        Args:
+            x: (B,3,S,S) float normalised images
+        Returns:
+            (B,E,S/P,S/P) float patch embeddings, as the convolution
+        """
         if not fast_paths_enabled() or x.device.type != "cpu" or x.dim() != 4: return super().forward(x)
         return self.patch_matmul(x)
 
     def patch_matmul(self, x:Tensor # (B, C, H, W)
                     ) -> Tensor:     # (B, O, H // k, W // k)
-        "The convolution as one matrix product of the flattened patches with the flattened weight."
+        """The convolution as one matrix product of the flattened patches with the flattened weight.
+
+        Args:
+            x: (B, C, H, W)
+        Returns:
+            (B, O, H // k, W // k)
+        """
         B, C, H, W = x.shape
         (ph, pw), O = self.kernel_size, self.out_channels
         h, w = H // ph, W // pw
@@ -247,13 +354,29 @@ class ClassTokenBlock(open_clip.transformer.ResidualAttentionBlock if open_clip 
     returns the `(B, 1, E)` output of the first token: x₀ + attn(ln₁(x))₀, then + mlp(ln₂(·)), with every token's
     keys and values — the same numbers as the stock block's `[:, :1]`. Any other call runs the stock forward."""
     def forward(self, q_x:Tensor, k_x:Tensor|None=None, v_x:Tensor|None=None, attn_mask:Tensor|None=None) -> Tensor:
+        """The residual attention block; with the fast paths on, only what the class token needs.
+
+        Args:
+            q_x: (B,L,E) float tokens (batch first)
+            k_x: None (self-attention); otherwise the plain block
+            v_x: None (self-attention); otherwise the plain block
+            attn_mask: None; otherwise the plain block
+        Returns:
+            (B,L,E) float tokens; on the fast path only the class token is updated where the model reads only it
+        """
         if not fast_paths_enabled() or k_x is not None or v_x is not None or attn_mask is not None or q_x.dim() != 3:
             return super().forward(q_x, k_x, v_x, attn_mask)
         return self.class_token(q_x)
 
     def class_token(self, x:Tensor # (B, L, E) the block's input tokens
                    ) -> Tensor:     # (B, 1, E) the block's output for the first token
-        "The stock block's output for the first token alone."
+        """The stock block's output for the first token alone.
+
+        Args:
+            x: (B, L, E) the block's input tokens
+        Returns:
+            (B, 1, E) the block's output for the first token
+        """
         x0 = x[:, :1] + self.ls_1(self.attn.attend_first(self.ln_1(x), 1))
         return x0 + self.ls_2(self.mlp(self.ln_2(x0)))
 
@@ -279,7 +402,13 @@ def _class_token_block(m:nn.Module) -> nn.Module|None:
 def use_fast_layers(model:nn.Module # a network; its modules are switched in place
                    ) -> int: # number of modules switched
     """Switch batch-first `nn.MultiheadAttention` to `BatchFirstSelfAttention`, patchify convs to `PatchEmbedConv2d`,
-    and the last block of an open_clip ViT pooled from its class token to `ClassTokenBlock`."""
+    and the last block of an open_clip ViT pooled from its class token to `ClassTokenBlock`.
+
+    Args:
+        model: a network; its modules are switched in place
+    Returns:
+        number of modules switched
+    """
     n = 0
     for m in model.modules():
         if type(m) is nn.MultiheadAttention and m.batch_first: m.__class__ = BatchFirstSelfAttention
@@ -298,7 +427,13 @@ _STOCK = {BatchFirstSelfAttention: nn.MultiheadAttention, PatchEmbedConv2d: nn.C
 # %% ../nbs/05a_fast.ipynb #20b33b49
 def use_stock_layers(model:nn.Module # a network; its modules are switched back in place
                     ) -> int: # number of modules switched back
-    "Undo `use_fast_layers`: every module of a fast class gets its stock class back."
+    """Undo `use_fast_layers`: every module of a fast class gets its stock class back.
+
+    Args:
+        model: a network; its modules are switched back in place
+    Returns:
+        number of modules switched back
+    """
     n = 0
     for m in model.modules():
         if type(m) in _STOCK: m.__class__ = _STOCK[type(m)]; n += 1

@@ -17,7 +17,14 @@ __all__ = ['check_region_size', 'MaskGenerator', 'sample_region_mask', 'upsample
 
 # %% ../nbs/05_mask_generator.ipynb #726ef68a
 def check_region_size(region_size:int, image_size:int):
-    "`ConfigError` unless `region_size` is a positive integer that divides `image_size`."
+    """`ConfigError` unless `region_size` is a positive integer that divides `image_size`.
+
+    Args:
+        region_size: R, side of a decision region in pixels
+        image_size: S, input side in pixels
+    Raises:
+        ConfigError: region_size=<region_size> must divide image_size=<image_size>: use one of <divs>
+    """
     if not isinstance(region_size, int) or isinstance(region_size, bool) or region_size < 1 or image_size % region_size:
         divs = [d for d in range(2, image_size // 2 + 1) if image_size % d == 0]
         raise ConfigError(f"region_size={region_size!r} must divide image_size={image_size}: "
@@ -32,7 +39,22 @@ class MaskGenerator(nn.Module):
     "normalises the logit map according to the predefined size" (Yang et al. 2024, §3.2) without a formula, and the
     plain sum grows with $R^2$ (65,536 terms at D = 64, R = 32), which makes its logits run away (`06_adavipro`).
     `init_on` sets the policy bias so that every region starts on with probability `init_on` (ConvNet-AIG, Veit &
-    Belongie 2018, opens ~85 % of its gates at the start): $b_1 - b_0 = \log\frac{q}{1-q}$."""
+    Belongie 2018, opens ~85 % of its gates at the start): $b_1 - b_0 = \log\frac{q}{1-q}$.
+
+    Args:
+        embed_dim: D, channels of the convergence module (paper default 64)
+        region_size: R, side of a decision region in pixels (paper default 32)
+        in_channels: channels of the edge map
+        policy_norm: 'none' (the paper's plain sum) or 'area' (divided by R²)
+        init_on: None (PyTorch's default init) or the initial P(on) in (0, 1)
+    Raises:
+        ConfigError: embed_dim=<embed_dim> must be a positive integer (paper: 8, 16, 32 or 64);
+            region_size=<region_size> must be a positive integer (paper: 8, 16, 32 or 56); policy_norm=<policy_norm>:
+            choose 'none' (the paper's sum) or 'area' (the mean over the region); mask_init_on=<init_on> must be None or
+            a probability strictly between 0 and 1 (ConvNet-AIG: 0.85)
+    Source:
+        AdaViPro (Yang et al. 2024), §3.2, eqs. 4, 6-7; ConvNet-AIG (Veit & Belongie 2018) for `init_on`.
+    """
     def __init__(self, embed_dim:int=64,  # D, channels of the convergence module (paper default 64)
                  region_size:int=32,      # R, side of a decision region in pixels (paper default 32)
                  in_channels:int=3,       # channels of the edge map
@@ -62,7 +84,16 @@ class MaskGenerator(nn.Module):
     def forward(self, edges:Tensor,            # (B,3,H,W) edge map m_e; H and W divisible by R
                 regions:Tensor|None=None,      # optional int64 flat indices into the (H/R, W/R) grid: only these
                ) -> Tensor:                    # (B,2,H/R,W/R) logits; channel 1 = "apply the prompt"; 0 outside `regions`
-        "$F_p(\\mathrm{ReLU}(F_c(m_e)))$, two logits per region; with the fast paths on, `adavipro.fast.mask_logits`."
+        """$F_p(\\mathrm{ReLU}(F_c(m_e)))$, two logits per region; with the fast paths on, `adavipro.fast.mask_logits`.
+
+        Args:
+            edges: (B,3,H,W) edge map m_e; H and W divisible by R
+            regions: optional int64 flat indices into the (H/R, W/R) grid: only these
+        Returns:
+            (B,2,H/R,W/R) logits; channel 1 = "apply the prompt"; 0 outside `regions`
+        Source:
+            AdaViPro (Yang et al. 2024), §3.2 (F_c, F_p).
+        """
         if fast.fast_paths_enabled():
             return fast.mask_logits(edges, self.convergence.weight, self.convergence.bias, self.policy_weight(),
                                     self.policy.bias, self.region_size, regions)
@@ -84,7 +115,17 @@ def sample_region_mask(logits:Tensor,      # (B,2,h,w) policy logits from `MaskG
                        tau:float|Tensor,    # Gumbel-Softmax temperature, > 0 (paper: starts at 5); a 0-d tensor is not synced
                        training:bool,       # True: hard Gumbel-Softmax sample; False: argmax, no noise
                       ) -> Tensor:          # (B,1,h,w) region mask in {0,1}; differentiable when training
-    "Region mask from policy logits: straight-through Gumbel-Softmax when training, argmax at inference (eqs. 6–7)."
+    """Region mask from policy logits: straight-through Gumbel-Softmax when training, argmax at inference (eqs. 6–7).
+
+    Args:
+        logits: (B,2,h,w) policy logits from `MaskGenerator`
+        tau: Gumbel-Softmax temperature, > 0 (paper: starts at 5); a 0-d tensor is not synced
+        training: True: hard Gumbel-Softmax sample; False: argmax, no noise
+    Returns:
+        (B,1,h,w) region mask in {0,1}; differentiable when training
+    Source:
+        AdaViPro (Yang et al. 2024), eqs. 6-7; Gumbel-Softmax (Jang et al. 2017).
+    """
     if training:   # F.gumbel_softmax(logits, tau, hard=True, dim=1)[:, 1:2]: the same noise draw and the same sample
         gumbels = -torch.empty_like(logits, memory_format=torch.legacy_contiguous_format).exponential_().log()
         z = logits + gumbels
@@ -95,7 +136,16 @@ def sample_region_mask(logits:Tensor,      # (B,2,h,w) policy logits from `MaskG
 def upsample_mask(mask:Tensor,       # (B,1,h,w) region mask
                   region_size:int,   # R
                  ) -> Tensor:        # (B,1,h·R,w·R) pixel mask
-    "The dilation $\\Phi$ of eq. 4: nearest-neighbour upsampling of the region mask by `region_size`."
+    """The dilation $\\Phi$ of eq. 4: nearest-neighbour upsampling of the region mask by `region_size`.
+
+    Args:
+        mask: (B,1,h,w) region mask
+        region_size: R
+    Returns:
+        (B,1,h·R,w·R) pixel mask
+    Source:
+        AdaViPro (Yang et al. 2024), eq. 4.
+    """
     return F.interpolate(mask, scale_factor=region_size, mode="nearest")
 
 # %% ../nbs/05_mask_generator.ipynb #455eb346
@@ -103,6 +153,17 @@ def straight_through_region_mask(logits:Tensor,    # (B,2,h,w) policy logits fro
                                  tau:float|Tensor,  # temperature > 0: the slope 1/τ of the surrogate sigmoid
                                  training:bool,     # True: differentiable; False: the same decisions, no graph needed
                                 ) -> Tensor:        # (B,1,h,w) region mask in {0,1}
-    "Region mask without noise: the argmax decision forward, the gradient of $\\sigma((l_1-l_0)/\\tau)$ backward (straight-through)."
+    """Region mask without noise: the argmax decision forward, the gradient of $\\sigma((l_1-l_0)/\\tau)$ backward
+    (straight-through).
+
+    Args:
+        logits: (B,2,h,w) policy logits from `MaskGenerator`
+        tau: temperature > 0: the slope 1/τ of the surrogate sigmoid
+        training: True: differentiable; False: the same decisions, no graph needed
+    Returns:
+        (B,1,h,w) region mask in {0,1}
+    Source:
+        straight-through estimator (Bengio et al. 2013).
+    """
     if not training: return sample_region_mask(logits, tau, False)   # the argmax, as the paper's at inference
     return _straight_through(logits[:, 1:2] - logits[:, 0:1], tau)

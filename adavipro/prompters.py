@@ -15,15 +15,31 @@ __all__ = ['prompters', 'Prompter', 'check_prompt_size', 'PaddingPrompter', 'Fix
 
 # %% ../nbs/03_prompters.ipynb #08aecb8d
 class Prompter(nn.Module):
-    "Base class: `forward(x)` returns the prompted image; the identity when there is nothing to add."
+    """Base class: `forward(x)` returns the prompted image; the identity when there is nothing to add.
+
+    Source:
+        VP (Bahng et al. 2022).
+    """
     def forward(self, x:Tensor # (B,3,S,S) normalised images
                ) -> Tensor:    # (B,3,S,S) prompted images
+        """The prompted images: here the identity.
+
+        Args:
+            x: (B,3,S,S) float normalised images
+        Returns:
+            (B,3,S,S) prompted images
+        """
         return x
 
     def param_groups(self, lr_prompt:float, # learning rate of the pixel prompt (VP: 40)
                      lr_mask:float,          # learning rate of a mask generator, if any (AdaViPro: 1)
                     ) -> list[dict]:
-        "SGD parameter groups: every trainable parameter at `lr_prompt` (subclasses with a mask generator split them)."
+        """SGD parameter groups: every trainable parameter at `lr_prompt` (subclasses with a mask generator split them).
+
+        Args:
+            lr_prompt: learning rate of the pixel prompt (VP: 40)
+            lr_mask: learning rate of a mask generator, if any (AdaViPro: 1)
+        """
         ps = [p for p in self.parameters() if p.requires_grad]
         return [dict(params=ps, lr=lr_prompt, name="prompt")] if ps else []
 
@@ -42,7 +58,11 @@ class Prompter(nn.Module):
     uses_object_mask:bool = False  # True: `forward(x, object_mask=...)` gets the object's matte (placement data) or None
 
     def attach(self, backbone:nn.Module):
-        "Called once by `build_run` with the frozen backbone, before training; nothing by default."
+        """Called once by `build_run` with the frozen backbone, before training; nothing by default.
+
+        Args:
+            backbone: the frozen backbone
+        """
 
 # %% ../nbs/03_prompters.ipynb #5797f7a7
 def _init(shape, init:str) -> nn.Parameter:
@@ -52,7 +72,16 @@ def _init(shape, init:str) -> nn.Parameter:
 
 # %% ../nbs/03_prompters.ipynb #7c3a6e10
 def check_prompt_size(prompt_size:int, image_size:int, max_frac:float=0.5):
-    "`ConfigError` unless `1 <= prompt_size <= image_size*max_frac` (padding: width per side, at most S/2)."
+    """`ConfigError` unless `1 <= prompt_size <= image_size*max_frac` (padding: width per side, at most S/2).
+
+    Args:
+        prompt_size: p in pixels: padding width per side, or patch side
+        image_size: S, input side in pixels
+        max_frac: largest allowed p as a fraction of S (0.5 for padding, 1.0 for a patch)
+    Raises:
+        ConfigError: prompt_size=<prompt_size> is out of range for image_size=<image_size>: use an integer in [1, <hi>]
+            (<hi> ...
+    """
     if not isinstance(prompt_size, int) or isinstance(prompt_size, bool) or not 1 <= prompt_size <= image_size * max_frac:
         hi = int(image_size * max_frac)
         raise ConfigError(f"prompt_size={prompt_size!r} is out of range for image_size={image_size}: "
@@ -60,7 +89,18 @@ def check_prompt_size(prompt_size:int, image_size:int, max_frac:float=0.5):
 
 # %% ../nbs/03_prompters.ipynb #157f8d3a
 class PaddingPrompter(Prompter):
-    "A learned frame of width `prompt_size` on all four sides (VP, Bahng et al. 2022, `PadPrompter`)."
+    """A learned frame of width `prompt_size` on all four sides (VP, Bahng et al. 2022, `PadPrompter`).
+
+    Args:
+        prompt_size: p, width of the frame in pixels, 1 <= p <= S/2
+        image_size: S, side of the (square) input
+        init: 'randn' (official VP) or 'zeros'
+    Raises:
+        ConfigError: from `check_prompt_size` (unless `1 <= prompt_size <= image_size*max_frac` (padding: width per
+            side, at ...
+    Source:
+        VP (Bahng et al. 2022), `PadPrompter`.
+    """
     def __init__(self, prompt_size:int=30, # p, width of the frame in pixels, 1 <= p <= S/2
                  image_size:int=224,        # S, side of the (square) input
                  init:str="randn"):         # 'randn' (official VP) or 'zeros'
@@ -78,11 +118,32 @@ class PaddingPrompter(Prompter):
         middle = torch.cat([self.pad_left, base, self.pad_right], dim=3)
         return torch.cat([self.pad_up, middle, self.pad_down], dim=2)
 
-    def forward(self, x): return x + self.prompt()
+    def forward(self, x):
+        """Add the learned frame to `x`.
+
+        Args:
+            x: (B,3,S,S) float normalised images
+        Returns:
+            (B,3,S,S) float: x + P, P the learned frame (zero inside)
+        Source:
+            VP (Bahng et al. 2022), eq. 1 with the padding prompt.
+        """
+        return x + self.prompt()
 
 # %% ../nbs/03_prompters.ipynb #d4d5263a
 class FixedPatchPrompter(Prompter):
-    "A learned `p×p` patch added at the top-left corner (VP, `FixedPatchPrompter`)."
+    """A learned `p×p` patch added at the top-left corner (VP, `FixedPatchPrompter`).
+
+    Args:
+        prompt_size: p, side of the square patch in pixels, 1 ≤ p ≤ S
+        image_size: S, input side in pixels
+        init: 'randn' (VP) or 'zeros': the patch's initial values
+    Raises:
+        ConfigError: from `check_prompt_size` (unless `1 <= prompt_size <= image_size*max_frac` (padding: width per
+            side, at ...
+    Source:
+        VP (Bahng et al. 2022), `FixedPatchPrompter`.
+    """
     def __init__(self, prompt_size:int=30, image_size:int=224, init:str="randn"):
         super().__init__()
         check_prompt_size(prompt_size, image_size, max_frac=1.0)
@@ -90,28 +151,75 @@ class FixedPatchPrompter(Prompter):
         self.patch = _init((1, 3, prompt_size, prompt_size), init)
 
     def place(self, i:int, j:int) -> Tensor:
-        "The `(1,3,S,S)` prompt with the patch's top-left corner at row `i`, column `j`."
+        """The `(1,3,S,S)` prompt with the patch's top-left corner at row `i`, column `j`.
+
+        Args:
+            i: int row of the patch's top-left corner, in [0, S-p]
+            j: int column of the patch's top-left corner, in [0, S-p]
+        Returns:
+            (1,3,S,S) float prompt, zero outside the patch
+        """
         p, s = self.prompt_size, self.image_size
         return nn.functional.pad(self.patch, (j, s - p - j, i, s - p - i))
 
-    def forward(self, x): return x + self.place(0, 0)
+    def forward(self, x):
+        """Add the learned patch at the top-left corner of `x`.
+
+        Args:
+            x: (B,3,S,S) float normalised images
+        Returns:
+            (B,3,S,S) float: x plus the patch at the top-left corner
+        """
+        return x + self.place(0, 0)
 
 # %% ../nbs/03_prompters.ipynb #259c28b6
 class RandomPatchPrompter(FixedPatchPrompter):
-    "A learned `p×p` patch added at a uniformly random place, drawn anew each forward pass (VP, `RandomPatchPrompter`)."
+    """A learned `p×p` patch added at a uniformly random place, drawn anew each forward pass (VP,
+    `RandomPatchPrompter`).
+
+    Args:
+        prompt_size: p, side of the square patch in pixels, 1 ≤ p ≤ S
+        image_size: S, input side in pixels
+        init: 'randn' (VP) or 'zeros': the patch's initial values
+    Source:
+        VP (Bahng et al. 2022), `RandomPatchPrompter`.
+    """
     def forward(self, x):
+        """Add the learned patch at a uniformly random place of `x` (drawn per call).
+
+        Args:
+            x: (B,3,S,S) float normalised images
+        Returns:
+            (B,3,S,S) float: x plus the patch at one random place (the same for the batch)
+        """
         i, j = torch.randint(0, self.image_size - self.prompt_size + 1, (2,)).tolist()
         return x + self.place(i, j)
 
 # %% ../nbs/03_prompters.ipynb #7050215a
 class FullPrompter(Prompter):
-    "A learned perturbation of the whole `(3,S,S)` image (`prompt_size` is ignored)."
+    """A learned perturbation of the whole `(3,S,S)` image (`prompt_size` is ignored).
+
+    Args:
+        prompt_size: ignored (the prompt covers the whole image)
+        image_size: S, input side in pixels
+        init: 'randn' (VP) or 'zeros': the prompt's initial values
+    Source:
+        VP (Bahng et al. 2022), full-image perturbation.
+    """
     def __init__(self, prompt_size:int|None=None, image_size:int=224, init:str="randn"):
         super().__init__()
         self.image_size = image_size
         self.full = _init((1, 3, image_size, image_size), init)
 
-    def forward(self, x): return x + self.full
+    def forward(self, x):
+        """Add the learned full-image perturbation to `x`.
+
+        Args:
+            x: (B,3,S,S) float normalised images
+        Returns:
+            (B,3,S,S) float: x + P, P a learned (1,3,S,S) perturbation
+        """
+        return x + self.full
 
 # %% ../nbs/03_prompters.ipynb #0aaff96e
 prompters = Registry("prompter")
@@ -131,5 +239,14 @@ def create_prompter(name:str,             # one of `list_prompters()`
                     image_size:int=224,   # S: side of the square input
                     init:str="randn",     # 'randn' (official VP) or 'zeros'
                    ) -> Prompter:
-    "Create a VP prompter by name; `ConfigError` for unknown names or out-of-range sizes."
+    """Create a VP prompter by name; `ConfigError` for unknown names or out-of-range sizes.
+
+    Args:
+        name: one of `list_prompters()`
+        prompt_size: p: frame width (padding) or patch side (patches)
+        image_size: S: side of the square input
+        init: 'randn' (official VP) or 'zeros'
+    Source:
+        VP (Bahng et al. 2022).
+    """
     return prompters.get(name)(prompt_size=prompt_size, image_size=image_size, init=init)
