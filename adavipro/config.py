@@ -26,7 +26,65 @@ RECIPE = "recipe"   # a mask-stabiliser field left at this value takes the value
 # %% ../nbs/08a_config.ipynb #0ab35f4c
 @dataclass
 class TrainConfig:
-    "Every parameter of a run, at the CPU-sized main job's defaults: the papermill parameters of `nbs/train.ipynb`."
+    """Every parameter of a run, at the CPU-sized main job's defaults: the papermill parameters of `nbs/train.ipynb`.
+
+    Args:
+        dataset: a name from `list_datasets()` or 'imagefolder:<path>'
+        data_root: dataset cache folder
+        data_cache: large images decoded once: 'auto' (<data_root>/decoded), a folder, or 'off'
+        backbone: see `list_backbones()` (paper: 'clip:ViT-B-32:openai')
+        method: see `list_methods()`
+        prompter: VP prompter (see `list_prompters()`); AdaViPro uses 'padding'
+        prompt_size: p: padding width / patch side in pixels at `image_size` (paper: 30 at 224)
+        num_tokens: L: VPT's prompt tokens (per layer for vpt_deep; VPT's Table 3: 10)
+        region_size: R: AdaViPro decision region side, divides image_size (paper: 32 at 224)
+        embed_dim: D: AdaViPro convergence channels (paper: 64)
+        tau0: initial Gumbel-Softmax temperature (paper: 5)
+        gamma: temperature decay per epoch, in (0, 1] (paper: 0.98)
+        use_edges: AdaViPro edge detector on/off (Table 4)
+        image_size: S: model input side (paper: 224)
+        epochs: (paper: 1000)
+        batch_size: global batch (paper: 256)
+        lr_prompt: learning rate of the pixel prompt (paper: 40)
+        lr_mask: learning rate of AdaViPro's mask generator (from mask_recipe; paper: 1, see MASK_RECIPES)
+        warmup_steps: linear warm-up, in optimiser steps (paper: 1000)
+        momentum: SGD momentum (paper: 0.9)
+        weight_decay: SGD weight decay (paper: 0)
+        prompt_optimizer: the prompt's optimiser: 'sgd' (VP, paper) or 'adam' (ILM-VP's for ImageNet classifiers, lr
+            0.01)
+        init: prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
+        label_mapping: ImageNet heads: 'first' (VP: class i ↔ logit i) or 'frequency' (ILM-VP)
+        calibrate_head: True: the head's logits ÷ a temperature fitted on the unprompted training logits (Guo et al.
+            2017)
+        mask_recipe: AdaViPro mask stabilisers: 'paper' (none, the paper's method), 'stable' or 'noise_free'; see
+            MASK_RECIPES
+        policy_norm: 'none' (paper: F_p sums over the R² region) or 'area' (divides that sum by R²)
+        mask_init_on: None (PyTorch's init) or every region's initial P(prompt on), in (0, 1)
+        mask_optimizer: 'sgd' (with the prompt, paper) or 'adamw' (the 'mask' group's own AdamW at lr_mask)
+        mask_grad_clip: None or > 0: max gradient norm of the mask generator's parameters
+        target_rate: None or ρ in (0, 1): the share of regions on that the target loss pulls to
+        target_weight: λ >= 0: weight of the target loss λ·(mean(m) − ρ)² (0: off)
+        tau_min: >= 0: floor of the temperature (0: the paper's unbounded decay)
+        mask_warmup_epochs: >= 0: first epochs under an all-on mask, the generator not trained (paper: 0)
+        mask_sampler: training-time mask sample: 'gumbel' (paper) or 'straight_through' (no noise)
+        train_per_class: cap on training images per class (None: all)
+        val_per_class: cap on validation images per class
+        test_per_class: cap on test images per class
+        val_fraction: share of train carved out for validation
+        split_seed: seed of the train/val split (fixed across run seeds)
+        seed: seed of initialisation, data order and sampling
+        device: 'auto' (cuda if available), 'cpu', 'cuda', 'cuda:N'
+        eval_batch_size: None: same as batch_size
+        num_workers: DataLoader workers for file-based datasets
+        out_dir: the run folder
+        overwrite: True: replace a finished run in out_dir
+        checkpoint_every: also save last.pt every N steps inside an epoch (None: time-based only)
+        checkpoint_interval_s: save last.pt inside an epoch at least this often (seconds)
+        channels_last: NHWC memory format for the model (helps convnets on GPUs)
+        compile: torch.compile the training forward/backward
+        keep_freed_memory: CPU: glibc malloc keeps freed memory (faster steps; see core)
+        precision: 'auto' (bf16 autocast on CUDA, float32 on CPU), 'bf16' (autocast on any device), 'fp32'
+    """
     dataset: str = "digits"                   # a name from `list_datasets()` or 'imagefolder:<path>'
     data_root: str = "data"                   # dataset cache folder
     data_cache: str = "auto"                  # large images decoded once: 'auto' (<data_root>/decoded), a folder, or 'off'
@@ -108,7 +166,14 @@ def _is_recipe(v) -> bool: return isinstance(v, str) and v == RECIPE
 
 # %% ../nbs/08a_config.ipynb #4a7b1c50
 def resolve_mask_recipe(cfg:TrainConfig) -> TrainConfig:
-    "A copy of `cfg` whose stabiliser fields left at `RECIPE` hold `MASK_RECIPES[cfg.mask_recipe]`'s values; `ConfigError` for an unknown recipe."
+    """A copy of `cfg` whose stabiliser fields left at `RECIPE` hold `MASK_RECIPES[cfg.mask_recipe]`'s values;
+    `ConfigError` for an unknown recipe.
+
+    Args:
+        cfg: what downstream stages need to know about it
+    Raises:
+        ConfigError: mask_recipe=<cfg.mask_recipe>: choose one of <', '.join(MASK_RECIPES)> (paper: no stabiliser)
+    """
     if not isinstance(cfg.mask_recipe, str) or cfg.mask_recipe not in MASK_RECIPES:
         raise ConfigError(f"mask_recipe={cfg.mask_recipe!r}: choose one of {', '.join(MASK_RECIPES)} (paper: no stabiliser)")
     return dataclasses.replace(cfg, **{k: v for k, v in MASK_RECIPES[cfg.mask_recipe].items() if _is_recipe(getattr(cfg, k))})
@@ -157,7 +222,15 @@ def _check_mask_stabilisers(cfg):
 
 # %% ../nbs/08a_config.ipynb #7c29d309
 def resolve_device(device:str) -> torch.device:
-    "'auto' → cuda if available else cpu; `ConfigError` for unknown or unavailable devices."
+    """'auto' → cuda if available else cpu; `ConfigError` for unknown or unavailable devices.
+
+    Args:
+        device: where the forward pass runs
+    Raises:
+        ConfigError: device=<device> is not a device: use 'auto', 'cpu', 'cuda' or 'cuda:N'; device=<device> but CUDA is
+            not available here: use device='cpu' (or 'auto'); device=<device> is not supported: use 'auto', 'cpu' or
+            'cuda'
+    """
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try: d = torch.device(device)
     except (RuntimeError, TypeError): raise ConfigError(f"device={device!r} is not a device: use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
@@ -168,7 +241,27 @@ def resolve_device(device:str) -> torch.device:
 
 # %% ../nbs/08a_config.ipynb #fc7dc82d
 def validate_config(cfg:TrainConfig) -> TrainConfig:
-    "Check and normalise every field of `cfg` in place (mask stabilisers from their recipe); raise `ConfigError` (one line, what to do) on the first problem. Returns `cfg`."
+    """Check and normalise every field of `cfg` in place (mask stabilisers from their recipe); raise `ConfigError` (one
+    line, what to do) on the first problem. Returns `cfg`.
+
+    Args:
+        cfg: what downstream stages need to know about it
+    Raises:
+        ConfigError: <name>=<getattr(cfg, name)> must be a non-empty string; embed_dim=<cfg.embed_dim> is too large: use
+            at most 4096 (paper: 8 to 64); label_mapping=<cfg.label_mapping>: choose 'first' (VP) or 'frequency'
+            (ILM-VP); prompt_optimizer=<cfg.prompt_optimizer>: choose 'sgd' (VP, the paper) or 'adam' (ILM-VP);
+            use_edges=<cfg.use_edges> must be True or False; <name>=<getattr(cfg, name)> must be True or False; method
+            'oracle' needs the object's position: use a placement dataset (dataset='placement:<cfg.dataset>'), ...;
+            num_tokens=<cfg.num_tokens> is VPT's number of prompt tokens: use a positive integer (VPT: 1 to 200); method
+            'adavipro' uses VP's padding template; got prompter=<cfg.prompter>: set prompter='padding' ...; from
+            `_check_mask_stabilisers` (Fill the fields left at `RECIPE` from `cfg.mask_recipe` (in place), then ...;
+            from `check_data_cache` (Where decoded images are cached; `ConfigError` (one line) for a value that is not
+            ...; from `check_dataset_spec` ((one line) unless `get_dataset` accepts the form of `spec`. Nothing is read
+            ...; from `check_precision` (unless `precision` is one of `PRECISIONS`); from `check_prompt_size` (unless `1
+            <= prompt_size <= image_size*max_frac` (padding: width per side, at ...; from `check_region_size` (unless
+            `region_size` is a positive integer that divides `image_size`); from `check_temperature` (unless `tau0 > 0`
+            and `0 < gamma <= 1`)
+    """
     for name in ("dataset", "backbone", "method", "prompter", "out_dir", "data_root", "init"):
         if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name):
             raise ConfigError(f"{name}={getattr(cfg, name)!r} must be a non-empty string")
@@ -273,14 +366,27 @@ RUNTIME_FIELDS = ("out_dir", "device", "eval_batch_size", "num_workers", "overwr
 # %% ../nbs/08a_config.ipynb #afe626c4
 def effective_config(d:dict # a config dict (config.json, metrics.json's "config", a plan), possibly older or partial
                     ) -> dict:  # every field: missing ones at their default, those left at RECIPE from the dict's mask_recipe
-    "The configuration a config dict stands for: a field missing from it has its `TrainConfig` default (the run was written before the field existed, or the plan leaves it to the default)."
+    """The configuration a config dict stands for: a field missing from it has its `TrainConfig` default (the run was
+    written before the field existed, or the plan leaves it to the default).
+
+    Args:
+        d: a config dict (config.json, metrics.json's "config", a plan), possibly older or partial
+    Returns:
+        every field: missing ones at their default, those left at RECIPE from the dict's mask_recipe
+    """
     d = {**asdict(TrainConfig()), **d}
     recipe = MASK_RECIPES.get(d["mask_recipe"], {}) if isinstance(d["mask_recipe"], str) else {}
     return {**d, **{k: v for k, v in recipe.items() if _is_recipe(d.get(k))}}
 
 # %% ../nbs/08a_config.ipynb #588748b3
 def config_diff(a:dict, b:dict) -> list[str]:
-    "Fields whose effective values (`effective_config`) differ between two config dicts, ignoring `RUNTIME_FIELDS`, as 'name: a vs b'."
+    """Fields whose effective values (`effective_config`) differ between two config dicts, ignoring `RUNTIME_FIELDS`, as
+    'name: a vs b'.
+
+    Args:
+        a: the difference is a − b
+        b: (D,) bias
+    """
     a, b = effective_config(a), effective_config(b)
     keys = (set(a) | set(b)) - set(RUNTIME_FIELDS)
     return [f"{k}: {a.get(k)!r} vs {b.get(k)!r}" for k in sorted(keys) if a.get(k) != b.get(k)]
@@ -289,7 +395,18 @@ def config_diff(a:dict, b:dict) -> list[str]:
 def config_from_namespace(ns:dict,                # e.g. a notebook's `globals()`, after its parameters cell
                           new_since:set|None=None, # the names `ns` held before the parameters: None skips the check
                          ) -> TrainConfig:         # every field read from `ns`
-    "A `TrainConfig` of every field in `ns`; `ConfigError` for a field `ns` lacks or, given `new_since`, a new public name that is no field."
+    """A `TrainConfig` of every field in `ns`; `ConfigError` for a field `ns` lacks or, given `new_since`, a new public
+    name that is no field.
+
+    Args:
+        ns: e.g. a notebook's `globals()`, after its parameters cell
+        new_since: the names `ns` held before the parameters: None skips the check
+    Returns:
+        every field read from `ns`
+    Raises:
+        ConfigError: the parameters lack <', '.join(missing)>: declare every TrainConfig field (nbs/train.ipynb's
+            parameters cell); unknown parameter <', '.join(unknown)> (a papermill -p?); parameters: <', '.join(names)>
+    """
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     if missing := [n for n in names if n not in ns]:
         raise ConfigError(f"the parameters lack {', '.join(missing)}: declare every TrainConfig field (nbs/train.ipynb's parameters cell)")

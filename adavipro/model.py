@@ -21,7 +21,17 @@ __all__ = ['methods', 'trainers', 'check_images', 'Preprocess', 'prompter_image_
 # %% ../nbs/07_model.ipynb #9fd7b47e
 def check_images(images:Tensor # what `Preprocess` is given
                 ):
-    "`ConfigError` unless `images` is `(B,3|4,h,w)` channels-first, uint8 in [0, 255] or float in [0, 1]."
+    """`ConfigError` unless `images` is `(B,3|4,h,w)` channels-first, uint8 in [0, 255] or float in [0, 1].
+
+    Args:
+        images: what `Preprocess` is given
+    Raises:
+        ConfigError: images must be a torch.Tensor (B,3,H,W); got <type(images).__name__>; images of shape
+            <tuple(images.shape)> look channels-last (B,H,W,C): pass images.permute(0, 3, 1, 2); images must be
+            (B,3,H,W) channels-first; got shape <tuple(images.shape)>; images must be uint8 in [0, 255] or float in [0,
+            1]; got dtype <images.dtype>; float images must be in [0, 1] (unnormalised); got values in [<lo.item()>,
+            <hi.item()>]: divide 0–255 ...
+    """
     if not isinstance(images, Tensor): raise ConfigError(f"images must be a torch.Tensor (B,3,H,W); got {type(images).__name__}")
     if images.dim() != 4 or images.shape[1] not in (3, 4):
         if images.dim() == 4 and images.shape[-1] in (3, 4):
@@ -45,7 +55,19 @@ class Preprocess(nn.Module):
     units (timm's `pretrained_cfg` / open_clip's preprocessing). Raises `ConfigError` for a bad `interpolation`,
     mean/std that are not three numbers (std > 0), and in `forward` for channels-last `(B,h,w,3)` images, a tensor
     that is not 4-D, a dtype other than uint8/float, or float images outside [0, 1] (e.g. 0–255 or already
-    normalised)."""
+    normalised).
+
+    Args:
+        image_size: S, side of the square model input
+        mean: per-channel mean of the backbone's training data, in [0,1] units
+        std: per-channel std, in [0,1] units
+        interpolation: 'bilinear' or 'bicubic' (`BackboneConfig.interpolation`)
+    Raises:
+        ConfigError: interpolation=<interpolation>: use 'bilinear' or 'bicubic'; image_size=<image_size> must be a
+            positive integer (pixels); <name>=<tuple(v)> must be three per-channel numbers in [0, 1] units
+    Source:
+        timm's `pretrained_cfg` / open_clip's image transform (resize, then normalise).
+    """
     def __init__(self, image_size:int,          # S, side of the square model input
                  mean:tuple,                    # per-channel mean of the backbone's training data, in [0,1] units
                  std:tuple,                     # per-channel std, in [0,1] units
@@ -64,7 +86,17 @@ class Preprocess(nn.Module):
 
     def forward(self, images:Tensor # (B,3,h,w) uint8 in [0,255] (or float in [0,1]); a 4th channel (object matte) is ignored
                ) -> Tensor:         # (B,3,S,S) float32, normalised
-        "Resize and normalise `images` (see the class docstring); `ConfigError` for a layout, dtype or range it cannot read."
+        """Resize and normalise `images` (see the class docstring); `ConfigError` for a layout, dtype or range it cannot
+        read.
+
+        Args:
+            images: (B,3,h,w) uint8 in [0,255] (or float in [0,1]); a 4th channel (object matte) is ignored
+        Returns:
+            (B,3,S,S) float32, normalised
+        Raises:
+            ConfigError: from `check_images` (unless `images` is `(B,3|4,h,w)` channels-first, uint8 in [0, 255] or
+                float in [0, 1])
+        """
         check_images(images)
         x = images[:, :3]
         x = x.float() / 255. if x.dtype == torch.uint8 else x.float()
@@ -76,7 +108,13 @@ class Preprocess(nn.Module):
 
     def object_mask(self, images:Tensor # (B,4,h,w): RGB + the object's matte (placement data), or (B,3,h,w)
                    ) -> Tensor|None:    # (B,1,S,S) float32, 1 on the object and 0 elsewhere; None for 3-channel images
-        "The object's matte at the model's input size (nearest resize), or None when the images carry none."
+        """The object's matte at the model's input size (nearest resize), or None when the images carry none.
+
+        Args:
+            images: (B,4,h,w): RGB + the object's matte (placement data), or (B,3,h,w)
+        Returns:
+            (B,1,S,S) float32, 1 on the object and 0 elsewhere; None for 3-channel images
+        """
         if images.shape[1] < 4: return None
         m = images[:, 3:4]
         m = (m >= 128 if m.dtype == torch.uint8 else m >= 0.5).float()
@@ -87,7 +125,14 @@ class Preprocess(nn.Module):
 # %% ../nbs/07_model.ipynb #7bbde5d3
 def prompter_image_size(prompter:nn.Module # a `Prompter`
                        ) -> int|None:       # S it adds its prompt to, or None if it works at any size
-    "The input side `prompter` is built for: its `image_size`, or its `template`'s (AdaViPro, oracle); None if neither."
+    """The input side `prompter` is built for: its `image_size`, or its `template`'s (AdaViPro, oracle); None if
+    neither.
+
+    Args:
+        prompter: a `Prompter`
+    Returns:
+        S it adds its prompt to, or None if it works at any size
+    """
     for m in (prompter, getattr(prompter, "template", None)):
         size = getattr(m, "image_size", None)
         if isinstance(size, int): return size
@@ -100,7 +145,19 @@ class PromptedClassifier(nn.Module):
 
     Only the prompter (and a head with parameters) trains; the backbone is a frozen `Backbone`. Raises `ConfigError`
     when the prompter is built for another input side than `preprocess.image_size` (e.g. a prompter for 96 px behind
-    a 64 px `Preprocess`)."""
+    a 64 px `Preprocess`).
+
+    Args:
+        preprocess: `Preprocess`: images → (B,3,S,S) normalised input
+        prompter: adds the prompt to the (B,3,S,S) input (`Prompter()`: nothing)
+        backbone: frozen network: (B,3,S,S) → (B,F) features or source logits
+        head: (B,F) → (B,C) class logits
+    Raises:
+        ConfigError: the prompter is built for <want>×<want> inputs but Preprocess makes <size>×<size>: build both with
+            the ...
+    Source:
+        VP (Bahng et al. 2022), eq. 1; AdaViPro (Yang et al. 2024), eqs. 1-2 and 5.
+    """
     def __init__(self, preprocess:nn.Module, # `Preprocess`: images → (B,3,S,S) normalised input
                  prompter:Prompter,          # adds the prompt to the (B,3,S,S) input (`Prompter()`: nothing)
                  backbone:nn.Module,         # frozen network: (B,3,S,S) → (B,F) features or source logits
@@ -118,7 +175,19 @@ class PromptedClassifier(nn.Module):
                ) -> Tensor:               # (B,C) class logits
         """Class logits `(B,C)` float32 for `images` `(B,3,h,w)` uint8 in [0, 255] or float in [0, 1], channels-first
         (`(B,4,h,w)`: placement images with the object's matte); `prompted=False` skips the prompter (the unprompted
-        baseline). `ConfigError` for channels-last, other dtypes or float values outside [0, 1] (`Preprocess`)."""
+        baseline). `ConfigError` for channels-last, other dtypes or float values outside [0, 1] (`Preprocess`).
+
+        Args:
+            images: (B,3,h,w) uint8 images, or (B,4,h,w) with the object's matte (placement data)
+            prompted: False: skip the prompter (the unprompted baseline)
+        Returns:
+            (B,C) class logits
+        Raises:
+            ConfigError: from `Preprocess`: channels-last (B,h,w,3) images, a tensor that is not 4-D, a dtype other than
+                ...
+        Source:
+            VP (Bahng et al. 2022), eq. 1: logits = h(f(x + prompt)).
+        """
         x = self.preprocess(images)
         self.prompter.enabled = prompted          # prompters acting inside the backbone (VPT) read this
         if prompted: x = self._prompt(images, x)
@@ -130,12 +199,22 @@ class PromptedClassifier(nn.Module):
         return self.prompter(x)
 
     def prompted_input(self, images:Tensor) -> Tensor:
-        "The normalised, prompted input `(B,3,S,S)` the backbone sees (for figures)."
+        """The normalised, prompted input `(B,3,S,S)` the backbone sees (for figures).
+
+        Args:
+            images: uint8 (N,3,H,W) RGB in [0,255], or (N,4,H,W): RGB + the object's matte
+        """
         return self._prompt(images, self.preprocess(images))
 
 # %% ../nbs/07_model.ipynb #26581b17
 def count_tunable_params(module:nn.Module) -> int:
-    "Number of parameters with `requires_grad` (the papers' 'tunable parameters')."
+    """Number of parameters with `requires_grad` (the papers' 'tunable parameters').
+
+    Args:
+        module: any nn.Module
+    Returns:
+        int number of elements of parameters with requires_grad
+    """
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 # %% ../nbs/07_model.ipynb #8ffd6058
@@ -176,12 +255,29 @@ def list_methods() -> list[str]:
 
 # %% ../nbs/07_model.ipynb #78f09ba7
 def create_method(name:str, **kwargs) -> Prompter:
-    "The prompter of method `name` (see `list_methods()`); keyword arguments are the training parameters."
+    """The prompter of method `name` (see `list_methods()`); keyword arguments are the training parameters.
+
+    Args:
+        name: one of `list_experiments()`
+        **kwargs: progress, reuse, gpus, executor, slurm, gpu: as `run_experiment`
+    """
     return methods.get(name)(**kwargs)
 
 # %% ../nbs/07_model.ipynb #62ac545c
 class OraclePrompter(Prompter):
-    "VP's padding template under the ground-truth region mask: $x + P \\odot \\Phi(m_\\text{oracle})$ (placement data only)."
+    """VP's padding template under the ground-truth region mask: $x + P \\odot \\Phi(m_\\text{oracle})$ (placement data
+    only).
+
+    Args:
+        prompt_size: p, width of the VP padding template P (S/2 covers the image)
+        image_size: S, input side; must be divisible by region_size
+        region_size: R, side of a region: off when any of its pixels is on the object
+        init: template init, as in VP
+    Raises:
+        ConfigError: from `check_region_size` (unless `region_size` is a positive integer that divides `image_size`)
+    Source:
+        VP (Bahng et al. 2022) padding template; AdaViPro (Yang et al. 2024), eq. 5 with the oracle mask.
+    """
     uses_object_mask = True
     def __init__(self, prompt_size:int=30, # p, width of the VP padding template P (S/2 covers the image)
                  image_size:int=224,        # S, input side; must be divisible by region_size
@@ -194,6 +290,16 @@ class OraclePrompter(Prompter):
 
     def region_mask(self, object_mask:Tensor|None # (B,1,S,S) the object's matte from `Preprocess.object_mask`
                    ) -> Tensor:                   # (B,1,S/R,S/R) in {0,1}: 1 on regions without object pixels
+        """The oracle region mask: 1 on regions without any object pixel, 0 on the others.
+
+        Args:
+            object_mask: (B,1,S,S) the object's matte from `Preprocess.object_mask`
+        Returns:
+            (B,1,S/R,S/R) in {0,1}: 1 on regions without object pixels
+        Raises:
+            ConfigError: method 'oracle' needs the object's position: use a placement dataset
+                (dataset='placement:<base>')
+        """
         if object_mask is None:
             raise ConfigError("method 'oracle' needs the object's position: use a placement dataset (dataset='placement:<base>')")
         return oracle_region_mask(object_mask, self.region_size)
@@ -201,6 +307,16 @@ class OraclePrompter(Prompter):
     def forward(self, x:Tensor,                   # (B,3,S,S) normalised images
                 object_mask:Tensor|None=None,     # (B,1,S,S) the object's matte; None raises `ConfigError`
                ) -> Tensor:                       # (B,3,S,S) x + P ⊙ Φ(m_oracle)
+        """Add the padding template where the oracle mask is on: $x + P \\odot \\Phi(m_\\text{oracle})$.
+
+        Args:
+            x: (B,3,S,S) normalised images
+            object_mask: (B,1,S,S) the object's matte; None raises `ConfigError`
+        Returns:
+            (B,3,S,S) x + P ⊙ Φ(m_oracle)
+        Raises:
+            ConfigError: when `object_mask` is None (not a placement dataset)
+        """
         return add_masked_prompt(x, self.template.prompt(), self.region_mask(object_mask), self.region_size)
 
 # %% ../nbs/07_model.ipynb #f44023b3

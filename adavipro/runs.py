@@ -22,7 +22,12 @@ __all__ = ['pd', 'write_history', 'RunLock', 'check_run_folder', 'prepare_run_fo
 
 # %% ../nbs/08b_runs.ipynb #b8bb9efd
 def write_history(out:Path, history:list[dict]):
-    "Write `out/history.csv` atomically: one row per epoch (no rows for a run without epochs)."
+    """Write `out/history.csv` atomically: one row per epoch (no rows for a run without epochs).
+
+    Args:
+        out: dataset folder: get_dataset('ucf101', data_root) reads data_root/ucf101
+        history: the rows of history.csv
+    """
     cols = list(dict.fromkeys(k for row in history for k in row))   # every column, in order of first appearance
     buf = io.StringIO()
     w = csv.DictWriter(buf, cols, lineterminator="\n"); w.writeheader(); w.writerows(history)
@@ -32,10 +37,17 @@ def write_history(out:Path, history:list[dict]):
 from .core import exclusive_lock, lock_holder
 
 class RunLock:
-    "Hold `out/.lock` (`exclusive_lock`) within the block: two processes never train into one run folder. `ConfigError` if held."
+    """Hold `out/.lock` (`exclusive_lock`) within the block: two processes never train into one run folder.
+    `ConfigError` if held.
+
+    Args:
+        out: dataset folder: get_dataset('ucf101', data_root) reads data_root/ucf101
+    """
     def __init__(self, out:Path): self.path, self._held = Path(out) / ".lock", None
     @property
-    def held(self) -> bool: return self._held is not None
+    def held(self) -> bool:
+        """True while this process holds the lock."""
+        return self._held is not None
     def __enter__(self):
         from filelock import Timeout
         held = exclusive_lock(self.path, timeout=0)
@@ -53,7 +65,14 @@ class RunLock:
 
 # %% ../nbs/08b_runs.ipynb #688d389d
 def check_run_folder(cfg:TrainConfig):
-    "Refuse a finished run unless `overwrite` (checked before anything is built or deleted)."
+    """Refuse a finished run unless `overwrite` (checked before anything is built or deleted).
+
+    Args:
+        cfg: what downstream stages need to know about it
+    Raises:
+        ConfigError: out_dir=<cfg.out_dir> is a file: choose a folder; <out> already holds a finished run
+            (metrics.json): choose another out_dir, or pass overwrite=True to ...
+    """
     out = Path(cfg.out_dir)
     if out.exists() and not out.is_dir(): raise ConfigError(f"out_dir={cfg.out_dir!r} is a file: choose a folder")
     if (out / "metrics.json").exists() and not cfg.overwrite:
@@ -62,7 +81,14 @@ def check_run_folder(cfg:TrainConfig):
 
 # %% ../nbs/08b_runs.ipynb #7f392ff3
 def prepare_run_folder(cfg:TrainConfig) -> Path:
-    "Create `out_dir`; with `overwrite`, first delete what a finished (or started) run left there."
+    """Create `out_dir`; with `overwrite`, first delete what a finished (or started) run left there.
+
+    Args:
+        cfg: what downstream stages need to know about it
+    Raises:
+        ConfigError: <out> already holds a finished run (metrics.json): choose another out_dir, or pass overwrite=True
+            to ...
+    """
     out = Path(cfg.out_dir)
     if (out / "metrics.json").exists():
         if not cfg.overwrite:
@@ -77,7 +103,12 @@ def prepare_run_folder(cfg:TrainConfig) -> Path:
 
 # %% ../nbs/08b_runs.ipynb #a7d06216
 def rng_state(gen:torch.Generator) -> dict:
-    "Every random state a resume restores: python, numpy, torch, CUDA and the data-order generator `gen`; tensors and plain Python values only, so that `last.pt` loads with `weights_only=True`."
+    """Every random state a resume restores: python, numpy, torch, CUDA and the data-order generator `gen`; tensors and
+    plain Python values only, so that `last.pt` loads with `weights_only=True`.
+
+    Args:
+        gen: the run's data-order generator
+    """
     name, keys, pos, has_gauss, gauss = np.random.get_state()   # keys: a (624,) uint32 array, kept as int64 tensor
     s = dict(python=random.getstate(), numpy=(name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
              torch=torch.get_rng_state(), data=gen.get_state())
@@ -86,7 +117,12 @@ def rng_state(gen:torch.Generator) -> dict:
 
 # %% ../nbs/08b_runs.ipynb #c962badb
 def set_rng_state(s:dict, gen:torch.Generator):
-    "Restore what `rng_state` saved (the CUDA states only where CUDA is available)."
+    """Restore what `rng_state` saved (the CUDA states only where CUDA is available).
+
+    Args:
+        s: dict from `rng_state` (python, numpy, torch, CUDA states and the generator's)
+        gen: the run's data-order generator
+    """
     name, keys, *rest = s["numpy"]                                # keys: a tensor (or, in older checkpoints, an array)
     random.setstate(s["python"]); np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
     torch.set_rng_state(s["torch"])
@@ -97,7 +133,14 @@ def set_rng_state(s:dict, gen:torch.Generator):
 def own_rng_state(ck:dict, # a `last.pt` as loaded
                   rank:int=0, # this process's rank in a `torchrun` job
                  ) -> dict|None: # `rng_state`'s dict; None when the checkpoint has no state for this rank
-    "This rank's random states in `last.pt`: each rank of a `torchrun` job saves its own (`rngs`), one process `rng`."
+    """This rank's random states in `last.pt`: each rank of a `torchrun` job saves its own (`rngs`), one process `rng`.
+
+    Args:
+        ck: a `last.pt` as loaded
+        rank: this process's rank in a `torchrun` job
+    Returns:
+        `rng_state`'s dict; None when the checkpoint has no state for this rank
+    """
     states = ck.get("rngs") or [ck["rng"]]
     return states[rank] if rank < len(states) else None
 
@@ -106,7 +149,19 @@ _NUMPY_ARRAYS = [np.zeros(0).__reduce__()[0], np.ndarray, np.dtype, type(np.dtyp
 
 def read_checkpoint(path:str|Path, # a `last.pt` or `best.pt`
                    ) -> dict:      # its contents, on the CPU
-    "`torch.load(path, weights_only=True)` on the CPU; `ConfigError` (one line, naming the file and what to do) if unreadable or if it holds anything but data."
+    """`torch.load(path, weights_only=True)` on the CPU; `ConfigError` (one line, naming the file and what to do) if
+    unreadable or if it holds anything but data.
+
+    Args:
+        path: a `last.pt` or `best.pt`
+    Returns:
+        its contents, on the CPU
+    Raises:
+        ConfigError: cannot read checkpoint <path> (UnpicklingError): delete it or pass overwrite=True; checkpoint
+            <path> would call <unsafe[1]> when loaded, which a safe load refuses (it holds more than ...; cannot read
+            checkpoint <path> (<type(e).__name__>): delete it or pass overwrite=True; checkpoint <path> is not an
+            adavipro checkpoint: delete it or pass overwrite=True
+    """
     try:
         with torch.serialization.safe_globals(_NUMPY_ARRAYS): ck = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -120,7 +175,16 @@ def read_checkpoint(path:str|Path, # a `last.pt` or `best.pt`
 
 # %% ../nbs/08b_runs.ipynb #029d79f6
 def load_checkpoint(path:str|Path, cfg:TrainConfig) -> dict:
-    "Load a checkpoint written by `fit` (`read_checkpoint`: no code runs); `ConfigError` if unreadable, unsafe or made with another configuration."
+    """Load a checkpoint written by `fit` (`read_checkpoint`: no code runs); `ConfigError` if unreadable, unsafe or made
+    with another configuration.
+
+    Args:
+        path: destination file; its folder is created if missing
+        cfg: what downstream stages need to know about it
+    Raises:
+        ConfigError: checkpoint <path> was made with another configuration (<'; '.join(diff)>): use another out_dir, or
+            ...
+    """
     ck = read_checkpoint(path)
     diff = config_diff(ck.get("config", {}), asdict(cfg))
     if diff:

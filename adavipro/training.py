@@ -35,7 +35,15 @@ __all__ = ['pd', 'THROTTLE_BYTES', 'build_run', 'warmup_cosine', 'make_optimizer
 
 # %% ../nbs/08_training.ipynb #fc7b8787
 def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedClassifier, DatasetSplits]:
-    "Validate `cfg`, then create prompter, frozen backbone, head (computed once) and data splits."
+    """Validate `cfg`, then create prompter, frozen backbone, head (computed once) and data splits.
+
+    Args:
+        cfg: what downstream stages need to know about it
+        device: where the forward pass runs
+    Raises:
+        ConfigError: from `check_image_size` (unless this backbone accepts `image_size`×`image_size` inputs); from
+            `validate_config` (Check and normalise every field of `cfg` in place (mask stabilisers from their ...
+    """
     validate_config(cfg)
     device = device or resolve_device(cfg.device)
     prompter = create_method(cfg.method, **asdict(cfg))
@@ -58,7 +66,17 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
 
 # %% ../nbs/08_training.ipynb #44250a60
 def warmup_cosine(step:int, warmup_steps:int, total_steps:int) -> float:
-    "Multiplier of the base learning rate at optimiser step `step` (0-based): linear warm-up, then cosine to 0."
+    """Multiplier of the base learning rate at optimiser step `step` (0-based): linear warm-up, then cosine to 0.
+
+    Args:
+        step: int optimiser step, 0-based
+        warmup_steps: int steps of linear warm-up (0: none)
+        total_steps: int total optimiser steps of the run
+    Returns:
+        float multiplier in [0, 1]
+    Source:
+        linear warm-up (Goyal et al. 2017), cosine decay (Loshchilov & Hutter 2017).
+    """
     if step < warmup_steps: return (step + 1) / warmup_steps
     if total_steps <= warmup_steps: return 1.0
     return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / (total_steps - warmup_steps)))
@@ -68,7 +86,14 @@ def make_optimizers(groups:list[dict], # `Prompter.param_groups`: dicts with par
                     cfg:TrainConfig,    # prompt_optimizer, momentum, weight_decay, mask_optimizer ('recipe': from cfg.mask_recipe)
                    ) -> list[torch.optim.Optimizer]: # the prompt's optimiser over the groups, then an AdamW for the 'mask' group(s) if asked; [] for no groups
     """The run's optimisers: `cfg.prompt_optimizer` over `groups` (SGD with momentum as VP, or Adam as ILM-VP, Chen et
-    al. 2023, uses for ImageNet classifiers), except the groups named 'mask' when `mask_optimizer='adamw'`."""
+    al. 2023, uses for ImageNet classifiers), except the groups named 'mask' when `mask_optimizer='adamw'`.
+
+    Args:
+        groups: `Prompter.param_groups`: dicts with params, lr and name ('prompt', 'mask')
+        cfg: prompt_optimizer, momentum, weight_decay, mask_optimizer ('recipe': from cfg.mask_recipe)
+    Returns:
+        the prompt's optimiser over the groups, then an AdamW for the 'mask' group(s) if asked; [] for no groups
+    """
     own = [g for g in groups if g.get("name") == "mask"] if resolve_mask_recipe(cfg).mask_optimizer == "adamw" else []
     rest = [g for g in groups if all(g is not o for o in own)]
     if not rest: opts = []
@@ -81,7 +106,15 @@ def make_optimizers(groups:list[dict], # `Prompter.param_groups`: dicts with par
 def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=True,
              precision:str="auto", # as `TrainConfig.precision`
             ) -> float:
-    "Top-1 accuracy in [0, 1] of `model` on dataset `ds` (eval mode: AdaViPro uses its argmax mask)."
+    """Top-1 accuracy in [0, 1] of `model` on dataset `ds` (eval mode: AdaViPro uses its argmax mask).
+
+    Args:
+        model: the pretrained network; frozen in place unless `copy`
+        ds: items (uint8 (3,H,W) or (4,H,W), int), e.g. a split of `get_dataset`
+        batch_size: images per batch (the last one may be smaller unless drop_last)
+        prompted: False: skip the prompter (the unprompted baseline)
+        precision: as `TrainConfig.precision`
+    """
     device = next(model.buffers()).device
     was_training = model.training
     model.eval()
@@ -96,37 +129,70 @@ def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=Tru
 # %% ../nbs/08_training.ipynb #285ce941
 @dataclass
 class DistContext:
-    "Where this process stands in a `torchrun` job (rank 0 of 1 when run alone)."
+    """Where this process stands in a `torchrun` job (rank 0 of 1 when run alone).
+
+    Args:
+        rank: int global rank of this process, in [0, world)
+        world: int number of processes
+        local_rank: int rank on this node (its CUDA device index)
+        owns_group: True: this context created the process group and `close` destroys it
+    """
     rank: int = 0
     world: int = 1
     local_rank: int = 0
     owns_group: bool = False
     @property
-    def main(self) -> bool: return self.rank == 0
+    def main(self) -> bool:
+        """True on rank 0."""
+        return self.rank == 0
     def all_sum(self, t:Tensor) -> Tensor:
-        "Sum `t` over processes in place (no-op alone)."
+        """Sum `t` over processes in place (no-op alone).
+
+        Args:
+            t: tensor, summed over processes in place
+        Returns:
+            the same tensor `t`, summed
+        """
         if self.world > 1: torch.distributed.all_reduce(t)
         return t
     def barrier(self):
+        """Wait for every process (no-op alone)."""
         if self.world > 1: torch.distributed.barrier()
     def gather(self, obj) -> list:
-        "Every process's `obj` (picklable), in rank order, on every process: `[obj]` alone."
+        """Every process's `obj` (picklable), in rank order, on every process: `[obj]` alone.
+
+        Args:
+            obj: any picklable object
+        Returns:
+            list of every process's `obj`, in rank order
+        """
         if self.world == 1: return [obj]
         out = [None] * self.world
         torch.distributed.all_gather_object(out, obj)
         return out
     def from_main(self, flag:bool) -> bool:
-        "Rank 0's `flag` on every process (e.g. a decision that reads the clock): `flag` alone."
+        """Rank 0's `flag` on every process (e.g. a decision that reads the clock): `flag` alone.
+
+        Args:
+            flag: bool decided on each process; rank 0's wins
+        Returns:
+            bool: rank 0's flag
+        """
         if self.world == 1: return bool(flag)
         box = [bool(flag)]
         torch.distributed.broadcast_object_list(box, src=0)
         return box[0]
     def close(self):
+        """Destroy the process group if this context created it."""
         if self.owns_group: torch.distributed.destroy_process_group()
 
 # %% ../nbs/08_training.ipynb #ebaaabff
 def init_distributed(device:str="auto") -> DistContext:
-    "Join the `torchrun` process group when `WORLD_SIZE` > 1 (nccl for CUDA, gloo for CPU)."
+    """Join the `torchrun` process group when `WORLD_SIZE` > 1 (nccl for CUDA, gloo for CPU).
+
+    Args:
+        device: where the forward pass runs
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1: return DistContext()
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
@@ -143,7 +209,11 @@ class TrainingError(RuntimeError):
 
 # %% ../nbs/08_training.ipynb #19367b06
 def plot_history(history:pd.DataFrame):
-    "Loss and accuracy curves of a run (`history.csv`): a matplotlib figure with two panels."
+    """Loss and accuracy curves of a run (`history.csv`): a matplotlib figure with two panels.
+
+    Args:
+        history: the rows of history.csv
+    """
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
     a.plot(history.epoch, history.train_loss, marker="o"); a.set(xlabel="epoch", ylabel="train loss", title="loss")
@@ -160,7 +230,20 @@ def fit_sgd(cfg:TrainConfig,             # the run's configuration, validated (`
             progress:bool=True,          # tqdm progress bars
             log_every:int=20,            # steps between reads of loss/accuracy (host synchronisations)
            ) -> dict:                    # the metrics written to out_dir/metrics.json
-    "The SGD loop, the trainer of every method without its own: write config.json, history.csv, last.pt, best.pt and metrics.json atomically."
+    """The SGD loop, the trainer of every method without its own: write config.json, history.csv, last.pt, best.pt and
+    metrics.json atomically.
+
+    Args:
+        cfg: the run's configuration, validated (`fit` does that)
+        callbacks: called as cb(epoch, history_row) after each epoch's checkpoint
+        progress: tqdm progress bars
+        log_every: steps between reads of loss/accuracy (host synchronisations)
+    Returns:
+        the metrics written to out_dir/metrics.json
+    Raises:
+        ConfigError: from `check_run_folder` (Refuse a finished run unless `overwrite` (checked before anything is built
+            or ...
+    """
     check_run_folder(cfg)
     dist = init_distributed(cfg.device)
     try:
@@ -252,7 +335,13 @@ def _test_best(model:PromptedClassifier, test_ds, # the test split
 THROTTLE_BYTES = 2**27   # 128 MiB: a prompter's state above this writes its epoch-end last.pt at most every checkpoint_interval_s
 
 def state_bytes(module:nn.Module) -> int:
-    "Bytes of the tensors in `module.state_dict()` (what `last.pt` holds of it, besides the optimisers' state)."
+    """Bytes of the tensors in `module.state_dict()` (what `last.pt` holds of it, besides the optimisers' state).
+
+    Args:
+        module: any nn.Module
+    Returns:
+        int bytes of the state_dict's tensors
+    """
     return sum(t.numel() * t.element_size() for t in module.state_dict().values() if torch.is_tensor(t))
 
 # %% ../nbs/08_training.ipynb #0407f753
@@ -385,7 +474,21 @@ def fit(cfg:TrainConfig,                 # the run's configuration
         progress:bool=True,              # tqdm progress bars
         log_every:int=20,                # steps between reads of loss/accuracy (host synchronisations)
        ) -> dict:                        # the metrics written to out_dir/metrics.json
-    "Train (or resume) a run with its method's trainer (`trainers`, else `fit_sgd`); return its metrics."
+    """Train (or resume) a run with its method's trainer (`trainers`, else `fit_sgd`); return its metrics.
+
+    Args:
+        cfg: the run's configuration
+        callbacks: called as cb(epoch, history_row) after each epoch's checkpoint
+        progress: tqdm progress bars
+        log_every: steps between reads of loss/accuracy (host synchronisations)
+    Returns:
+        the metrics written to out_dir/metrics.json
+    Raises:
+        ConfigError: from `validate_config` (Check and normalise every field of `cfg` in place (mask stabilisers from
+            their ...; from `validate_config`: any invalid `TrainConfig` field (one line, what to do)
+    Source:
+        VP (Bahng et al. 2022) training recipe (SGD, warm-up + cosine); AdaViPro (Yang et al. 2024), §4.
+    """
     cfg = validate_config(dataclasses.replace(cfg))
     train = trainers.get(cfg.method) if cfg.method in trainers else fit_sgd
     return train(cfg, callbacks=callbacks, progress=progress, log_every=log_every)
@@ -393,7 +496,11 @@ def fit(cfg:TrainConfig,                 # the run's configuration
 # %% ../nbs/08_training.ipynb #06e8b777
 def field_docs(cls:type # a dataclass whose fields carry a trailing `# comment` (docments style)
               ) -> dict[str, str]: # field name → its comment ('' if none)
-    "Each field's trailing comment in `cls`'s source: the one written description of a `TrainConfig` field."
+    """Each field's trailing comment in `cls`'s source: the one written description of a `TrainConfig` field.
+
+    Returns:
+        field name → its comment ('' if none)
+    """
     src = textwrap.dedent(inspect.getsource(cls))
     comments = {t.start[0]: t.string.lstrip("#").strip()
                 for t in tokenize.generate_tokens(io.StringIO(src).readline) if t.type == tokenize.COMMENT}
@@ -424,7 +531,14 @@ def train_arg_parser() -> argparse.ArgumentParser:
     return ap
 
 def parse_args(argv:list[str]) -> TrainConfig:
-    "`--name value` (or `--name=value`) options → `TrainConfig`; `ConfigError` for an unknown option or a missing value."
+    """`--name value` (or `--name=value`) options → `TrainConfig`; `ConfigError` for an unknown option or a missing
+    value.
+
+    Args:
+        argv: list of command-line arguments; None: `sys.argv[1:]`
+    Raises:
+        ConfigError: unknown option --<k>; options: see adavipro-train --help
+    """
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     for a in argv:
         k = a[2:].split("=", 1)[0].replace("-", "_") if a.startswith("--") else None
@@ -436,7 +550,12 @@ def parse_args(argv:list[str]) -> TrainConfig:
 
 # %% ../nbs/08_training.ipynb #526c936f
 def main(argv:list[str]|None=None):
-    "Console entry point `adavipro-train`: train one run and print its test accuracy (prompted vs unprompted); `--help` lists every option."
+    """Console entry point `adavipro-train`: train one run and print its test accuracy (prompted vs unprompted);
+    `--help` lists every option.
+
+    Args:
+        argv: list of command-line arguments; None: `sys.argv[1:]`
+    """
     try:
         m = fit(parse_args(sys.argv[1:] if argv is None else argv))
     except ConfigError as e:

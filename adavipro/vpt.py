@@ -23,7 +23,15 @@ __all__ = ['VPT_INITS', 'ViTLayout', 'vit_layout', 'VPTPrompter']
 # %% ../nbs/09_vpt.ipynb #67521369
 @dataclass
 class ViTLayout:
-    "Where VPT inserts its tokens in a ViT."
+    """Where VPT inserts its tokens in a ViT.
+
+    Args:
+        blocks: the transformer blocks, in order (one prompt set per block for VPT-deep)
+        embed_dim: d, the token width
+        num_prefix: tokens before the patch tokens (class, registers); prompts go right after them
+        patch_size: (ph, pw), for VPT's init
+        seq_dim: 1 if blocks take (B, N, d), 0 if (N, B, d)
+    """
     blocks: list          # the transformer blocks, in order (one prompt set per block for VPT-deep)
     embed_dim: int        # d, the token width
     num_prefix: int       # tokens before the patch tokens (class, registers); prompts go right after them
@@ -33,7 +41,13 @@ class ViTLayout:
 # %% ../nbs/09_vpt.ipynb #3468e3f9
 def vit_layout(net:nn.Module # `Backbone.model`: an open_clip CLIP model or a timm VisionTransformer
               ) -> ViTLayout:
-    "The `ViTLayout` of an open_clip or timm Vision Transformer; `ConfigError` for any other network."
+    """The `ViTLayout` of an open_clip or timm Vision Transformer; `ConfigError` for any other network.
+
+    Args:
+        net: `Backbone.model`: an open_clip CLIP model or a timm VisionTransformer
+    Raises:
+        ConfigError: VPT needs a Vision Transformer backbone (an open_clip ViT or a timm VisionTransformer); got ...
+    """
     vis = getattr(net, "visual", net)
     vis = getattr(vis, "trunk", vis)                       # open_clip towers built on a timm trunk
     if open_clip is not None and isinstance(vis, open_clip.transformer.VisionTransformer):
@@ -49,7 +63,20 @@ VPT_INITS = ("uniform", "zeros")
 
 # %% ../nbs/09_vpt.ipynb #c044fe28
 class VPTPrompter(Prompter):
-    "Visual Prompt Tuning (Jia et al. 2022): `length` learned tokens after the class token of a frozen ViT, shallow or deep."
+    """Visual Prompt Tuning (Jia et al. 2022): `length` learned tokens after the class token of a frozen ViT, shallow or
+    deep.
+
+    Args:
+        length: L, prompt tokens per layer (VPT's paper sweeps 1…200)
+        deep: False: VPT-shallow (layer 1 only); True: VPT-deep (fresh tokens at every layer)
+        init: 'uniform' (VPT: Xavier-uniform over the patch) or 'zeros'
+        dropout: dropout on the prompt tokens while training (VPT default 0)
+    Raises:
+        ConfigError: VPT prompt length must be a positive integer (VPT's paper: 1…200); got <length>; unknown VPT init
+            <init>; choose one of: <', '.join(VPT_INITS)>; VPT prompt dropout must be in [0, 1); got <dropout>
+    Source:
+        VPT (Jia et al. 2022).
+    """
     def __init__(self, length:int=10,   # L, prompt tokens per layer (VPT's paper sweeps 1…200)
                  deep:bool=False,       # False: VPT-shallow (layer 1 only); True: VPT-deep (fresh tokens at every layer)
                  init:str="uniform",    # 'uniform' (VPT: Xavier-uniform over the patch) or 'zeros'
@@ -67,7 +94,14 @@ class VPTPrompter(Prompter):
 
     def attach(self, backbone:nn.Module # a `Backbone` whose `.model` is an open_clip or timm ViT (or that network itself)
               ):
-        "Create the prompt tokens for `backbone` and install the hooks that insert them (once per prompter)."
+        """Create the prompt tokens for `backbone` and install the hooks that insert them (once per prompter).
+
+        Args:
+            backbone: a `Backbone` whose `.model` is an open_clip or timm ViT (or that network itself)
+        Raises:
+            ConfigError: this VPT prompter is already attached to a backbone; create a new one; this backbone already
+                carries VPT prompts of another prompter: call its .remove() first, or create a new ...
+        """
         if self._handles: raise ConfigError("this VPT prompter is already attached to a backbone; create a new one")
         net = getattr(backbone, "model", backbone)
         owner = getattr(net, "_vpt_prompter", None)
@@ -100,7 +134,14 @@ class VPTPrompter(Prompter):
 
     def tokens(self, i:int, x:Tensor # i: prompt set (block index, 0 for shallow); x: the block's input
               ) -> Tensor: # (B, L, d) or (L, B, d) like x, in x's dtype
-        "Prompt set `i` expanded over the batch of `x`."
+        """Prompt set `i` expanded over the batch of `x`.
+
+        Args:
+            i: int transformer layer index (0 for VPT-shallow)
+            x: i: prompt set (block index, 0 for shallow); x: the block's input
+        Returns:
+            (B, L, d) or (L, B, d) like x, in x's dtype
+        """
         p = self.dropout(self.prompts[i]).to(x.dtype)
         sd = self._layout.seq_dim
         return p.unsqueeze(0).expand(x.shape[0], -1, -1) if sd == 1 else p.unsqueeze(1).expand(-1, x.shape[1], -1)
@@ -132,6 +173,11 @@ class VPTPrompter(Prompter):
         return torch.cat([out.narrow(sd, 0, n), out.narrow(sd, n + L, out.shape[sd] - n - L)], dim=sd)
 
     def extra_repr(self):
+        """The token count, depth, init and prompt shape shown by print(module).
+
+        Returns:
+            str shown by print(module)
+        """
         shape = None if self.prompts is None else tuple(self.prompts.shape)
         return f"length={self.length}, deep={self.deep}, init={self.init!r}, prompts={shape}"
 
