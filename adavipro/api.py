@@ -28,25 +28,58 @@ class PromptedModel(PromptedClassifier):
     (cross-entropy plus the prompter's `extra_loss`, e.g. AdaViPro's target-rate term) or `training_step(images,
     labels)` for both at once, and `on_epoch_end()` after every epoch (AdaViPro: τ ← max(γτ, τ_min), paper §3.3).
     `print_trainable_parameters()` prints what trains, as peft does. Images in a layout, dtype or range the
-    pipeline cannot read raise `ConfigError` (`Preprocess`)."""
+    pipeline cannot read raise `ConfigError` (`Preprocess`).
+
+    Args:
+        preprocess: `Preprocess`: (B,3,H,W) uint8 images in [0,255] (or float in [0,1]) → (B,3,S,S) normalised input
+        prompter: the method's `Prompter`: adds the prompt to the (B,3,S,S) input
+        backbone: the frozen `Backbone`: (B,3,S,S) → (B,K) logits or features
+        head: (B,K) → (B,C) class logits (label mapping)
+    Raises:
+        ConfigError: from `forward`/`Preprocess`: channels-last images, a dtype other than uint8/float, float values
+            outside [0, 1]
+    Source:
+        VP (Bahng et al. 2022); AdaViPro (Yang et al. 2024); peft-style one-call wrapper.
+    """
 
     def param_groups(self, lr_prompt:float=40., # learning rate of the pixel prompt (VP, paper: 40 with SGD)
                      lr_mask:float=1.,           # learning rate of AdaViPro's mask generator (paper: 1)
                     ) -> list[dict]:             # torch.optim parameter groups, each with a `name`
-        "The optimiser's parameter groups: the prompt at `lr_prompt`, a mask generator (AdaViPro) at `lr_mask`."
+        """The optimiser's parameter groups: the prompt at `lr_prompt`, a mask generator (AdaViPro) at `lr_mask`.
+
+        Args:
+            lr_prompt: learning rate of the pixel prompt (VP, paper: 40 with SGD)
+            lr_mask: learning rate of AdaViPro's mask generator (paper: 1)
+        Returns:
+            torch.optim parameter groups, each with a `name`
+        """
         return self.prompter.param_groups(lr_prompt, lr_mask)
 
     def loss(self, logits:Tensor, # (B,C) float logits from `forward`
              labels:Tensor,       # (B,) int64 class indices in [0, C)
             ) -> Tensor:          # () float: mean cross-entropy + the prompter's extra term (0 if none)
-        "Cross-entropy of `logits` against `labels` plus the prompter's `extra_loss()` of the last training forward."
+        """Cross-entropy of `logits` against `labels` plus the prompter's `extra_loss()` of the last training forward.
+
+        Args:
+            logits: (B,C) float logits from `forward`
+            labels: (B,) int64 class indices in [0, C)
+        Returns:
+            () float: mean cross-entropy + the prompter's extra term (0 if none)
+        """
         ce, extra = F.cross_entropy(logits, labels), self.prompter.extra_loss()
         return ce if extra is None else ce + extra
 
     def training_step(self, images:Tensor, # (B,3,H,W) uint8 images (or float in [0, 1])
                       labels:Tensor,       # (B,) int64 class indices
                      ) -> Tensor:          # () float loss, ready for `.backward()`
-        "One forward in training mode and its `loss`: `loss = model.training_step(x, y); loss.backward()`."
+        """One forward in training mode and its `loss`: `loss = model.training_step(x, y); loss.backward()`.
+
+        Args:
+            images: (B,3,H,W) uint8 images (or float in [0, 1])
+            labels: (B,) int64 class indices
+        Returns:
+            () float loss, ready for `.backward()`
+        """
         self.train()
         return self.loss(self(images), labels)
 
@@ -130,7 +163,26 @@ def prompt(model:nn.Module,                # an image classifier: (B,3,S,S) norm
     Raises `ConfigError` (one line) for: a `model` that is not an `nn.Module`, no `image_size` for a non-timm model,
     a model that fails on a `(1,3,S,S)` input or does not return `(B,K)` logits, more classes than logits, an unknown
     method or option, bad mean/std/interpolation, and the method's own range checks (e.g. a region size that does
-    not divide S)."""
+    not divide S).
+
+    Args:
+        model: an image classifier: (B,3,S,S) normalised float → (B,K) logits
+        classes: C downstream classes (a count or their names), C <= K
+        image_size: S, the side the model takes; default: timm's `pretrained_cfg`
+        mean: per-channel mean in [0, 1] units; default: timm's, else ImageNet's
+        std: per-channel std in [0, 1] units; default: timm's, else ImageNet's
+        method: one of `PROMPT_METHODS`
+        copy: True: prompt a deep copy; False: freeze `model` itself (saves memory)
+        interpolation: 'bilinear' or 'bicubic' resize to S; default: timm's, else 'bilinear'
+        **options: the method's options, e.g. prompt_size, region_size, tau0, gamma, init
+    Raises:
+        ConfigError: model must be a torch.nn.Module; got <type(model).__name__>; image_size is needed: pass the side
+            your model takes, e.g. image_size=224; classes=<classes>: pass the number of classes or their names (at
+            least one); from `_check_options` (for a method `prompt` cannot apply or an option its factory does not
+            take)
+    Source:
+        VP (Bahng et al. 2022); AdaViPro (Yang et al. 2024), eqs. 3-7; VPT (Jia et al. 2022).
+    """
     if not isinstance(model, nn.Module): raise ConfigError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     pc = getattr(model, "pretrained_cfg", None) or {}
     if image_size is None:

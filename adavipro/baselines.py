@@ -42,13 +42,23 @@ class FullFinetunePrompter(Prompter):
 
     def attach(self, backbone:Backbone # the frozen backbone; its image network is unfrozen in place
               ):
-        "Adopt and unfreeze the image network of `backbone` (CLIP: `model.visual`; ImageNet classifiers: `model`)."
+        """Adopt and unfreeze the image network of `backbone` (CLIP: `model.visual`; ImageNet classifiers: `model`).
+
+        Args:
+            backbone: the frozen backbone; its image network is unfrozen in place
+        Raises:
+            ConfigError: this full fine-tuning prompter is already attached to a backbone
+        """
         if self.network is not None: raise ConfigError("this full fine-tuning prompter is already attached to a backbone")
         self.network = backbone.model.visual if isinstance(backbone, ClipBackbone) else backbone.model
         self.network.requires_grad_(True)
 
     def train(self, mode:bool=True):
-        "Switch this module's mode but keep `network` in eval mode (frozen batch-norm statistics, no dropout)."
+        """Switch this module's mode but keep `network` in eval mode (frozen batch-norm statistics, no dropout).
+
+        Args:
+            mode: True: training mode for this module (the wrapped network stays in eval)
+        """
         super().train(mode)
         if self.network is not None: self.network.eval()
         return self
@@ -67,7 +77,16 @@ def sweep_log_c(score:Callable[[float], float], # C → validation accuracy
                 lo:int=-6, hi:int=6, # log10 range of C
                 steps_per_decade:int=8, # final resolution
                ) -> tuple[float, dict[float, float]]: # (best C, {log10 C: score} of every C tried)
-    "CLIP's parametric binary search for the best C: a coarse grid every 2 decades, then halving around the peak."
+    """CLIP's parametric binary search for the best C: a coarse grid every 2 decades, then halving around the peak.
+
+    Args:
+        score: C → validation accuracy
+        lo: its interval (NaN: none)
+        hi: log10 range of C
+        steps_per_decade: final resolution
+    Returns:
+        (best C, {log10 C: score} of every C tried)
+    """
     tried = {}
     def f(e):
         e = round(e, 6)
@@ -87,7 +106,16 @@ def sweep_log_c(score:Callable[[float], float], # C → validation accuracy
 def backbone_features(backbone:Backbone, # CLIP or ImageNet-classifier backbone
                       x:Tensor # (B,3,S,S) normalised images
                      ) -> Tensor: # (B, F) features for the linear probe
-    "CLIP: the image embedding; timm classifiers: the pooled pre-logit features."
+    """CLIP: the image embedding; timm classifiers: the pooled pre-logit features.
+
+    Args:
+        backbone: CLIP or ImageNet-classifier backbone
+        x: (B,3,S,S) normalised images
+    Returns:
+        (B, F) features for the linear probe
+    Raises:
+        ConfigError: linear probe needs a timm model with forward_features/forward_head; got <type(m).__name__>
+    """
     if isinstance(backbone, ClipBackbone): return backbone(x)
     m = backbone.model
     if not (hasattr(m, "forward_features") and hasattr(m, "forward_head")):
@@ -100,7 +128,16 @@ def extract_features(model:PromptedClassifier, # the run's pipeline (its preproc
                      ds, batch_size:int=256,
                      precision:str="auto", # as `TrainConfig.precision`
                     ) -> tuple[np.ndarray, np.ndarray]: # (N, F) float64 features, (N,) labels
-    "Frozen, unprompted features of every item of `ds`."
+    """Frozen, unprompted features of every item of `ds`.
+
+    Args:
+        model: the run's pipeline (its preprocessing and backbone are used)
+        ds: items (uint8 (3,H,W) or (4,H,W), int), e.g. a split of `get_dataset`
+        batch_size: images per batch (the last one may be smaller unless drop_last)
+        precision: as `TrainConfig.precision`
+    Returns:
+        (N, F) float64 features, (N,) labels
+    """
     device = next(model.buffers()).device
     model.eval()
     feats, labels = [], []
@@ -128,7 +165,23 @@ def fit_linear_probe(cfg, # a `TrainConfig` with method='linear_probe' (epochs, 
                      refit:str="train+val", # 'train+val' (CLIP) or 'train': data of the final classifier
                      max_iter:int=1000, # L-BFGS iterations per fit (CLIP: 1000)
                     ) -> dict: # the metrics written to out_dir/metrics.json
-    "CLIP's linear probe on frozen features: C chosen on val by binary search, refit, test accuracy; a run folder like `fit`'s."
+    """CLIP's linear probe on frozen features: C chosen on val by binary search, refit, test accuracy; a run folder like
+    `fit`'s.
+
+    Args:
+        cfg: a `TrainConfig` with method='linear_probe' (epochs, lr_*, prompt fields are unused)
+        refit: 'train+val' (CLIP) or 'train': data of the final classifier
+        max_iter: L-BFGS iterations per fit (CLIP: 1000)
+    Returns:
+        the metrics written to out_dir/metrics.json
+    Raises:
+        ConfigError: fit_linear_probe runs method 'linear_probe'; got method=<cfg.method>: use fit(); refit=<refit>:
+            choose 'train+val' (CLIP) or 'train'; from `check_run_folder` (Refuse a finished run unless `overwrite`
+            (checked before anything is built or ...; from `validate_config` (Check and normalise every field of `cfg`
+            in place (mask stabilisers from their ...
+    Source:
+        CLIP (Radford et al. 2021), linear-probe protocol.
+    """
     # imported here, not above: importing the package (which imports this module) must not import the training
     # module, which `python -m adavipro.training` runs as __main__
     from adavipro.training import build_run, evaluate

@@ -25,7 +25,13 @@ __all__ = ['pd', 'METRICS', 'DIAGNOSTIC_PREFIXES', 'RUN_COLUMNS', 'DETERMINISTIC
 # %% ../nbs/12_results.ipynb #6edf9b45
 def run_key(config:dict # a run's config (metrics.json's "config"), possibly older or partial
            ) -> str:    # its identity: the effective config without runtime fields, as sorted JSON
-    "Two folders hold the same run exactly when the `run_key`s of their configs are equal."
+    """Two folders hold the same run exactly when the `run_key`s of their configs are equal.
+
+    Args:
+        config: a run's config (metrics.json's "config"), possibly older or partial
+    Returns:
+        its identity: the effective config without runtime fields, as sorted JSON
+    """
     c = effective_config(config)
     return json.dumps({k: v for k, v in c.items() if k not in RUNTIME_FIELDS}, sort_keys=True, default=str)
 
@@ -49,7 +55,13 @@ def _hidden(path:Path, root:Path) -> bool: return any(p.startswith(".") for p in
 # %% ../nbs/12_results.ipynb #1a16d2ea
 def failed_runs(experiment_dir:str|Path # the sweeps' output root, or one experiment's folder
                ) -> pd.DataFrame:       # experiment, run, error (first line of error.txt), run_dir
-    "Run folders below `experiment_dir` with an `error.txt` and no `metrics.json`: the runs that failed."
+    """Run folders below `experiment_dir` with an `error.txt` and no `metrics.json`: the runs that failed.
+
+    Args:
+        experiment_dir: the sweeps' output root, or one experiment's folder
+    Returns:
+        experiment, run, error (first line of error.txt), run_dir
+    """
     root, rows = Path(experiment_dir), []
     for d in sorted({f.parent for f in root.glob("**/error.txt")}):
         if (d / "metrics.json").exists() or _hidden(d, root): continue
@@ -61,7 +73,13 @@ def failed_runs(experiment_dir:str|Path # the sweeps' output root, or one experi
 # %% ../nbs/12_results.ipynb #652b8721
 def collect_runs(experiment_dir:str|Path # the sweeps' output root, or one experiment's folder
                 ) -> pd.DataFrame:       # one row per finished run folder; attrs["n_failed"]: len(failed_runs(...))
-    "Every finished run folder below `experiment_dir`: config fields, metrics, mask diagnostics and where it is."
+    """Every finished run folder below `experiment_dir`: config fields, metrics, mask diagnostics and where it is.
+
+    Args:
+        experiment_dir: the sweeps' output root, or one experiment's folder
+    Returns:
+        one row per finished run folder; attrs["n_failed"]: len(failed_runs(...))
+    """
     root, rows = Path(experiment_dir), []
     for f in sorted(root.glob("**/metrics.json")):
         if _hidden(f.parent, root): continue   # a copy in progress (a sweep's temporary folder)
@@ -86,7 +104,14 @@ def collect_runs(experiment_dir:str|Path # the sweeps' output root, or one exper
 def newest_runs(df:pd.DataFrame,          # rows of `collect_runs`
                 key:list[str]|None=None,  # columns that make two rows the same run; None: `run_key`
                ) -> pd.DataFrame:         # `df` with only the newest row (by `mtime`) of every group
-    "The newest-run rule: of several folders holding the same run (a sweep's copy, a re-run), keep the newest."
+    """The newest-run rule: of several folders holding the same run (a sweep's copy, a re-run), keep the newest.
+
+    Args:
+        df: rows of `collect_runs`
+        key: columns that make two rows the same run; None: `run_key`
+    Returns:
+        `df` with only the newest row (by `mtime`) of every group
+    """
     if df.empty: return df
     key = ["run_key"] if key is None else list(key)
     return df.sort_values(["mtime", "run_dir"], kind="stable").drop_duplicates(key, keep="last").sort_index()
@@ -95,7 +120,14 @@ def newest_runs(df:pd.DataFrame,          # rows of `collect_runs`
 def mean_interval(x,                        # values (NaN ignored)
                   confidence:float=0.95,    # coverage of the interval
                  ) -> dict:                 # n, mean, std (ddof 1), lo, hi, p_value (two-sided test of mean 0)
-    "The mean of `x` with the Student-t interval of the mean (`scipy.stats.ttest_1samp`); NaN interval for n < 2."
+    """The mean of `x` with the Student-t interval of the mean (`scipy.stats.ttest_1samp`); NaN interval for n < 2.
+
+    Args:
+        x: values (NaN ignored)
+        confidence: coverage of the interval
+    Returns:
+        n, mean, std (ddof 1), lo, hi, p_value (two-sided test of mean 0)
+    """
     x = np.asarray(x, dtype=float)
     x = x[~np.isnan(x)]
     n, nan = len(x), float("nan")
@@ -138,7 +170,20 @@ def summarise(df:pd.DataFrame,         # rows of `collect_runs` (after `newest_r
               confidence:float=0.95,   # coverage of the interval
               method_col:str="method", # a cell whose runs all have a `DETERMINISTIC` method is one run
              ) -> pd.DataFrame:        # by…, n, mean, std, lo, hi, seeds, note: one row per cell
-    "Per cell of `by`: the number of seeds n, the mean, the std and the t-interval of the mean (NaN for n = 1)."
+    """Per cell of `by`: the number of seeds n, the mean, the std and the t-interval of the mean (NaN for n = 1).
+
+    Args:
+        df: rows of `collect_runs` (after `newest_runs`)
+        by: columns of a cell, e.g. ["dataset_name", "method"]
+        value: the column summarised
+        seed_col: the repetitions of a cell
+        confidence: coverage of the interval
+        method_col: a cell whose runs all have a `DETERMINISTIC` method is one run
+    Returns:
+        by…, n, mean, std, lo, hi, seeds, note: one row per cell
+    Raises:
+        ValueError: from `_check_by`
+    """
     by, rows = _check_by(by, SUMMARY_COLUMNS), []
     for key, g in _groups(df.dropna(subset=[value]), by):
         cell = dict(zip(by, key))
@@ -157,7 +202,15 @@ PAIRED_COLUMNS = ("n", "a_mean", "b_mean", "mean", "std", "lo", "hi", "p_value",
 
 # %% ../nbs/12_results.ipynb #3bf0636e
 def verdict(lo:float, hi:float, n:int, a:str="adavipro", b:str="vp") -> str:
-    "'<a> above <b>' if the interval of a − b lies above 0, '<b> above <a>' if below, 'within noise' else; 'n < 2'."
+    """'<a> above <b>' if the interval of a − b lies above 0, '<b> above <a>' if below, 'within noise' else; 'n < 2'.
+
+    Args:
+        lo: its interval (NaN: none)
+        hi: log10 range of C
+        n: how many leading tokens to return
+        a: the difference is a − b
+        b: (D,) bias
+    """
     if n < 2 or pd.isna(lo) or pd.isna(hi): return "n < 2"
     return f"{a} above {b}" if lo > 0 else f"{b} above {a}" if hi < 0 else "within noise"
 
@@ -177,7 +230,19 @@ def seed_differences(df:pd.DataFrame,        # rows of `collect_runs` (after `ne
                      a:str="adavipro", b:str="vp",
                      value:str="test_acc", seed_col:str="seed",
                     ) -> pd.DataFrame:       # by…, seed, a, b, diff (a − b): one row per cell and paired seed
-    "Per cell of `by`, the seeds both methods ran, with both values and the difference a − b."
+    """Per cell of `by`, the seeds both methods ran, with both values and the difference a − b.
+
+    Args:
+        df: rows of `collect_runs` (after `newest_runs`)
+        by: columns of a cell, e.g. ["dataset_name", "prompt_size"]
+        method_col: a cell whose runs all have a `DETERMINISTIC` method is one run
+        a: the difference is a − b
+        b: (D,) bias
+        value: the environment variable's value, None if unset
+        seed_col: the repetitions of a cell
+    Returns:
+        by…, seed, a, b, diff (a − b): one row per cell and paired seed
+    """
     by, sub = list(by), df[df[method_col].isin([a, b])].dropna(subset=[value])
     parts = [_cell_pairs(g, dict(zip(by, k)), method_col, a, b, value, seed_col).assign(**dict(zip(by, k)))
              for k, g in _groups(sub, by)]
@@ -194,7 +259,22 @@ def paired_difference(df:pd.DataFrame,       # rows of `collect_runs` (after `ne
                       seed_col:str="seed",   # runs of a and b pair by seed
                       confidence:float=0.95,
                      ) -> pd.DataFrame:      # by…, n, a_mean, b_mean, mean, std, lo, hi, p_value, seeds, verdict
-    "Per cell of `by`: the paired difference a − b over the seeds both have, its mean, t-interval, n and verdict."
+    """Per cell of `by`: the paired difference a − b over the seeds both have, its mean, t-interval, n and verdict.
+
+    Args:
+        df: rows of `collect_runs` (after `newest_runs`)
+        by: columns of a cell, e.g. ["dataset_name", "prompt_size"]
+        method_col: a cell whose runs all have a `DETERMINISTIC` method is one run
+        a: the difference is a − b
+        b: (D,) bias
+        value: the environment variable's value, None if unset
+        seed_col: runs of a and b pair by seed
+        confidence: coverage of the interval
+    Returns:
+        by…, n, a_mean, b_mean, mean, std, lo, hi, p_value, seeds, verdict
+    Raises:
+        ValueError: from `_check_by`
+    """
     by, rows = _check_by(by, PAIRED_COLUMNS), []
     sub = df[df[method_col].isin([a, b])].dropna(subset=[value])
     for key, g in _groups(sub, by):
@@ -213,7 +293,18 @@ def average_difference(diffs:pd.DataFrame,    # rows of `seed_differences`
                        confidence:float=0.95,
                        a:str="adavipro", b:str="vp",
                       ) -> dict:              # n (seeds), cells, mean, std, lo, hi, p_value, seeds, verdict
-    "The mean over cells of the difference a − b, with its t-interval over the seeds that every cell has."
+    """The mean over cells of the difference a − b, with its t-interval over the seeds that every cell has.
+
+    Args:
+        diffs: rows of `seed_differences`
+        by: the cells averaged over (the `by` of `seed_differences`)
+        seed_col: the repetitions of a cell
+        confidence: coverage of the interval
+        a: the difference is a − b
+        b: (D,) bias
+    Returns:
+        n (seeds), cells, mean, std, lo, hi, p_value, seeds, verdict
+    """
     cells = (diffs.groupby(list(by), dropna=False).ngroups if by else 1) if len(diffs) else 0
     full = diffs.groupby(seed_col).filter(lambda g: len(g) == cells) if len(diffs) else diffs
     per_seed = full.groupby(seed_col)["diff"].mean() if len(full) else pd.Series(dtype=float)
@@ -233,7 +324,21 @@ def choose_lr(df:pd.DataFrame,                       # runs of a learning-rate s
               seed_col:str="seed",
               confidence:float=0.95,
              ) -> pd.DataFrame: # by…, lr_col (chosen), n, mean, std, lo, hi, seeds of it; lrs tried; runner_up, diff_* (paired), verdict
-    "Per cell of `by`, the `lr_col` with the highest mean `value` over seeds (ties: more seeds, then the smaller rate)."
+    """Per cell of `by`, the `lr_col` with the highest mean `value` over seeds (ties: more seeds, then the smaller
+    rate).
+
+    Args:
+        df: runs of a learning-rate search (`collect_runs`, after `newest_runs`)
+        by: one choice per cell of these columns
+        lr_col: the learning rate searched
+        value: what the choice maximises: a validation metric, never test
+        seed_col: the repetitions of a cell
+        confidence: coverage of the interval
+    Returns:
+        by…, lr_col (chosen), n, mean, std, lo, hi, seeds of it; lrs tried; runner_up, diff_* (paired), verdict
+    Raises:
+        ValueError: value=<value>: a learning rate is chosen on validation, never on test
+    """
     if value.startswith("test"): raise ValueError(f"value={value!r}: a learning rate is chosen on validation, never on test")
     by = list(by)
     val = df[[*by, lr_col, seed_col, value, *(["run_dir"] if "run_dir" in df else [])]]   # nothing else is read
@@ -264,7 +369,14 @@ BASELINE_FIELDS = ("method", "region_size", "embed_dim", "tau0", "gamma", "use_e
 def shared_key(df:pd.DataFrame,                     # rows of `collect_runs`
                ignore:tuple=BASELINE_FIELDS,        # fields in which two runs of a pair may differ
               ) -> pd.Series:                       # per row: its `run_key` without `ignore`
-    "What two runs must share to pair: their identity (`run_key`) less the fields in `ignore`."
+    """What two runs must share to pair: their identity (`run_key`) less the fields in `ignore`.
+
+    Args:
+        df: rows of `collect_runs`
+        ignore: fields in which two runs of a pair may differ
+    Returns:
+        per row: its `run_key` without `ignore`
+    """
     return df["run_key"].map(lambda k: json.dumps({f: v for f, v in json.loads(k).items() if f not in ignore},
                                                   sort_keys=True))
 
@@ -276,7 +388,19 @@ def attach_baseline(df:pd.DataFrame,                # the runs compared (e.g. an
                     method_col:str="method",
                     ignore:tuple=BASELINE_FIELDS,
                    ) -> pd.DataFrame:               # df plus the matching runs of `b`, one copy per cell
-    "`df` plus, in every cell of `by`, the runs of `b` from `pool` that share all but `ignore` (seed included) with one of its runs."
+    """`df` plus, in every cell of `by`, the runs of `b` from `pool` that share all but `ignore` (seed included) with
+    one of its runs.
+
+    Args:
+        df: the runs compared (e.g. an ablation's AdaViPro runs)
+        pool: where to look for the reference runs (e.g. every run)
+        by: columns of a cell; the matches get the cell's values
+        b: the reference method
+        method_col: a cell whose runs all have a `DETERMINISTIC` method is one run
+        ignore: fields in which two runs of a pair may differ
+    Returns:
+        df plus the matching runs of `b`, one copy per cell
+    """
     ref = pool[pool[method_col] == b]
     if df.empty or ref.empty: return df.copy()
     ref_key, parts = shared_key(ref, ignore), [df]
@@ -294,7 +418,19 @@ def fmt_cell(mean:float,            # the cell's mean (None / NaN: an empty cell
              digits:int=1,
              signed:bool=False,     # '+1.2' for a difference
             ) -> str:               # e.g. '45.3 ± 2.1 (n=5)', '45.3 (n=1)' or ''
-    "A table cell: the mean ± the half-width of its interval, and n."
+    """A table cell: the mean ± the half-width of its interval, and n.
+
+    Args:
+        mean: the cell's mean (None / NaN: an empty cell)
+        lo: its interval (NaN: none)
+        hi: upper end of its interval (NaN: none)
+        n: its number of seeds (None: not shown)
+        scale: 100: fractions shown as per cent
+        digits: int decimals shown
+        signed: '+1.2' for a difference
+    Returns:
+        e.g. '45.3 ± 2.1 (n=5)', '45.3 (n=1)' or ''
+    """
     if mean is None or pd.isna(mean): return ""
     s = f"{mean * scale:{'+' if signed else ''}.{digits}f}"
     if not (lo is None or hi is None or pd.isna(lo) or pd.isna(hi)): s += f" ± {(hi - lo) / 2 * scale:.{digits}f}"
@@ -305,7 +441,15 @@ def collect_history(df:pd.DataFrame,                            # rows of `colle
                     columns:tuple=("train_on_rate", "eval_on_rate"), # history.csv columns read, where present
                     keep:tuple=("method", "seed"),              # columns of `df` copied onto each row
                    ) -> pd.DataFrame:                           # epoch, columns…, run_dir, keep…
-    "The per-epoch `columns` of every run's history.csv, long: one row per run and epoch."
+    """The per-epoch `columns` of every run's history.csv, long: one row per run and epoch.
+
+    Args:
+        df: rows of `collect_runs`
+        columns: history.csv columns read, where present
+        keep: columns of `df` copied onto each row
+    Returns:
+        epoch, columns…, run_dir, keep…
+    """
     parts = []
     for _, r in df.iterrows():
         try: h = pd.read_csv(Path(r.run_dir) / "history.csv")
@@ -323,7 +467,19 @@ def region_overlay(mask,                      # (h, w) region decisions in {0, 1
                    on=(0.0, 0.8, 0.0, 0.35),  # RGBA of a region switched on (prompt applied)
                    off=(0.9, 0.0, 0.0, 0.35), # RGBA of a region switched off
                   ) -> np.ndarray:            # (h·R, w·R, 4) float RGBA in [0, 1]; unreached regions have alpha 0
-    "An RGBA layer showing a region mask at pixel scale: on regions `on`, off regions `off`, unreached regions clear."
+    """An RGBA layer showing a region mask at pixel scale: on regions `on`, off regions `off`, unreached regions clear.
+
+    Args:
+        mask: (h, w) region decisions in {0, 1} (h = w = S/R), array or tensor
+        region_size: R, pixels per region side
+        reached: flat (row-major) indices of the regions the frame reaches; None: all
+        on: RGBA of a region switched on (prompt applied)
+        off: RGBA of a region switched off
+    Returns:
+        (h·R, w·R, 4) float RGBA in [0, 1]; unreached regions have alpha 0
+    Raises:
+        ValueError: mask must be (h, w) region decisions, got shape <m.shape>
+    """
     m = np.asarray(mask, dtype=float)
     if m.ndim != 2: raise ValueError(f"mask must be (h, w) region decisions, got shape {m.shape}")
     layer = np.where(m[..., None] >= 0.5, np.asarray(on, float), np.asarray(off, float))   # (h, w, 4)
@@ -337,6 +493,13 @@ def region_overlay(mask,                      # (h, w) region decisions in {0, 1
 def on_share(mask,         # (h, w) region decisions in {0, 1}
              reached=None, # flat indices of the regions the frame reaches; None: all
             ) -> float:    # share of the reached regions switched on, in [0, 1]
-    "The share of the regions the prompt's frame reaches that the mask switched on."
+    """The share of the regions the prompt's frame reaches that the mask switched on.
+
+    Args:
+        mask: (h, w) region decisions in {0, 1}
+        reached: flat indices of the regions the frame reaches; None: all
+    Returns:
+        share of the reached regions switched on, in [0, 1]
+    """
     m = np.asarray(mask, dtype=float).reshape(-1)
     return float(m.mean() if reached is None else m[np.asarray(reached, int)].mean())

@@ -38,7 +38,16 @@ def scale_size(size:int,               # a prompt width or region size at 224 px
                image_size:int,         # the run's image side S
                divides:bool=False,     # True: return the divisor of S nearest to the scaled size (regions)
               ) -> int:
-    "`size` given at 224 px, scaled to `image_size` (see above)."
+    """`size` given at 224 px, scaled to `image_size`: round(size·S/224) clipped to
+    [1, S/2]; with `divides`, the divisor of S nearest to size·S/224 (ties: the larger).
+
+    Args:
+        size: a prompt width or region size at 224 px, as in the paper
+        image_size: the run's image side S
+        divides: True: return the divisor of S nearest to the scaled size (regions)
+    Returns:
+        int size in pixels at `image_size`
+    """
     x = size * image_size / PAPER_IMAGE_SIZE
     if divides:
         return min((d for d in range(1, image_size + 1) if image_size % d == 0), key=lambda d: (abs(d - x), -d))
@@ -116,12 +125,23 @@ VP_LR_PROMPT = 40.0   # VP's prompt learning rate (CLIP's); a run name shows the
 
 # %% ../nbs/11_sweeps.ipynb #4d0850ee
 def method_defaults(method:str, backbone:str) -> dict:
-    "Parameters a method needs other than the preset's: full fine-tuning trains every weight, so not at lr 40."
+    """Parameters a method needs other than the preset's: full fine-tuning trains every weight, so not at lr 40.
+
+    Args:
+        method: one of `PROMPT_METHODS`
+        backbone: the frozen backbone
+    """
     if method == "full_finetune": return dict(lr_prompt=1e-5 if backbone.startswith("clip") else 1e-3)
     return {}
 
 # %% ../nbs/11_sweeps.ipynb #e920ff67
-def list_presets() -> list[str]: return sorted(PRESETS)
+def list_presets() -> list[str]:
+    """The names of the sweep presets.
+
+    Returns:
+        sorted list of the sweep preset names
+    """
+    return sorted(PRESETS)
 
 # %% ../nbs/11_sweeps.ipynb #058a7f77
 def _preset(name:str) -> dict:
@@ -138,7 +158,12 @@ MASK_PARAMS = tuple(dict.fromkeys(("embed_dim", "tau0", "gamma", "use_edges", "m
 
 # %% ../nbs/11_sweeps.ipynb #a66c014a
 def dataset_label(spec:str) -> str:
-    "Short name of a dataset spec: 'cifar10' for 'imagefolder:data/cifar10-jpeg', 'placement-digits' for 'placement:digits'."
+    """Short name of a dataset spec: 'cifar10' for 'imagefolder:data/cifar10-jpeg', 'placement-digits' for
+    'placement:digits'.
+
+    Args:
+        spec: 'placement:[<background>:]<dataset>'
+    """
     if spec.startswith("placement:"):   # 'placement:texture:digits' → 'placement-texture-digits'
         background, base = split_placement_spec(spec)
         return "placement-" + ("" if background == "grey" else f"{background}-") + dataset_label(base)
@@ -151,7 +176,14 @@ def dataset_family(dataset:str,                # a dataset spec, e.g. 'placement
                    label_mapping:str="first",   # the run's label mapping
                   ) -> str:                     # e.g. 'placement-cifar10+frequency'
     """The key of a dataset family in `preset['family']`: `dataset_label`, plus `+<mapping>` for a label mapping
-    other than VP's first-C. The mapping changes the regime (reprogramming vs adaptation), so the learning rate too."""
+    other than VP's first-C. The mapping changes the regime (reprogramming vs adaptation), so the learning rate too.
+
+    Args:
+        dataset: a dataset spec, e.g. 'placement:imagefolder:data/cifar10-jpeg'
+        label_mapping: the run's label mapping
+    Returns:
+        e.g. 'placement-cifar10+frequency'
+    """
     return dataset_label(dataset) + ("" if label_mapping == "first" else f"+{label_mapping}")
 
 # %% ../nbs/11_sweeps.ipynb #b95ae977
@@ -165,7 +197,11 @@ def _short(v) -> str: return f"{v:g}" if isinstance(v, float) else str(v)
 # %% ../nbs/11_sweeps.ipynb #ed2b1fb4
 def run_name(p:dict # parameters of `nbs/train.ipynb`
             ) -> str:
-    "The folder name of a run: its key hyper-parameters, e.g. 'cifar10-adavipro-p30-r32-d64-g0.98-lrm1-e1000'."
+    """The folder name of a run: its key hyper-parameters, e.g. 'cifar10-adavipro-p30-r32-d64-g0.98-lrm1-e1000'.
+
+    Args:
+        p: parameters of `nbs/train.ipynb`
+    """
     m = p["method"]
     parts = [dataset_family(p["dataset"], p.get("label_mapping", "first")), m]   # e.g. 'cifar10+frequency'
     if p.get("calibrate_head"): parts.insert(1, "cal")   # a temperature-scaled head: 'cifar10+frequency-cal-vp-…'
@@ -202,7 +238,16 @@ def dataset_params(preset:dict, # a preset of `PRESETS`
                    name:str,    # a short name of `preset['datasets']`, or any dataset spec
                   ) -> dict:    # {'dataset': spec} plus, for a family in another regime, its 'label_mapping'
     """The run parameters a preset's short dataset name stands for; a name the preset does not list is a spec.
-    Raises `ConfigError` for a preset entry that sets anything but `DATASET_KEYS`."""
+    Raises `ConfigError` for a preset entry that sets anything but `DATASET_KEYS`.
+
+    Args:
+        preset: a preset of `PRESETS`
+        name: a short name of `preset['datasets']`, or any dataset spec
+    Returns:
+        {'dataset': spec} plus, for a family in another regime, its 'label_mapping'
+    Raises:
+        ConfigError: the preset's dataset <name> is <v>: give a spec, or a dict with 'dataset' and at most <', ...
+    """
     v = preset["datasets"].get(name, name)
     p = dict(v) if isinstance(v, dict) else dict(dataset=v)
     if "dataset" not in p or set(p) - set(DATASET_KEYS):
@@ -335,7 +380,16 @@ def family_defaults(preset:dict,              # a preset of `PRESETS`
     """The run parameters `preset['family']` records for the family `dataset_family` names: its budget (image size,
     images per class, epochs, batch) for every method, so that all of them see the same images, and its prompt
     optimiser and learning rate (`TRAINING_ONLY`) for the methods that train a prompt: not for those that learn
-    nothing by SGD (`NO_EPOCHS`), nor for full fine-tuning, which has its own (`method_defaults`)."""
+    nothing by SGD (`NO_EPOCHS`), nor for full fine-tuning, which has its own (`method_defaults`).
+
+    Args:
+        preset: a preset of `PRESETS`
+        dataset: a dataset spec, e.g. 'placement:digits'
+        method: one of `PROMPT_METHODS`
+        label_mapping: the run's label mapping
+    Returns:
+        the parameters `preset['family']` records for the dataset's family; {} if none
+    """
     fam = dict(preset.get("family", {}).get(dataset_family(dataset, label_mapping), {}))
     if method in NO_EPOCHS or "lr_prompt" in method_defaults(method, preset["base"].get("backbone", "")):
         for k in TRAINING_ONLY: fam.pop(k, None)
@@ -366,7 +420,22 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
                     preset:str="cpu",         # 'cpu' or 'paper'
                     overrides:dict|None=None, # train.ipynb parameters for every run, plus `datasets` / `methods`
                    ) -> dict[str, dict]:      # run name → parameters of nbs/train.ipynb (without out_dir)
-    "The runs of experiment `name` in `preset`, in grid order."
+    """The runs of experiment `name` in `preset`, in grid order.
+
+    Args:
+        name: one of `list_experiments()`
+        preset: 'cpu' or 'paper'
+        overrides: train.ipynb parameters for every run, plus `datasets` / `methods`
+    Returns:
+        run name → parameters of nbs/train.ipynb (without out_dir)
+    Raises:
+        ConfigError: unknown parameter <', '.join(unknown)>; parameters: <', '.join(TRAIN_PARAMS + SWEEP_KEYS)>; a sweep
+            never overwrites a finished run: delete that run's folder (or use another --out) to run it again; out_dir is
+            set per run by the sweep (<out>/<experiment>/<run name>): use out_root / --out; datasets=[] selects no run:
+            name at least one dataset; methods=<methods> selects no run of <name>; seeds=<seeds> must be a non-empty
+            list of integers >= 0, e.g. -p seeds 0,1,2; two different runs would share the folder <n>: the overrides
+            collapse a grid axis the name does not show
+    """
     pre, grid = _preset(preset), EXPERIMENTS.get(name)
     overrides = dict(overrides or {})
     if unknown := sorted(set(overrides) - set(TRAIN_PARAMS) - set(SWEEP_KEYS)):
@@ -418,7 +487,14 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
 # %% ../nbs/11_sweeps.ipynb #f7efb0a4
 def default_out_dir(p:dict # a run's parameters: its dataset, backbone and method
                    ) -> str: # 'outputs/<dataset label>-<backbone model>-<method>'
-    "The run folder of a notebook run that names none: its dataset (`dataset_label`), backbone (without its weights) and method."
+    """The run folder of a notebook run that names none: its dataset (`dataset_label`), backbone (without its weights)
+    and method.
+
+    Args:
+        p: a run's parameters: its dataset, backbone and method
+    Returns:
+        'outputs/<dataset label>-<backbone model>-<method>'
+    """
     backbone = re.sub(r"[^A-Za-z0-9._-]+", "_", "-".join(str(p["backbone"]).split(":")[:2]))
     return f"outputs/{dataset_label(str(p['dataset']))}-{backbone}-{p['method']}"
 
@@ -428,7 +504,14 @@ def given_parameters(ns:dict, # a notebook's globals() after its parameters cell
                     ) -> dict: # field → value of every `TrainConfig` field the user gave
     """The run parameters a user gave in a notebook: every `TrainConfig` field that a cell run after the parameters
     cell assigns (papermill injects the `-p` values as such a cell; a value equal to the default counts) or whose value
-    in `ns` differs from `TrainConfig`'s default (an edited parameters cell)."""
+    in `ns` differs from `TrainConfig`'s default (an edited parameters cell).
+
+    Args:
+        ns: a notebook's globals() after its parameters cell and papermill's
+        later_cells: sources of the cells run after the parameters cell (IPython's `In`)
+    Returns:
+        field → value of every `TrainConfig` field the user gave
+    """
     import ast
     defaults, assigned = dataclasses.asdict(TrainConfig()), set()
     for s in later_cells:
@@ -448,7 +531,19 @@ def preset_params(dataset:str=TrainConfig.dataset, # the run's dataset spec
     """The parameters of one run of `nbs/train.ipynb` under `preset`: `TrainConfig`'s defaults ← the preset's base ←
     its dataset family's and method's parameters and p = 30, R = 32 scaled to the image size, as a sweep plans a run
     (`_resolve_run`) ← `given`; `out_dir`, unless given, from `default_out_dir`. Raises `ConfigError` for an unknown
-    preset or parameter, and for the paper preset on a machine without CUDA unless `device` is given."""
+    preset or parameter, and for the paper preset on a machine without CUDA unless `device` is given.
+
+    Args:
+        dataset: the run's dataset spec
+        preset: 'paper' or 'cpu' (`PRESETS`); None: paper for `PAPER_DATASETS`, cpu for the others
+        cuda: whether CUDA is available; None: ask torch
+        **given: the parameters given for the run (`TrainConfig` fields): they win over the preset
+    Returns:
+        every `TrainConfig` field: the run's parameters
+    Raises:
+        ConfigError: unknown parameter <', '.join(unknown)>; parameters: <', '.join(TRAIN_PARAMS)>; <why>
+            (<p['backbone']> at <p['image_size']> px, <p['epochs']> epochs of batch <p['batch_size']>), which ...
+    """
     name = preset if preset is not None else "paper" if dataset in PAPER_DATASETS else "cpu"
     pre = _preset(name)
     if unknown := sorted(set(given) - set(TRAIN_PARAMS)):
@@ -468,7 +563,12 @@ def preset_params(dataset:str=TrainConfig.dataset, # the run's dataset spec
 
 # %% ../nbs/11_sweeps.ipynb #e650c129
 def repo_root() -> Path:
-    "The repository holding `nbs/train.ipynb`: the parent of the `adavipro` package (an editable install)."
+    """The repository holding `nbs/train.ipynb`: the parent of the `adavipro` package (an editable install).
+
+    Raises:
+        ConfigError: cannot find nbs/train.ipynb in <root> (the folder above the adavipro package): sweeps execute that
+            ...
+    """
     import adavipro
     root = Path(adavipro.__file__).resolve().parent.parent
     if not (root / "nbs" / "train.ipynb").is_file():
@@ -481,7 +581,16 @@ def repo_root() -> Path:
 def ensure_cifar10_folder(folder:str|Path|None=None,  # default: <repo>/data/cifar10-jpeg
                           tarball:str|Path|None=None, # default: <repo>/../shared/data/cifar10/cifar10-jpeg.tar.gz
                          ) -> Path:
-    "The CIFAR-10 image folder of the cpu preset, unpacked from the shared tarball if missing."
+    """The CIFAR-10 image folder of the cpu preset, unpacked from the shared tarball if missing.
+
+    Args:
+        folder: default: <repo>/data/cifar10-jpeg
+        tarball: default: <repo>/../shared/data/cifar10/cifar10-jpeg.tar.gz
+    Raises:
+        ConfigError: <folder> exists but has no train/ and test/ folders: remove it so that it can be unpacked again
+            from <tarball>; the cpu preset reads CIFAR-10 from <folder> (train/<class>/, test/<class>/), which is
+            missing, and the ...; <tarball> does not unpack to train/ and test/ folders
+    """
     root = repo_root()
     folder = root / CIFAR10_FOLDER if folder is None else Path(folder)
     ready = lambda: (folder / "train").is_dir() and (folder / "test").is_dir()
@@ -673,7 +782,17 @@ def _execute(name:str, params:dict, run_dir:Path, notebook:Path, cwd:Path, threa
 # %% ../nbs/11_sweeps.ipynb #605e95ee
 def visible_gpus(gpus:str|Sequence[int]|None=None, # indices among the GPUs torch sees, e.g. '0,1,3'; None: all
                 ) -> list[str]:                    # their CUDA_VISIBLE_DEVICES values; [] on a machine without GPUs
-    "The GPUs a sweep spreads its runs over (see above); a GPU that is not there is a `ConfigError`."
+    """The GPUs a sweep spreads its runs over (one run per GPU at a time,
+    via `CUDA_VISIBLE_DEVICES`); a GPU that is not there is a `ConfigError`.
+
+    Args:
+        gpus: indices among the GPUs torch sees, e.g. '0,1,3'; None: all
+    Returns:
+        their CUDA_VISIBLE_DEVICES values; [] on a machine without GPUs
+    Raises:
+        ConfigError: gpus=<gpus> must be GPU indices separated by commas, e.g. --gpus 0,1; --gpus names GPU
+            <missing[0]>, which is not present: <have> (torch.cuda.device_count() = <n>)
+    """
     import torch
     n = torch.cuda.device_count()
     own = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
@@ -693,7 +812,14 @@ def visible_gpus(gpus:str|Sequence[int]|None=None, # indices among the GPUs torc
 def gpu_for_job(slot:int,           # a job slot, 0 .. jobs-1; a slot runs one run at a time
                 gpus:Sequence[str], # `visible_gpus()`
                ) -> str|None:       # the slot's CUDA_VISIBLE_DEVICES; None without GPUs (the environment is left as it is)
-    "Round-robin: slot k runs on GPU k mod len(gpus), so up to len(gpus) concurrent jobs each have their own."
+    """Round-robin: slot k runs on GPU k mod len(gpus), so up to len(gpus) concurrent jobs each have their own.
+
+    Args:
+        slot: a job slot, 0 .. jobs-1; a slot runs one run at a time
+        gpus: `visible_gpus()`
+    Returns:
+        the slot's CUDA_VISIBLE_DEVICES; None without GPUs (the environment is left as it is)
+    """
     return gpus[slot % len(gpus)] if gpus else None
 
 # %% ../nbs/11_sweeps.ipynb #81a41a01
@@ -703,7 +829,21 @@ LOCAL_TIMEOUT_MIN = 7 * 24 * 60            # submitit's LocalExecutor stops a jo
 # %% ../nbs/11_sweeps.ipynb #12514f59
 @dataclasses.dataclass
 class SlurmConfig:
-    "What each run's SLURM job asks for (`executor='slurm'`): one GPU, since a run is one process."
+    """What each run's SLURM job asks for (`executor='slurm'`): one GPU, since a run is one process.
+
+    Args:
+        partition: --slurm-partition; None: the cluster's default
+        time_min: --slurm-time: minutes a job may run; at the limit it is requeued and resumes from its last.pt
+        gpus_per_job: --slurm-gpus-per-job: 1, or 0 on a CPU-only partition
+        cpus_per_job: --slurm-cpus-per-job; also the run's torch threads
+        options: --slurm-option NAME VALUE: other sbatch options, e.g. {'account': 'myproject'}
+        mem_gb: --slurm-mem: GB of memory per job; None: the cluster's default
+        requeues: --slurm-requeues: times a job cut off at its time limit is requeued (preemptions do not count)
+    Raises:
+        ConfigError: --slurm-<flag> <v>: must be an integer >= <low>; --slurm-gpus-per-job <self.gpus_per_job>: a run is
+            one process on one GPU, so <self.gpus_per_job - 1> ...; --slurm-mem <m>: must be a positive number of GB,
+            e.g. --slurm-mem 64
+    """
     partition:str|None=None # --slurm-partition; None: the cluster's default
     time_min:int=24 * 60    # --slurm-time: minutes a job may run; at the limit it is requeued and resumes from its last.pt
     gpus_per_job:int=1      # --slurm-gpus-per-job: 1, or 0 on a CPU-only partition
@@ -730,7 +870,18 @@ def make_executor(kind:str,                    # 'local' or 'slurm'
                   slurm:SlurmConfig|None=None, # what each SLURM job asks for
                   jobs:int=1,                  # slurm: tasks of a job array that run at once
                  ):
-    "A submitit `AutoExecutor` for this machine ('local') or for SLURM ('slurm': one GPU per job, requeued at its time limit)."
+    """A submitit `AutoExecutor` for this machine ('local') or for SLURM ('slurm': one GPU per job, requeued at its time
+    limit).
+
+    Args:
+        kind: 'local' or 'slurm'
+        folder: submitit's job files and logs: folder/<job id>_*
+        slurm: what each SLURM job asks for
+        jobs: slurm: tasks of a job array that run at once
+    Raises:
+        ConfigError: executor=<kind>: submitit executors are local and slurm; --executor slurm needs SLURM, and its srun
+            is not on PATH here: start the sweep on the cluster's login ...
+    """
     import submitit
     if kind not in ("local", "slurm"): raise ConfigError(f"executor={kind!r}: submitit executors are local and slurm")
     s = slurm or SlurmConfig()
@@ -790,7 +941,14 @@ def machine_seconds(steps:int=6,  # timed steps per round (after 2 untimed ones 
     (`timm`'s tf_efficientnet_lite0, random weights) on a batch of 32 images of 64 px that require a gradient, on
     one thread. The smallest of `rounds` medians, so that a moment when another process takes the core makes no
     machine look slower (timeit's advice for the same reason). Measured once per process (~2.5 s); `estimate_seconds`
-    scales by it against `REFERENCE_MACHINE_S`."""
+    scales by it against `REFERENCE_MACHINE_S`.
+
+    Args:
+        steps: timed steps per round (after 2 untimed ones before the first round)
+        rounds: rounds of `steps`
+    Returns:
+        seconds per step: the smallest of the rounds' medians
+    """
     import timm, torch
     threads = torch.get_num_threads(); torch.set_num_threads(1)
     try:
@@ -822,7 +980,28 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
                 slurm:SlurmConfig|None=None, # what each SLURM job asks for (executor='slurm')
                 gpu:str|float|None=None,   # dry run: estimate each run's seconds on this GPU (`gpu_seconds`), not this CPU
                ) -> pd.DataFrame:          # one row per run: run, status, key parameters, test_acc, …, error
-    "Execute every run that has not finished yet; skip finished ones; record failures and go on."
+    """Execute every run that has not finished yet; skip finished ones; record failures and go on.
+
+    Args:
+        runs: run name → parameters of nbs/train.ipynb (see `plan_experiment`)
+        out_dir: the runs go to out_dir/<name>/
+        jobs: runs executed at once (each with cores // jobs threads); slurm: array tasks at once
+        dry_run: only report what would run
+        notebook: default: <repo>/nbs/train.ipynb
+        progress: tqdm bar over runs
+        lock_wait_s: how long to wait for a run folder locked by another process
+        reuse: copy a run finished with the same parameters in out_dir/../<other>/
+        gpus: GPUs the jobs take round-robin (`visible_gpus`); None: every GPU
+        executor: 'process' (a child process each), 'local' or 'slurm' (submitit jobs)
+        slurm: what each SLURM job asks for (executor='slurm')
+        gpu: dry run: estimate each run's seconds on this GPU (`gpu_seconds`), not this CPU
+    Returns:
+        one row per run: run, status, key parameters, test_acc, …, error
+    Raises:
+        ConfigError: jobs=<jobs> must be a positive integer; executor=<executor>: choose one of <', '.join(EXECUTORS)>;
+            the --slurm-* options apply only with --executor slurm; --gpus chooses GPUs of this machine; with --executor
+            slurm, SLURM gives each job its GPUs: use ...; cannot find the training notebook <notebook>
+    """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: raise ConfigError(f"jobs={jobs!r} must be a positive integer")
     if executor not in EXECUTORS: raise ConfigError(f"executor={executor!r}: choose one of {', '.join(EXECUTORS)}")
     if executor != "slurm" and slurm is not None: raise ConfigError("the --slurm-* options apply only with --executor slurm")
@@ -918,7 +1097,24 @@ def run_experiment(name:str,                  # one of `list_experiments()`
                    slurm:SlurmConfig|None=None, # what each SLURM job asks for
                    gpu:str|float|None=None,   # dry run: estimate on this GPU (see `run_configs`)
                   ) -> pd.DataFrame:          # one row per run with its status: done / skipped / reused / failed
-    "Run experiment `name` (a table or figure of the paper) in `preset`; see `run_configs`."
+    """Run experiment `name` (a table or figure of the paper) in `preset`; see `run_configs`.
+
+    Args:
+        name: one of `list_experiments()`
+        preset: 'cpu' or 'paper'
+        out_root: runs go to out_root/<name>/<run name>/
+        jobs: runs executed at once
+        dry_run: only list the runs and their status
+        overrides: parameters for every run, plus `datasets` / `methods` (see `plan_experiment`)
+        progress: tqdm progress bars
+        reuse: copy runs finished with the same parameters by another experiment
+        gpus: GPUs the jobs take round-robin; None: every GPU (see `run_configs`)
+        executor: 'process', 'local' or 'slurm' (see `run_configs`)
+        slurm: what each SLURM job asks for
+        gpu: dry run: estimate on this GPU (see `run_configs`)
+    Returns:
+        one row per run with its status: done / skipped / reused / failed
+    """
     return run_configs(plan_experiment(name, preset, overrides), Path(out_root) / name, jobs, dry_run,
                        progress=progress, reuse=reuse, gpus=gpus, executor=executor, slurm=slurm, gpu=gpu)
 
@@ -947,7 +1143,13 @@ def image_passes(p:dict # the run's train.ipynb parameters
     pass over the training split that the frequency mapping and the temperature fit read; a method that learns nothing:
     validation and test with and without the prompt), 'probe' (the linear probe's features of every split). The split
     sizes are `_SIZES`' under the run's caps. `None` where the dataset's size is unknown or a size or cap is not a
-    count (e.g. `epochs='x'`): no estimate rather than an error."""
+    count (e.g. `epochs='x'`): no estimate rather than an error.
+
+    Args:
+        p: the run's train.ipynb parameters
+    Returns:
+        images through the backbone; None where the dataset's size is unknown or a value is no count
+    """
     size = _SIZES.get(dataset_label(p["dataset"])) if isinstance(p.get("dataset"), str) else None
     caps = [p.get(k) for k in ("train_per_class", "val_per_class", "test_per_class")]
     if size is None or not all(c is None or _is_count(c, 1) for c in caps): return None
@@ -964,7 +1166,13 @@ def cost_terms(p:dict # the run's train.ipynb parameters
               ) -> dict|None: # the run's work in images × unit; None where `image_passes` is, or the image size is no count
     """What `estimate_seconds` counts for one run on a CPU, in images × unit (the unit: EfficientNet-Lite0 at 112 px):
     `image_passes`' 'train', 'eval' and 'probe', each times the backbone's cost per image at the run's size, and
-    'build', seconds to build the backbone."""
+    'build', seconds to build the backbone.
+
+    Args:
+        p: the run's train.ipynb parameters
+    Returns:
+        the run's work in images × unit; None where `image_passes` is, or the image size is no count
+    """
     n, S = image_passes(p), p.get("image_size")
     if n is None or not _is_count(S, 1) or not isinstance(p.get("backbone"), str): return None
     cost, build = next((v for k, v in _BACKBONE_COST.items() if p["backbone"].startswith(k)), (1.0, 0.0))
@@ -978,7 +1186,16 @@ def estimate_seconds(p:dict,       # the run's train.ipynb parameters
                     ) -> float|None: # seconds, or None where the dataset's size is unknown
     """Rough seconds one run takes on a 2-core CPU with `threads` threads, the other core(s) busy with another run as
     in a sweep (`--jobs 2`: one thread each): `_COST` times `cost_terms`, on the machine `_COST` was fitted on, scaled
-    by `machine_s / REFERENCE_MACHINE_S` for another. With `gpu`, the seconds of one GPU from the run's FLOPs (`gpu_seconds`)."""
+    by `machine_s / REFERENCE_MACHINE_S` for another. With `gpu`, the seconds of one GPU from the run's FLOPs (`gpu_seconds`).
+
+    Args:
+        p: the run's train.ipynb parameters
+        threads: torch threads of the run
+        machine_s: `machine_seconds()` of the machine; None: the cost model's own machine
+        gpu: a GPU of `GPUS` or a measured TFLOP/s: the GPU's seconds (`gpu_seconds`) instead
+    Returns:
+        seconds, or None where the dataset's size is unknown
+    """
     if gpu is not None: return gpu_seconds(p, gpu)
     t = cost_terms(p)
     if t is None: return None
@@ -990,7 +1207,13 @@ def estimate_seconds(p:dict,       # the run's train.ipynb parameters
 def sweep_seconds(run_seconds, # per-run estimates, each at the sweep's threads per run (`estimate_seconds`)
                   jobs:int,    # runs at once
                   cores:int|None=None) -> float: # wall seconds of the sweep
-    "Wall time of a sweep: its runs' seconds shared among the runs that go at once (at most one per core)."
+    """Wall time of a sweep: its runs' seconds shared among the runs that go at once (at most one per core).
+
+    Args:
+        run_seconds: per-run estimates, each at the sweep's threads per run (`estimate_seconds`)
+        jobs: runs at once
+        cores: wall seconds of the sweep
+    """
     return sum(run_seconds) / max(1, min(jobs, cores or _cores()))
 
 # %% ../nbs/11_sweeps.ipynb #78aabf06
@@ -1010,7 +1233,16 @@ TRAIN_PASSES = {"full_finetune": 3.0}   # forwards' worth of FLOPs per training 
 # %% ../nbs/11_sweeps.ipynb #83176176
 def gpu_throughput(gpu:str|float # a name of `GPUS`, or the TFLOP/s a run achieves on yours (measured)
                   ) -> float:    # FLOP/s one run achieves
-    "FLOP/s of one run on `gpu`: its peak × `GPU_MFU`, or the TFLOP/s given. `ConfigError` for an unknown name or a number that is not positive."
+    """FLOP/s of one run on `gpu`: its peak × `GPU_MFU`, or the TFLOP/s given. `ConfigError` for an unknown name or a
+    number that is not positive.
+
+    Args:
+        gpu: a name of `GPUS`, or the TFLOP/s a run achieves on yours (measured)
+    Returns:
+        FLOP/s one run achieves
+    Raises:
+        ConfigError: unknown GPU <gpu>: choose one of <', '.join(GPUS)>, or give the TFLOP/s a run achieves on yours ...
+    """
     if isinstance(gpu, str) and gpu.lower() in GPUS: return GPUS[gpu.lower()] * GPU_MFU
     if isinstance(gpu, (int, float)) and not isinstance(gpu, bool) and math.isfinite(gpu) and gpu > 0: return gpu * 1e12
     raise ConfigError(f"unknown GPU {gpu!r}: choose one of {', '.join(GPUS)}, or give the TFLOP/s a run achieves on "
@@ -1046,14 +1278,28 @@ def backbone_flops(spec:str,       # a backbone spec, e.g. 'clip:ViT-B-32:openai
     as two (as peak FLOP/s are): counted by `torch.utils.flop_counter.FlopCounterMode` on a randomly initialised copy
     (nothing is downloaded), once per process per architecture and size. The input requires a gradient, as a prompted
     one does, so that attention takes its plain path (FlopCounterMode does not count `nn.MultiheadAttention`'s fused
-    inference path). `ConfigError` for a backbone it cannot build."""
+    inference path). `ConfigError` for a backbone it cannot build.
+
+    Args:
+        spec: a backbone spec, e.g. 'clip:ViT-B-32:openai': only its architecture counts
+        image_size: the input's side S in pixels
+    Returns:
+        FLOPs of one image's forward pass
+    """
     kind, _, arg = spec.partition(":")
     return _forward_flops(kind, arg.partition(":")[0], image_size)
 
 # %% ../nbs/11_sweeps.ipynb #ce499c53
 def run_flops(p:dict # the run's train.ipynb parameters
              ) -> float|None: # FLOPs; None where `image_passes` is, or the image size is no count
-    "FLOPs of one run: `backbone_flops` × (`TRAIN_PASSES` × training images + evaluated + probed images; `image_passes`)."
+    """FLOPs of one run: `backbone_flops` × (`TRAIN_PASSES` × training images + evaluated + probed images;
+    `image_passes`).
+
+    Args:
+        p: the run's train.ipynb parameters
+    Returns:
+        FLOPs; None where `image_passes` is, or the image size is no count
+    """
     n, S = image_passes(p), p.get("image_size")
     if n is None or not _is_count(S, 1) or not isinstance(p.get("backbone"), str): return None
     return backbone_flops(p["backbone"], S) * (TRAIN_PASSES.get(p["method"], 2.0) * n["train"] + n["eval"] + n["probe"])
@@ -1061,7 +1307,14 @@ def run_flops(p:dict # the run's train.ipynb parameters
 def gpu_seconds(p:dict,                      # the run's train.ipynb parameters
                 gpu:str|float=DEFAULT_GPU,   # a name of `GPUS`, or a measured TFLOP/s (`gpu_throughput`)
                ) -> float|None:              # seconds of compute on one GPU; None where `run_flops` is
-    "Seconds one run computes on one GPU: `run_flops` over `gpu_throughput(gpu)`. `ConfigError` for an unknown GPU."
+    """Seconds one run computes on one GPU: `run_flops` over `gpu_throughput(gpu)`. `ConfigError` for an unknown GPU.
+
+    Args:
+        p: the run's train.ipynb parameters
+        gpu: a name of `GPUS`, or a measured TFLOP/s (`gpu_throughput`)
+    Returns:
+        seconds of compute on one GPU; None where `run_flops` is
+    """
     speed, flops = gpu_throughput(gpu), run_flops(p)
     return None if flops is None else flops / speed
 
@@ -1071,7 +1324,17 @@ def estimate_text(df:pd.DataFrame,  # a dry run's rows (`run_configs`, `run_stud
                   gpu:str|float|None=None, # the GPU the estimates are for (`estimate_seconds`); None: this machine's CPU
                   executor:str="process",
                  ) -> str:          # '' when no run has an estimate
-    "The dry run's closing estimate: GPU-hours of the pending runs on `gpu` and their wall time with `jobs` GPUs, or minutes of this machine."
+    """The dry run's closing estimate: GPU-hours of the pending runs on `gpu` and their wall time with `jobs` GPUs, or
+    minutes of this machine.
+
+    Args:
+        df: a dry run's rows (`run_configs`, `run_study`): status, time_s
+        jobs: runs at once
+        gpu: the GPU the estimates are for (`estimate_seconds`); None: this machine's CPU
+        executor: 'process' (a child process each), 'local' or 'slurm' (submitit jobs)
+    Returns:
+        '' when no run has an estimate
+    """
     t = df.time_s.dropna()
     if t.empty: return ""
     if gpu is None:
@@ -1096,7 +1359,19 @@ def run_study(preset:str="cpu",           # 'cpu' or 'paper'
               overrides:dict|None=None,    # parameters for every run (see `plan_experiment`)
               **kwargs,                    # progress, reuse, gpus, executor, slurm, gpu: as `run_experiment`
              ) -> pd.DataFrame:            # `run_experiment`'s rows of every experiment, with its `experiment`
-    "Every experiment of `STUDY`, in turn; in a dry run, a run an earlier experiment plans with the same parameters is `reusable`."
+    """Every experiment of `STUDY`, in turn; in a dry run, a run an earlier experiment plans with the same parameters is
+    `reusable`.
+
+    Args:
+        preset: 'cpu' or 'paper'
+        out_root: runs go to out_root/<experiment>/<run name>/
+        jobs: runs executed at once
+        dry_run: only list the runs, their status and estimated seconds
+        overrides: parameters for every run (see `plan_experiment`)
+        **kwargs: progress, reuse, gpus, executor, slurm, gpu: as `run_experiment`
+    Returns:
+        `run_experiment`'s rows of every experiment, with its `experiment`
+    """
     frames, planned = [], {}
     for name in STUDY:
         df = run_experiment(name, preset, out_root, jobs, dry_run, overrides, **kwargs)
@@ -1127,7 +1402,16 @@ def check_overrides(experiment:str,   # one of `list_experiments()`, or 'all' (t
                     preset:str,       # 'cpu' or 'paper'
                     overrides:dict,   # the `-p` values, parsed by `_parse_value`
                    ):
-    "`ConfigError` (one line, naming a run) unless every run the overrides reach is a valid `TrainConfig`."
+    """`ConfigError` (one line, naming a run) unless every run the overrides reach is a valid `TrainConfig`.
+
+    Args:
+        experiment: one of `list_experiments()`, or 'all' (the study)
+        preset: 'cpu' or 'paper'
+        overrides: the `-p` values, parsed by `_parse_value`
+    Raises:
+        ConfigError: <exp>/<name>: <e>; from `validate_config` (Check and normalise every field of `cfg` in place (mask
+            stabilisers from their ...
+    """
     from adavipro.config import validate_config
     for exp in (STUDY if experiment == "all" else [experiment]):
         for name, p in plan_experiment(exp, preset, overrides).items():
@@ -1136,7 +1420,15 @@ def check_overrides(experiment:str,   # one of `list_experiments()`, or 'all' (t
 
 # %% ../nbs/11_sweeps.ipynb #aa9a2eeb
 def main(argv:list[str]|None=None) -> int:
-    "Entry point of `adavipro-sweep`. SIGTERM stops it as Ctrl-C does: its running runs are stopped, their last.pt kept (exit 143)."
+    """Entry point of `adavipro-sweep`. SIGTERM stops it as Ctrl-C does: its running runs are stopped, their last.pt
+    kept (exit 143).
+
+    Args:
+        argv: list of command-line arguments; None: `sys.argv[1:]`
+    Raises:
+        ConfigError: give --gpu or --gpu-tflops, not both; from `check_overrides` ((one line, naming a run) unless every
+            run the overrides reach is a valid ...
+    """
     ap = argparse.ArgumentParser(prog="adavipro-sweep", description="Run one experiment (a table or figure of the "
                                  "AdaViPro paper) as a sweep of nbs/train.ipynb runs into OUT/EXPERIMENT/<run>/.")
     ap.add_argument("experiment", nargs="?", help=f"one of: {', '.join(list_experiments())}; or all (the study: {', '.join(STUDY)})")
