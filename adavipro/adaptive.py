@@ -226,10 +226,12 @@ class AdaViProPrompter(Prompter):
     in training, argmax in eval). The trainable parameters are P (group 'prompt') and the mask generator ('mask').
 
     The paper's recipe is the default. The other arguments are stabilisers for the mask (none is in the paper; they
-    keep the mask from saturating, all regions on or all off, in short runs): `policy_norm` and `init_on` go to `MaskGenerator`; `tau_min` floors the
+    keep the mask from saturating, all regions on or all off, in short runs):
+    `policy_norm` and `init_on` go to `MaskGenerator`; `tau_min` floors the
     temperature (DynConv and AdaViT keep it fixed); `warmup_epochs` trains the template under an all-on mask first;
     `target_rate` ρ with weight λ = `target_weight` adds λ·(mean(m) − ρ)² to the loss (ConvNet-AIG, DynamicViT,
-    AdaViT); `sampler` picks the training-time sampler of `MASK_SAMPLERS`. Raises `ConfigError` for a region size that does not divide `image_size`, a bad temperature, a target
+    AdaViT); `sampler` picks the training-time sampler of `MASK_SAMPLERS`.
+    Raises `ConfigError` for a region size that does not divide `image_size`, a bad temperature, a target
     rate outside (0, 1), or a negative λ, τ floor or warm-up.
 
     Args:
@@ -249,11 +251,11 @@ class AdaViProPrompter(Prompter):
         target_weight: λ ≥ 0 of the target-rate loss
         sampler: training-time mask sampler: 'gumbel' (paper) or 'straight_through'
     Raises:
-        ConfigError: from `check_mask_sampler` ((one line) unless `name` is a known mask sampler); from
-            `check_region_size` (unless `region_size` is a positive integer that divides `image_size`); from
-            `check_stabilisers` (for a negative τ floor or warm-up, a target rate outside (0, 1), or a negative λ ...;
-            from `check_temperature` (unless `tau0 > 0` and `0 < gamma <= 1`); from `check_prompt_size`: prompt_size
-            outside [1, S/2]
+        ConfigError: from `check_mask_sampler` (unless `name` is a known mask sampler); from `check_region_size` (unless
+            `region_size` is a positive integer that divides `image_size`); from `check_stabilisers` (for a negative τ
+            floor or warm-up, a target rate outside (0, 1), or a negative λ (the one check of these four, used by
+            `AdaViProPrompter` and `validate_config`)); from `check_temperature` (unless `tau0 > 0` and `0 < gamma <=
+            1`); from `check_prompt_size`: prompt_size outside [1, S/2]
     Source:
         AdaViPro (Yang et al. 2024), eqs. 3-7; Gumbel-Softmax (Jang et al. 2017).
     """

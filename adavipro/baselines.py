@@ -177,8 +177,9 @@ def fit_linear_probe(cfg, # a `TrainConfig` with method='linear_probe' (epochs, 
     Raises:
         ConfigError: fit_linear_probe runs method 'linear_probe'; got method=<cfg.method>: use fit(); refit=<refit>:
             choose 'train+val' (CLIP) or 'train'; from `check_run_folder` (Refuse a finished run unless `overwrite`
-            (checked before anything is built or ...; from `validate_config` (Check and normalise every field of `cfg`
-            in place (mask stabilisers from their ...
+            (checked before anything is built or deleted)); from `validate_config` (Check and normalise every field of
+            `cfg` in place (mask stabilisers from their recipe); raise `ConfigError` (one line, what to do) on the first
+            problem. Returns `cfg`)
     Source:
         CLIP (Radford et al. 2021), linear-probe protocol.
     """

@@ -254,13 +254,13 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
             'oracle' needs the object's position: use a placement dataset (dataset='placement:<cfg.dataset>'), ...;
             num_tokens=<cfg.num_tokens> is VPT's number of prompt tokens: use a positive integer (VPT: 1 to 200); method
             'adavipro' uses VP's padding template; got prompter=<cfg.prompter>: set prompter='padding' ...; from
-            `_check_mask_stabilisers` (Fill the fields left at `RECIPE` from `cfg.mask_recipe` (in place), then ...;
-            from `check_data_cache` (Where decoded images are cached; `ConfigError` (one line) for a value that is not
-            ...; from `check_dataset_spec` ((one line) unless `get_dataset` accepts the form of `spec`. Nothing is read
-            ...; from `check_precision` (unless `precision` is one of `PRECISIONS`); from `check_prompt_size` (unless `1
-            <= prompt_size <= image_size*max_frac` (padding: width per side, at ...; from `check_region_size` (unless
-            `region_size` is a positive integer that divides `image_size`); from `check_temperature` (unless `tau0 > 0`
-            and `0 < gamma <= 1`)
+            `_check_mask_stabilisers` (Fill the fields left at `RECIPE` from `cfg.mask_recipe` (in place), then check
+            all nine); from `check_data_cache` (Where decoded images are cached; `ConfigError` (one line) for a value
+            that is not 'auto', 'off' or a folder); from `check_dataset_spec` (unless `get_dataset` accepts the form of
+            `spec`. Nothing is read from disk); from `check_precision` (unless `precision` is one of `PRECISIONS`); from
+            `check_prompt_size` (unless `1 <= prompt_size <= image_size*max_frac` (padding: width per side, at most
+            S/2)); from `check_region_size` (unless `region_size` is a positive integer that divides `image_size`); from
+            `check_temperature` (unless `tau0 > 0` and `0 < gamma <= 1`)
     """
     for name in ("dataset", "backbone", "method", "prompter", "out_dir", "data_root", "init"):
         if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name):

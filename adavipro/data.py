@@ -764,7 +764,8 @@ def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' 
         train/val/test of (uint8 (3,H,W) in [0,255], int label) items ((4,S,S) for placement), and class names
     Raises:
         ConfigError: dataset name must be a string such as 'cifar10', got <name>; from `_check_args`; from
-            `check_data_cache` (Where decoded images are cached; `ConfigError` (one line) for a value that is not ...
+            `check_data_cache` (Where decoded images are cached; `ConfigError` (one line) for a value that is not
+            'auto', 'off' or a folder)
     """
     if not isinstance(name, str): raise ConfigError(f"dataset name must be a string such as 'cifar10', got {name!r}")
     caps = dict(train_per_class=train_per_class, val_per_class=val_per_class, test_per_class=test_per_class)
@@ -866,7 +867,7 @@ def iterate_batches(ds:Dataset, # items (uint8 (3,H,W) or (4,H,W), int), e.g. a 
     Raises:
         ConfigError: batch_size must be a positive integer, got <batch_size>; num_workers must be a non-negative
             integer, got <num_workers>; from `_check_shard` (`shard` as (rank, world), None for the whole batch (None or
-            a world of 1); ...
+            a world of 1); `ConfigError` unless 0 <= rank < world)
     """
     if not _is_int(batch_size, 1): raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not _is_int(num_workers, 0): raise ConfigError(f"num_workers must be a non-negative integer, got {num_workers!r}")

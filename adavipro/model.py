@@ -184,7 +184,7 @@ class PromptedClassifier(nn.Module):
             (B,C) class logits
         Raises:
             ConfigError: from `Preprocess`: channels-last (B,h,w,3) images, a tensor that is not 4-D, a dtype other than
-                ...
+                uint8/float, float values outside [0, 1]
         Source:
             VP (Bahng et al. 2022), eq. 1: logits = h(f(x + prompt)).
         """

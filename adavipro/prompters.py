@@ -97,7 +97,7 @@ class PaddingPrompter(Prompter):
         init: 'randn' (official VP) or 'zeros'
     Raises:
         ConfigError: from `check_prompt_size` (unless `1 <= prompt_size <= image_size*max_frac` (padding: width per
-            side, at ...
+            side, at most S/2))
     Source:
         VP (Bahng et al. 2022), `PadPrompter`.
     """
@@ -140,7 +140,7 @@ class FixedPatchPrompter(Prompter):
         init: 'randn' (VP) or 'zeros': the patch's initial values
     Raises:
         ConfigError: from `check_prompt_size` (unless `1 <= prompt_size <= image_size*max_frac` (padding: width per
-            side, at ...
+            side, at most S/2))
     Source:
         VP (Bahng et al. 2022), `FixedPatchPrompter`.
     """

@@ -1410,7 +1410,8 @@ def check_overrides(experiment:str,   # one of `list_experiments()`, or 'all' (t
         overrides: the `-p` values, parsed by `_parse_value`
     Raises:
         ConfigError: <exp>/<name>: <e>; from `validate_config` (Check and normalise every field of `cfg` in place (mask
-            stabilisers from their ...
+            stabilisers from their recipe); raise `ConfigError` (one line, what to do) on the first problem. Returns
+            `cfg`)
     """
     from adavipro.config import validate_config
     for exp in (STUDY if experiment == "all" else [experiment]):
@@ -1427,7 +1428,7 @@ def main(argv:list[str]|None=None) -> int:
         argv: list of command-line arguments; None: `sys.argv[1:]`
     Raises:
         ConfigError: give --gpu or --gpu-tflops, not both; from `check_overrides` ((one line, naming a run) unless every
-            run the overrides reach is a valid ...
+            run the overrides reach is a valid `TrainConfig`)
     """
     ap = argparse.ArgumentParser(prog="adavipro-sweep", description="Run one experiment (a table or figure of the "
                                  "AdaViPro paper) as a sweep of nbs/train.ipynb runs into OUT/EXPERIMENT/<run>/.")

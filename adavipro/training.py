@@ -42,7 +42,8 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
         device: where the forward pass runs
     Raises:
         ConfigError: from `check_image_size` (unless this backbone accepts `image_size`×`image_size` inputs); from
-            `validate_config` (Check and normalise every field of `cfg` in place (mask stabilisers from their ...
+            `validate_config` (Check and normalise every field of `cfg` in place (mask stabilisers from their recipe);
+            raise `ConfigError` (one line, what to do) on the first problem. Returns `cfg`)
     """
     validate_config(cfg)
     device = device or resolve_device(cfg.device)
@@ -242,7 +243,7 @@ def fit_sgd(cfg:TrainConfig,             # the run's configuration, validated (`
         the metrics written to out_dir/metrics.json
     Raises:
         ConfigError: from `check_run_folder` (Refuse a finished run unless `overwrite` (checked before anything is built
-            or ...
+            or deleted))
     """
     check_run_folder(cfg)
     dist = init_distributed(cfg.device)
@@ -484,8 +485,7 @@ def fit(cfg:TrainConfig,                 # the run's configuration
     Returns:
         the metrics written to out_dir/metrics.json
     Raises:
-        ConfigError: from `validate_config` (Check and normalise every field of `cfg` in place (mask stabilisers from
-            their ...; from `validate_config`: any invalid `TrainConfig` field (one line, what to do)
+        ConfigError: from `validate_config`: any invalid `TrainConfig` field (one line that says what to do)
     Source:
         VP (Bahng et al. 2022) training recipe (SGD, warm-up + cosine); AdaViPro (Yang et al. 2024), §4.
     """
