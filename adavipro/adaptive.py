@@ -23,7 +23,7 @@ def check_temperature(tau0:float, gamma:float):
     """`ConfigError` unless `tau0 > 0` and `0 < gamma <= 1`.
 
     Args:
-        tau0: initial Gumbel-Softmax temperature (paper: 5)
+        tau0: initial Gumbel-Softmax temperature, > 0 (paper: 5)
         gamma: temperature decay per epoch, in (0, 1] (paper: 0.98)
     Raises:
         ConfigError: tau0=<tau0> must be a positive number (paper: 5); gamma=<gamma> must be in (0, 1] (paper: 0.98; 1
@@ -43,10 +43,10 @@ def check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight):
     these four, used by `AdaViProPrompter` and `validate_config`).
 
     Args:
-        tau_min: floor of the temperature (paper: none, 0)
-        warmup_epochs: epochs with the mask held all-on before it is learned (paper: 0)
-        target_rate: ρ in (0, 1): target share of regions on (paper: none)
-        target_weight: λ ≥ 0 of the target-rate loss
+        tau_min: float floor of the temperature, ≥ 0
+        warmup_epochs: int epochs with the mask held all-on, ≥ 0
+        target_rate: None or ρ in (0, 1), the target share of regions on
+        target_weight: float λ ≥ 0 of the target-rate loss
     Raises:
         ConfigError: tau_min=<tau_min> must be a number >= 0 (0: no floor); mask_warmup_epochs=<warmup_epochs> must be
             an integer >= 0 (0: no warm-up); target_rate=<target_rate> must be None or strictly between 0 and 1
@@ -305,7 +305,7 @@ class AdaViProPrompter(Prompter):
         """Restore the mask statistics from a checkpoint, on the module's device.
 
         Args:
-            state: `state()`, e.g. from a checkpoint loaded with map_location="cpu"
+            state: dict from `get_extra_state()` (a checkpoint), or None: reset
         """
         self.stats.load(state, self.tau.device)   # the sums follow the module
 
@@ -358,7 +358,7 @@ class AdaViProPrompter(Prompter):
         """The pixel mask $m_p$ `(B,1,S,S)` (eq. 4) the generator decides (all-on during a warm-up is not shown here).
 
         Args:
-            x: (B,3,S,S) normalised images
+            x: (B,3,S,S) float normalised images
         Source:
             AdaViPro (Yang et al. 2024), eq. 4.
         """
@@ -408,8 +408,8 @@ class AdaViProPrompter(Prompter):
         """Two groups: the template $P$ at `lr_prompt` (paper 40), the mask generator at `lr_mask` (paper 1).
 
         Args:
-            lr_prompt: learning rate of the pixel prompt (VP: 40)
-            lr_mask: learning rate of a mask generator, if any (AdaViPro: 1)
+            lr_prompt: learning rate of the template P (paper: 40)
+            lr_mask: learning rate of the mask generator (paper: 1)
         """
         return [dict(params=list(self.template.parameters()), lr=lr_prompt, name="prompt"),
                 dict(params=list(self.mask_generator.parameters()), lr=lr_mask, name="mask")]

@@ -276,9 +276,9 @@ class ClipBackbone(Backbone):
     2021).
 
     Args:
-        model: an open_clip CLIP model
-        cfg: what downstream stages need to know about it
-        model_name: open_clip model name, for the tokenizer
+        model: an open_clip CLIP model (frozen in place)
+        cfg: `BackboneConfig`: input size, mean/std, head kind of the model
+        model_name: open_clip architecture name, e.g. 'ViT-B-32' (for the text tokenizer)
     """
     def __init__(self, model:nn.Module, # an open_clip CLIP model
                  cfg:BackboneConfig,

@@ -81,7 +81,7 @@ def sweep_log_c(score:Callable[[float], float], # C → validation accuracy
 
     Args:
         score: C → validation accuracy
-        lo: its interval (NaN: none)
+        lo: lowest log10 C of the search range
         hi: log10 range of C
         steps_per_decade: final resolution
     Returns:
@@ -132,9 +132,9 @@ def extract_features(model:PromptedClassifier, # the run's pipeline (its preproc
 
     Args:
         model: the run's pipeline (its preprocessing and backbone are used)
-        ds: items (uint8 (3,H,W) or (4,H,W), int), e.g. a split of `get_dataset`
-        batch_size: images per batch (the last one may be smaller unless drop_last)
-        precision: as `TrainConfig.precision`
+        ds: dataset of (uint8 (3,H,W) image, int label) items
+        batch_size: images per forward pass
+        precision: one of `PRECISIONS`; 'auto': bf16 autocast on CUDA, fp32 elsewhere
     Returns:
         (N, F) float64 features, (N,) labels
     """

@@ -170,7 +170,7 @@ def resolve_mask_recipe(cfg:TrainConfig) -> TrainConfig:
     `ConfigError` for an unknown recipe.
 
     Args:
-        cfg: what downstream stages need to know about it
+        cfg: `TrainConfig` of the run
     Raises:
         ConfigError: mask_recipe=<cfg.mask_recipe>: choose one of <', '.join(MASK_RECIPES)> (paper: no stabiliser)
     """
@@ -225,7 +225,7 @@ def resolve_device(device:str) -> torch.device:
     """'auto' → cuda if available else cpu; `ConfigError` for unknown or unavailable devices.
 
     Args:
-        device: where the forward pass runs
+        device: 'auto', 'cpu', 'cuda' or 'cuda:N'
     Raises:
         ConfigError: device=<device> is not a device: use 'auto', 'cpu', 'cuda' or 'cuda:N'; device=<device> but CUDA is
             not available here: use device='cpu' (or 'auto'); device=<device> is not supported: use 'auto', 'cpu' or
@@ -245,7 +245,7 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
     line, what to do) on the first problem. Returns `cfg`.
 
     Args:
-        cfg: what downstream stages need to know about it
+        cfg: `TrainConfig` of the run, normalised in place
     Raises:
         ConfigError: <name>=<getattr(cfg, name)> must be a non-empty string; embed_dim=<cfg.embed_dim> is too large: use
             at most 4096 (paper: 8 to 64); label_mapping=<cfg.label_mapping>: choose 'first' (VP) or 'frequency'
@@ -384,8 +384,8 @@ def config_diff(a:dict, b:dict) -> list[str]:
     'name: a vs b'.
 
     Args:
-        a: the difference is a − b
-        b: (D,) bias
+        a: config dict of one run (config.json)
+        b: config dict of another run
     """
     a, b = effective_config(a), effective_config(b)
     keys = (set(a) | set(b)) - set(RUNTIME_FIELDS)

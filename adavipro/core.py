@@ -68,7 +68,7 @@ class Registry:
         """Decorator that registers `fn` under `name`; a *different* definition claiming a taken name is an error.
 
         Args:
-            name: one of `list_experiments()`
+            name: str name the factory is looked up by
         """
         def deco(fn:Callable):
             old = self._items.get(name)
@@ -82,7 +82,7 @@ class Registry:
         """The factory registered as `name`; raises `ConfigError` naming the valid choices.
 
         Args:
-            name: one of `list_experiments()`
+            name: str registered name (see `names()`)
         Raises:
             ConfigError: unknown <self.kind> <name>; choose one of: <', '.join(self.names())>
         """
@@ -166,7 +166,7 @@ def file_system_type(path:str|Path) -> str:
     """The type of the file system `path` is on (e.g. 'ext4', 'lustre', 'nfs4'), from /proc/mounts; 'unknown' elsewhere.
 
     Args:
-        path: destination file; its folder is created if missing
+        path: any path (it need not exist): matched against the mount points after `os.path.realpath`
     """
     try: mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
     except OSError: return "unknown"
@@ -203,7 +203,7 @@ def lock_holder(path:str|Path) -> str:
     gone).
 
     Args:
-        path: destination file; its folder is created if missing
+        path: the lock file
     """
     try: lines = Path(path).read_text().split()
     except (OSError, UnicodeDecodeError): return ""
@@ -265,7 +265,7 @@ def check_precision(precision:str):
     """`ConfigError` unless `precision` is one of `PRECISIONS`.
 
     Args:
-        precision: as `TrainConfig.precision`
+        precision: str, one of `PRECISIONS` (e.g. 'auto', 'fp32', 'bf16')
     Raises:
         ConfigError: precision=<precision>: choose 'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'fp32'
     """

@@ -952,7 +952,7 @@ def placement_grid(image_size:int) -> int:
     and 96).
 
     Args:
-        image_size: S, input side; must be divisible by region_size
+        image_size: S, the canvas side in pixels
     """
     return next(d for d in range(1, image_size + 1) if image_size % d == 0 and 7 * d >= image_size)
 

@@ -174,7 +174,7 @@ def backbone_outputs(backbone:nn.Module,   # the frozen backbone
         backbone: the frozen backbone
         preprocess: the run's `Preprocess` (resize + normalise), on the backbone's device
         ds: a split: items (uint8 image, label)
-        batch_size: images per batch (the last one may be smaller unless drop_last)
+        batch_size: images per forward pass
     Returns:
         (N, K) float32 outputs on the CPU (ImageNet logits, CLIP features), (N,) labels
     """
@@ -200,7 +200,7 @@ def frequency_mapped_head(backbone:nn.Module, # a `Backbone` that is an ImageNet
         preprocess: the run's `Preprocess` (resize + normalise), on the backbone's device
         train_ds: the training split: items (uint8 image, label)
         num_classes: C
-        batch_size: images per batch (the last one may be smaller unless drop_last)
+        batch_size: images per forward pass
         outputs: `backbone_outputs` of train_ds if already computed
     Raises:
         ConfigError: frequency label mapping is for ImageNet classifiers; <backbone.cfg.name> is a

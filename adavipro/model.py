@@ -202,7 +202,7 @@ class PromptedClassifier(nn.Module):
         """The normalised, prompted input `(B,3,S,S)` the backbone sees (for figures).
 
         Args:
-            images: uint8 (N,3,H,W) RGB in [0,255], or (N,4,H,W): RGB + the object's matte
+            images: (B,3,h,w) uint8 in [0,255] (or float in [0,1]), or (B,4,h,w) with the matte
         """
         return self._prompt(images, self.preprocess(images))
 
@@ -258,8 +258,8 @@ def create_method(name:str, **kwargs) -> Prompter:
     """The prompter of method `name` (see `list_methods()`); keyword arguments are the training parameters.
 
     Args:
-        name: one of `list_experiments()`
-        **kwargs: progress, reuse, gpus, executor, slurm, gpu: as `run_experiment`
+        name: str, one of `list_methods()`
+        **kwargs: the method's training parameters, e.g. prompt_size, image_size, region_size
     """
     return methods.get(name)(**kwargs)
 

@@ -61,7 +61,7 @@ class Prompter(nn.Module):
         """Called once by `build_run` with the frozen backbone, before training; nothing by default.
 
         Args:
-            backbone: the frozen backbone
+            backbone: the frozen `Backbone` the prompter will be used with
         """
 
 # %% ../nbs/03_prompters.ipynb #5797f7a7

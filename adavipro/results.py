@@ -205,11 +205,11 @@ def verdict(lo:float, hi:float, n:int, a:str="adavipro", b:str="vp") -> str:
     """'<a> above <b>' if the interval of a − b lies above 0, '<b> above <a>' if below, 'within noise' else; 'n < 2'.
 
     Args:
-        lo: its interval (NaN: none)
-        hi: log10 range of C
-        n: how many leading tokens to return
-        a: the difference is a − b
-        b: (D,) bias
+        lo: lower end of the interval of a − b
+        hi: upper end of the interval of a − b
+        n: number of paired seeds
+        a: name of the first method
+        b: name of the second method
     """
     if n < 2 or pd.isna(lo) or pd.isna(hi): return "n < 2"
     return f"{a} above {b}" if lo > 0 else f"{b} above {a}" if hi < 0 else "within noise"
@@ -235,11 +235,11 @@ def seed_differences(df:pd.DataFrame,        # rows of `collect_runs` (after `ne
     Args:
         df: rows of `collect_runs` (after `newest_runs`)
         by: columns of a cell, e.g. ["dataset_name", "prompt_size"]
-        method_col: a cell whose runs all have a `DETERMINISTIC` method is one run
-        a: the difference is a − b
-        b: (D,) bias
-        value: the environment variable's value, None if unset
-        seed_col: the repetitions of a cell
+        method_col: column naming the method
+        a: method whose value is the minuend (a − b)
+        b: method subtracted (a − b)
+        value: metric column, e.g. 'test_acc' (fraction in [0, 1])
+        seed_col: column naming the seed (the repetitions of a cell)
     Returns:
         by…, seed, a, b, diff (a − b): one row per cell and paired seed
     """
@@ -264,12 +264,12 @@ def paired_difference(df:pd.DataFrame,       # rows of `collect_runs` (after `ne
     Args:
         df: rows of `collect_runs` (after `newest_runs`)
         by: columns of a cell, e.g. ["dataset_name", "prompt_size"]
-        method_col: a cell whose runs all have a `DETERMINISTIC` method is one run
-        a: the difference is a − b
-        b: (D,) bias
-        value: the environment variable's value, None if unset
+        method_col: column naming the method
+        a: method whose value is the minuend (a − b)
+        b: method subtracted (a − b)
+        value: metric column, e.g. 'test_acc' (fraction in [0, 1])
         seed_col: runs of a and b pair by seed
-        confidence: coverage of the interval
+        confidence: coverage of the t-interval, in (0, 1)
     Returns:
         by…, n, a_mean, b_mean, mean, std, lo, hi, p_value, seeds, verdict
     Raises:
@@ -298,10 +298,10 @@ def average_difference(diffs:pd.DataFrame,    # rows of `seed_differences`
     Args:
         diffs: rows of `seed_differences`
         by: the cells averaged over (the `by` of `seed_differences`)
-        seed_col: the repetitions of a cell
-        confidence: coverage of the interval
-        a: the difference is a − b
-        b: (D,) bias
+        seed_col: column naming the seed (the repetitions of a cell)
+        confidence: coverage of the t-interval, in (0, 1)
+        a: name of the first method (a − b)
+        b: name of the second method (a − b)
     Returns:
         n (seeds), cells, mean, std, lo, hi, p_value, seeds, verdict
     """
@@ -332,8 +332,8 @@ def choose_lr(df:pd.DataFrame,                       # runs of a learning-rate s
         by: one choice per cell of these columns
         lr_col: the learning rate searched
         value: what the choice maximises: a validation metric, never test
-        seed_col: the repetitions of a cell
-        confidence: coverage of the interval
+        seed_col: column naming the seed (the repetitions of a cell)
+        confidence: coverage of the t-interval, in (0, 1)
     Returns:
         by…, lr_col (chosen), n, mean, std, lo, hi, seeds of it; lrs tried; runner_up, diff_* (paired), verdict
     Raises:
@@ -395,9 +395,9 @@ def attach_baseline(df:pd.DataFrame,                # the runs compared (e.g. an
         df: the runs compared (e.g. an ablation's AdaViPro runs)
         pool: where to look for the reference runs (e.g. every run)
         by: columns of a cell; the matches get the cell's values
-        b: the reference method
-        method_col: a cell whose runs all have a `DETERMINISTIC` method is one run
-        ignore: fields in which two runs of a pair may differ
+        b: the baseline method whose runs are attached
+        method_col: column naming the method
+        ignore: config fields in which a run and its baseline may differ
     Returns:
         df plus the matching runs of `b`, one copy per cell
     """

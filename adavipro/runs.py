@@ -25,8 +25,8 @@ def write_history(out:Path, history:list[dict]):
     """Write `out/history.csv` atomically: one row per epoch (no rows for a run without epochs).
 
     Args:
-        out: dataset folder: get_dataset('ucf101', data_root) reads data_root/ucf101
-        history: the rows of history.csv
+        out: run folder
+        history: one dict per epoch (the columns of history.csv)
     """
     cols = list(dict.fromkeys(k for row in history for k in row))   # every column, in order of first appearance
     buf = io.StringIO()
@@ -41,7 +41,7 @@ class RunLock:
     `ConfigError` if held.
 
     Args:
-        out: dataset folder: get_dataset('ucf101', data_root) reads data_root/ucf101
+        out: run folder; the lock is out/.lock
     """
     def __init__(self, out:Path): self.path, self._held = Path(out) / ".lock", None
     @property
@@ -68,7 +68,7 @@ def check_run_folder(cfg:TrainConfig):
     """Refuse a finished run unless `overwrite` (checked before anything is built or deleted).
 
     Args:
-        cfg: what downstream stages need to know about it
+        cfg: `TrainConfig` of the run (`out_dir`, `overwrite`)
     Raises:
         ConfigError: out_dir=<cfg.out_dir> is a file: choose a folder; <out> already holds a finished run
             (metrics.json): choose another out_dir, or pass overwrite=True to ...
@@ -84,7 +84,7 @@ def prepare_run_folder(cfg:TrainConfig) -> Path:
     """Create `out_dir`; with `overwrite`, first delete what a finished (or started) run left there.
 
     Args:
-        cfg: what downstream stages need to know about it
+        cfg: `TrainConfig` of the run (`out_dir`, `overwrite`)
     Raises:
         ConfigError: <out> already holds a finished run (metrics.json): choose another out_dir, or pass overwrite=True
             to ...
@@ -107,7 +107,7 @@ def rng_state(gen:torch.Generator) -> dict:
     plain Python values only, so that `last.pt` loads with `weights_only=True`.
 
     Args:
-        gen: the run's data-order generator
+        gen: the run's data-order torch.Generator
     """
     name, keys, pos, has_gauss, gauss = np.random.get_state()   # keys: a (624,) uint32 array, kept as int64 tensor
     s = dict(python=random.getstate(), numpy=(name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
@@ -121,7 +121,7 @@ def set_rng_state(s:dict, gen:torch.Generator):
 
     Args:
         s: dict from `rng_state` (python, numpy, torch, CUDA states and the generator's)
-        gen: the run's data-order generator
+        gen: the run's data-order torch.Generator, restored in place
     """
     name, keys, *rest = s["numpy"]                                # keys: a tensor (or, in older checkpoints, an array)
     random.setstate(s["python"]); np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
@@ -179,8 +179,8 @@ def load_checkpoint(path:str|Path, cfg:TrainConfig) -> dict:
     with another configuration.
 
     Args:
-        path: destination file; its folder is created if missing
-        cfg: what downstream stages need to know about it
+        path: checkpoint file (last.pt) written by `fit`
+        cfg: `TrainConfig` of the run; the checkpoint must come from the same configuration
     Raises:
         ConfigError: checkpoint <path> was made with another configuration (<'; '.join(diff)>): use another out_dir, or
             ...

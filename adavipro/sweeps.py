@@ -128,8 +128,8 @@ def method_defaults(method:str, backbone:str) -> dict:
     """Parameters a method needs other than the preset's: full fine-tuning trains every weight, so not at lr 40.
 
     Args:
-        method: one of `PROMPT_METHODS`
-        backbone: the frozen backbone
+        method: str, one of `list_methods()`
+        backbone: backbone name, e.g. 'clip:ViT-B-32:openai' (`list_backbones()`)
     """
     if method == "full_finetune": return dict(lr_prompt=1e-5 if backbone.startswith("clip") else 1e-3)
     return {}
@@ -162,7 +162,7 @@ def dataset_label(spec:str) -> str:
     'placement:digits'.
 
     Args:
-        spec: 'placement:[<background>:]<dataset>'
+        spec: dataset spec, e.g. 'cifar10', 'imagefolder:<folder>' or 'placement:[<background>:]<dataset>'
     """
     if spec.startswith("placement:"):   # 'placement:texture:digits' → 'placement-texture-digits'
         background, base = split_placement_spec(spec)
@@ -385,8 +385,8 @@ def family_defaults(preset:dict,              # a preset of `PRESETS`
     Args:
         preset: a preset of `PRESETS`
         dataset: a dataset spec, e.g. 'placement:digits'
-        method: one of `PROMPT_METHODS`
-        label_mapping: the run's label mapping
+        method: str, one of `list_methods()`
+        label_mapping: 'first' (VP's) or 'frequency' (ILM-VP's)
     Returns:
         the parameters `preset['family']` records for the dataset's family; {} if none
     """
@@ -1106,7 +1106,7 @@ def run_experiment(name:str,                  # one of `list_experiments()`
         jobs: runs executed at once
         dry_run: only list the runs and their status
         overrides: parameters for every run, plus `datasets` / `methods` (see `plan_experiment`)
-        progress: tqdm progress bars
+        progress: show progress (tqdm) while the runs go
         reuse: copy runs finished with the same parameters by another experiment
         gpus: GPUs the jobs take round-robin; None: every GPU (see `run_configs`)
         executor: 'process', 'local' or 'slurm' (see `run_configs`)

@@ -38,8 +38,8 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
     """Validate `cfg`, then create prompter, frozen backbone, head (computed once) and data splits.
 
     Args:
-        cfg: what downstream stages need to know about it
-        device: where the forward pass runs
+        cfg: `TrainConfig` of the run
+        device: torch.device the model is moved to; None: `resolve_device(cfg.device)`
     Raises:
         ConfigError: from `check_image_size` (unless this backbone accepts `image_size`×`image_size` inputs); from
             `validate_config` (Check and normalise every field of `cfg` in place (mask stabilisers from their recipe);
@@ -110,11 +110,11 @@ def evaluate(model:PromptedClassifier, ds, batch_size:int=256, prompted:bool=Tru
     """Top-1 accuracy in [0, 1] of `model` on dataset `ds` (eval mode: AdaViPro uses its argmax mask).
 
     Args:
-        model: the pretrained network; frozen in place unless `copy`
-        ds: items (uint8 (3,H,W) or (4,H,W), int), e.g. a split of `get_dataset`
-        batch_size: images per batch (the last one may be smaller unless drop_last)
-        prompted: False: skip the prompter (the unprompted baseline)
-        precision: as `TrainConfig.precision`
+        model: the `PromptedClassifier` to evaluate (put in eval mode)
+        ds: dataset of (uint8 (3,H,W) or (4,H,W) image, int label) items, e.g. a split of `get_dataset`
+        batch_size: images per forward pass
+        prompted: False: the unprompted model (the baseline)
+        precision: one of `PRECISIONS`; 'auto': bf16 autocast on CUDA, fp32 elsewhere
     """
     device = next(model.buffers()).device
     was_training = model.training
@@ -192,7 +192,7 @@ def init_distributed(device:str="auto") -> DistContext:
     """Join the `torchrun` process group when `WORLD_SIZE` > 1 (nccl for CUDA, gloo for CPU).
 
     Args:
-        device: where the forward pass runs
+        device: 'auto', 'cpu' or 'cuda' (the backend: nccl for CUDA, gloo for CPU)
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1: return DistContext()
@@ -213,7 +213,7 @@ def plot_history(history:pd.DataFrame):
     """Loss and accuracy curves of a run (`history.csv`): a matplotlib figure with two panels.
 
     Args:
-        history: the rows of history.csv
+        history: the rows of history.csv (one per epoch), as a DataFrame
     """
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.5))
