@@ -26,8 +26,8 @@ def check_temperature(tau0:float, gamma:float):
         tau0: initial Gumbel-Softmax temperature, > 0 (paper: 5)
         gamma: temperature decay per epoch, in (0, 1] (paper: 0.98)
     Raises:
-        ConfigError: tau0=<tau0> must be a positive number (paper: 5); gamma=<gamma> must be in (0, 1] (paper: 0.98; 1
-            keeps the temperature fixed)
+        ConfigError: tau0=… must be a positive number (paper: 5); gamma=… must be in (0, 1] (paper: 0.98; 1 keeps the
+            temperature fixed)
     """
     if not (isinstance(tau0, (int, float)) and not isinstance(tau0, bool) and tau0 > 0 and tau0 < float("inf")):
         raise ConfigError(f"tau0={tau0!r} must be a positive number (paper: 5)")
@@ -48,9 +48,9 @@ def check_stabilisers(tau_min, warmup_epochs, target_rate, target_weight):
         target_rate: None or ρ in (0, 1), the target share of regions on
         target_weight: float λ ≥ 0 of the target-rate loss
     Raises:
-        ConfigError: tau_min=<tau_min> must be a number >= 0 (0: no floor); mask_warmup_epochs=<warmup_epochs> must be
-            an integer >= 0 (0: no warm-up); target_rate=<target_rate> must be None or strictly between 0 and 1
-            (ConvNet-AIG: 0.6); target_weight=<target_weight> must be a number >= 0 (ConvNet-AIG: 2)
+        ConfigError: tau_min=… must be a number >= 0 (0: no floor); mask_warmup_epochs=<warmup_epochs> must be an
+            integer >= 0 (0: no warm-up); target_rate=… must be None or strictly between 0 and 1 (ConvNet-AIG: 0.6);
+            target_weight=… must be a number >= 0 (ConvNet-AIG: 2)
     """
     if not (_number(tau_min) and tau_min >= 0): raise ConfigError(f"tau_min={tau_min!r} must be a number >= 0 (0: no floor)")
     if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:

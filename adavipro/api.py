@@ -177,9 +177,8 @@ def prompt(model:nn.Module,                # an image classifier: (B,3,S,S) norm
         **options: the method's options, e.g. prompt_size, region_size, tau0, gamma, init
     Raises:
         ConfigError: model must be a torch.nn.Module; got <type(model).__name__>; image_size is needed: pass the side
-            your model takes, e.g. image_size=224; classes=<classes>: pass the number of classes or their names (at
-            least one); from `_check_options` (for a method `prompt` cannot apply or an option its factory does not
-            take)
+            your model takes, e.g. image_size=224; classes=…: pass the number of classes or their names (at least one);
+            from `_check_options` (for a method `prompt` cannot apply or an option its factory does not take)
     Source:
         VP (Bahng et al. 2022); AdaViPro (Yang et al. 2024), eqs. 3-7; VPT (Jia et al. 2022).
     """

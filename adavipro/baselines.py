@@ -175,11 +175,9 @@ def fit_linear_probe(cfg, # a `TrainConfig` with method='linear_probe' (epochs, 
     Returns:
         the metrics written to out_dir/metrics.json
     Raises:
-        ConfigError: fit_linear_probe runs method 'linear_probe'; got method=<cfg.method>: use fit(); refit=<refit>:
-            choose 'train+val' (CLIP) or 'train'; from `check_run_folder` (Refuse a finished run unless `overwrite`
-            (checked before anything is built or deleted)); from `validate_config` (Check and normalise every field of
-            `cfg` in place (mask stabilisers from their recipe); raise `ConfigError` (one line, what to do) on the first
-            problem. Returns `cfg`)
+        ConfigError: fit_linear_probe runs method 'linear_probe'; got method=<cfg.method>: use fit(); refit=…: choose
+            'train+val' (CLIP) or 'train'; from `check_run_folder` (a finished run in `out_dir` without `overwrite`);
+            from `validate_config` (any invalid `TrainConfig` field, one line that says what to do)
     Source:
         CLIP (Radford et al. 2021), linear-probe protocol.
     """

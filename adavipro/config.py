@@ -227,9 +227,8 @@ def resolve_device(device:str) -> torch.device:
     Args:
         device: 'auto', 'cpu', 'cuda' or 'cuda:N'
     Raises:
-        ConfigError: device=<device> is not a device: use 'auto', 'cpu', 'cuda' or 'cuda:N'; device=<device> but CUDA is
-            not available here: use device='cpu' (or 'auto'); device=<device> is not supported: use 'auto', 'cpu' or
-            'cuda'
+        ConfigError: device=… is not a device: use 'auto', 'cpu', 'cuda' or 'cuda:N'; device=… but CUDA is not available
+            here: use device='cpu' (or 'auto'); device=… is not supported: use 'auto', 'cpu' or 'cuda'
     """
     if device == "auto": return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try: d = torch.device(device)

@@ -267,7 +267,7 @@ def check_precision(precision:str):
     Args:
         precision: str, one of `PRECISIONS` (e.g. 'auto', 'fp32', 'bf16')
     Raises:
-        ConfigError: precision=<precision>: choose 'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'fp32'
+        ConfigError: precision=…: choose 'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'fp32'
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"precision={precision!r}: choose 'auto' (bf16 on CUDA, fp32 on CPU), 'bf16' or 'fp32'")

@@ -506,8 +506,8 @@ def check_data_cache(data_cache:str|Path, # 'auto', 'off' or a folder
     Returns:
         the cache folder; None for 'off'
     Raises:
-        ConfigError: data_cache=<data_cache> must be 'auto' (<data_root>/<DATA_CACHE_FOLDER>), 'off' or a folder;
-            data_cache=<data_cache>: <why>; point it at a writable folder, or 'off' to decode images on every access
+        ConfigError: data_cache=… must be 'auto' (<data_root>/<DATA_CACHE_FOLDER>), 'off' or a folder; data_cache=…:
+            <why>; point it at a writable folder, or 'off' to decode images on every access
     """
     if isinstance(data_cache, Path): data_cache = str(data_cache)
     if not isinstance(data_cache, str) or not data_cache:
@@ -996,10 +996,10 @@ def make_placement(images:Tensor,             # uint8 (N,3,h,w) objects, any siz
     Returns:
         uint8 (N,4,S,S): the RGB canvas, then the object's matte (255 on it, 0 elsewhere)
     Raises:
-        ConfigError: placement grid=<grid> must be a positive integer (pixels); placement background texture must be
-            uint8 (3,<image_size>,<image_size>), got <background.dtype> ...; placement background=<background> must be
-            an integer in [0, 255] or a uint8 (3,S,S) texture; placement objects must be a uint8 tensor (N,3,H,W), got
-            <images.dtype> <tuple(images.shape)>
+        ConfigError: placement grid=… must be a positive integer (pixels); placement background texture must be uint8
+            (3,<image_size>,<image_size>), got <background.dtype> ...; placement background=… must be an integer in [0,
+            255] or a uint8 (3,S,S) texture; placement objects must be a uint8 tensor (N,3,H,W), got <images.dtype>
+            <tuple(images.shape)>
     """
     scale = PLACEMENT_SCALE if scale is None else scale
     grid = (PLACEMENT_GRID or placement_grid(image_size)) if grid is None else grid
@@ -1038,7 +1038,7 @@ def oracle_region_mask(object_mask:Tensor, # (B,1,S,S) the object's matte: 1 on 
     Returns:
         (B,1,S/R,S/R) float in {0,1}: 1 (prompt on) where a region holds no object pixel
     Raises:
-        ConfigError: region_size=<region_size> must divide the mask's <H>×<W> pixels
+        ConfigError: region_size=… must divide the mask's <H>×<W> pixels
     """
     H, W = object_mask.shape[-2:]
     if not _is_int(region_size, 1) or H % region_size or W % region_size:

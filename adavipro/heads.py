@@ -245,7 +245,7 @@ class TemperatureScaledHead(nn.Module):
         head: any head: backbone output → (B, C) logits
         temperature: T > 0 (`fit_temperature`)
     Raises:
-        ConfigError: temperature=<temperature> must be > 0
+        ConfigError: temperature=… must be > 0
     Source:
         Guo et al. 2017, temperature scaling.
     """

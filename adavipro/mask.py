@@ -23,7 +23,7 @@ def check_region_size(region_size:int, image_size:int):
         region_size: R, side of a decision region in pixels
         image_size: S, input side in pixels
     Raises:
-        ConfigError: region_size=<region_size> must divide image_size=<image_size>: use one of <divs>
+        ConfigError: region_size=… must divide image_size=…: use one of <divs>
     """
     if not isinstance(region_size, int) or isinstance(region_size, bool) or region_size < 1 or image_size % region_size:
         divs = [d for d in range(2, image_size // 2 + 1) if image_size % d == 0]
@@ -37,7 +37,8 @@ class MaskGenerator(nn.Module):
     `policy_norm='area'` divides $F_p$'s weighted sum by the region's area $R^2$ (the bias is not scaled), so a
     logit is the region's *mean* of $w\cdot h$ rather than its sum over $R^2$ positions: the paper says $F_p$
     "normalises the logit map according to the predefined size" (Yang et al. 2024, §3.2) without a formula, and the
-    plain sum grows with $R^2$ (65,536 terms at D = 64, R = 32), which makes its logits run away (`06_adavipro`).
+    plain sum grows with $R^2$ (65,536 terms at D = 64, R = 32), which makes its logits run away (to the hundreds,
+    far beyond the unit-scale Gumbel noise).
     `init_on` sets the policy bias so that every region starts on with probability `init_on` (ConvNet-AIG, Veit &
     Belongie 2018, opens ~85 % of its gates at the start): $b_1 - b_0 = \log\frac{q}{1-q}$.
 
@@ -48,10 +49,10 @@ class MaskGenerator(nn.Module):
         policy_norm: 'none' (the paper's plain sum) or 'area' (divided by R²)
         init_on: None (PyTorch's default init) or the initial P(on) in (0, 1)
     Raises:
-        ConfigError: embed_dim=<embed_dim> must be a positive integer (paper: 8, 16, 32 or 64);
-            region_size=<region_size> must be a positive integer (paper: 8, 16, 32 or 56); policy_norm=<policy_norm>:
-            choose 'none' (the paper's sum) or 'area' (the mean over the region); mask_init_on=<init_on> must be None or
-            a probability strictly between 0 and 1 (ConvNet-AIG: 0.85)
+        ConfigError: embed_dim=… must be a positive integer (paper: 8, 16, 32 or 64); region_size=… must be a positive
+            integer (paper: 8, 16, 32 or 56); policy_norm=…: choose 'none' (the paper's sum) or 'area' (the mean over
+            the region); mask_init_on=<init_on> must be None or a probability strictly between 0 and 1 (ConvNet-AIG:
+            0.85)
     Source:
         AdaViPro (Yang et al. 2024), §3.2, eqs. 4, 6-7; ConvNet-AIG (Veit & Belongie 2018) for `init_on`.
     """

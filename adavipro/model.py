@@ -63,8 +63,8 @@ class Preprocess(nn.Module):
         std: per-channel std, in [0,1] units
         interpolation: 'bilinear' or 'bicubic' (`BackboneConfig.interpolation`)
     Raises:
-        ConfigError: interpolation=<interpolation>: use 'bilinear' or 'bicubic'; image_size=<image_size> must be a
-            positive integer (pixels); <name>=<tuple(v)> must be three per-channel numbers in [0, 1] units
+        ConfigError: interpolation=…: use 'bilinear' or 'bicubic'; image_size=… must be a positive integer (pixels);
+            <name>=<tuple(v)> must be three per-channel numbers in [0, 1] units
     Source:
         timm's `pretrained_cfg` / open_clip's image transform (resize, then normalise).
     """

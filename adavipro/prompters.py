@@ -79,8 +79,8 @@ def check_prompt_size(prompt_size:int, image_size:int, max_frac:float=0.5):
         image_size: S, input side in pixels
         max_frac: largest allowed p as a fraction of S (0.5 for padding, 1.0 for a patch)
     Raises:
-        ConfigError: prompt_size=<prompt_size> is out of range for image_size=<image_size>: use an integer in [1, <hi>]
-            (<hi> ...
+        ConfigError: prompt_size=… is out of range for image_size=…: use an integer in [1, <hi>] (<hi> covers the whole
+            image)
     """
     if not isinstance(prompt_size, int) or isinstance(prompt_size, bool) or not 1 <= prompt_size <= image_size * max_frac:
         hi = int(image_size * max_frac)

@@ -337,7 +337,7 @@ def choose_lr(df:pd.DataFrame,                       # runs of a learning-rate s
     Returns:
         by…, lr_col (chosen), n, mean, std, lo, hi, seeds of it; lrs tried; runner_up, diff_* (paired), verdict
     Raises:
-        ValueError: value=<value>: a learning rate is chosen on validation, never on test
+        ValueError: value=…: a learning rate is chosen on validation, never on test
     """
     if value.startswith("test"): raise ValueError(f"value={value!r}: a learning rate is chosen on validation, never on test")
     by = list(by)

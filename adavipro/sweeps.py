@@ -432,9 +432,9 @@ def plan_experiment(name:str,                 # one of `list_experiments()`
         ConfigError: unknown parameter <', '.join(unknown)>; parameters: <', '.join(TRAIN_PARAMS + SWEEP_KEYS)>; a sweep
             never overwrites a finished run: delete that run's folder (or use another --out) to run it again; out_dir is
             set per run by the sweep (<out>/<experiment>/<run name>): use out_root / --out; datasets=[] selects no run:
-            name at least one dataset; methods=<methods> selects no run of <name>; seeds=<seeds> must be a non-empty
-            list of integers >= 0, e.g. -p seeds 0,1,2; two different runs would share the folder <n>: the overrides
-            collapse a grid axis the name does not show
+            name at least one dataset; methods=… selects no run of <name>; seeds=… must be a non-empty list of integers
+            >= 0, e.g. -p seeds 0,1,2; two different runs would share the folder <n>: the overrides collapse a grid axis
+            the name does not show
     """
     pre, grid = _preset(preset), EXPERIMENTS.get(name)
     overrides = dict(overrides or {})
@@ -790,8 +790,8 @@ def visible_gpus(gpus:str|Sequence[int]|None=None, # indices among the GPUs torc
     Returns:
         their CUDA_VISIBLE_DEVICES values; [] on a machine without GPUs
     Raises:
-        ConfigError: gpus=<gpus> must be GPU indices separated by commas, e.g. --gpus 0,1; --gpus names GPU
-            <missing[0]>, which is not present: <have> (torch.cuda.device_count() = <n>)
+        ConfigError: gpus=… must be GPU indices separated by commas, e.g. --gpus 0,1; --gpus names GPU <missing[0]>,
+            which is not present: <have> (torch.cuda.device_count() = <n>)
     """
     import torch
     n = torch.cuda.device_count()
@@ -998,9 +998,9 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
     Returns:
         one row per run: run, status, key parameters, test_acc, …, error
     Raises:
-        ConfigError: jobs=<jobs> must be a positive integer; executor=<executor>: choose one of <', '.join(EXECUTORS)>;
-            the --slurm-* options apply only with --executor slurm; --gpus chooses GPUs of this machine; with --executor
-            slurm, SLURM gives each job its GPUs: use ...; cannot find the training notebook <notebook>
+        ConfigError: jobs=… must be a positive integer; executor=…: choose one of <', '.join(EXECUTORS)>; the --slurm-*
+            options apply only with --executor slurm; --gpus chooses GPUs of this machine; with --executor slurm, SLURM
+            gives each job its GPUs: use ...; cannot find the training notebook <notebook>
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: raise ConfigError(f"jobs={jobs!r} must be a positive integer")
     if executor not in EXECUTORS: raise ConfigError(f"executor={executor!r}: choose one of {', '.join(EXECUTORS)}")
@@ -1409,9 +1409,8 @@ def check_overrides(experiment:str,   # one of `list_experiments()`, or 'all' (t
         preset: 'cpu' or 'paper'
         overrides: the `-p` values, parsed by `_parse_value`
     Raises:
-        ConfigError: <exp>/<name>: <e>; from `validate_config` (Check and normalise every field of `cfg` in place (mask
-            stabilisers from their recipe); raise `ConfigError` (one line, what to do) on the first problem. Returns
-            `cfg`)
+        ConfigError: <exp>/<name>: <e>; from `validate_config` (any invalid `TrainConfig` field, one line that says what
+            to do)
     """
     from adavipro.config import validate_config
     for exp in (STUDY if experiment == "all" else [experiment]):

@@ -42,8 +42,7 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
         device: torch.device the model is moved to; None: `resolve_device(cfg.device)`
     Raises:
         ConfigError: from `check_image_size` (unless this backbone accepts `image_size`×`image_size` inputs); from
-            `validate_config` (Check and normalise every field of `cfg` in place (mask stabilisers from their recipe);
-            raise `ConfigError` (one line, what to do) on the first problem. Returns `cfg`)
+            `validate_config` (any invalid `TrainConfig` field, one line that says what to do)
     """
     validate_config(cfg)
     device = device or resolve_device(cfg.device)
@@ -242,8 +241,7 @@ def fit_sgd(cfg:TrainConfig,             # the run's configuration, validated (`
     Returns:
         the metrics written to out_dir/metrics.json
     Raises:
-        ConfigError: from `check_run_folder` (Refuse a finished run unless `overwrite` (checked before anything is built
-            or deleted))
+        ConfigError: from `check_run_folder` (a finished run in `out_dir` without `overwrite`)
     """
     check_run_folder(cfg)
     dist = init_distributed(cfg.device)
