@@ -98,7 +98,7 @@ def add_masked_prompt(x:Tensor,         # (B,C,S,S) images
         (B,C,S,S) x + P ⊙ Φ(m), in the promoted dtype of x and P
     Raises:
         ValueError: image <tuple(x.shape)>, prompt <tuple(prompt.shape)> and region mask <tuple(mask.shape)> do not fit
-            ...
+            region_size=<R>: the images must be (S/R)·R = S pixels on each side
     Source:
         AdaViPro (Yang et al. 2024), eqs. 4-5.
     """
@@ -251,11 +251,11 @@ class AdaViProPrompter(Prompter):
         target_weight: λ ≥ 0 of the target-rate loss
         sampler: training-time mask sampler: 'gumbel' (paper) or 'straight_through'
     Raises:
-        ConfigError: from `check_mask_sampler` (unless `name` is a known mask sampler); from `check_region_size` (unless
-            `region_size` is a positive integer that divides `image_size`); from `check_stabilisers` (for a negative τ
-            floor or warm-up, a target rate outside (0, 1), or a negative λ (the one check of these four, used by
-            `AdaViProPrompter` and `validate_config`)); from `check_temperature` (unless `tau0 > 0` and `0 < gamma <=
-            1`); from `check_prompt_size`: prompt_size outside [1, S/2]
+        ConfigError: from `check_mask_sampler` (a `sampler` that is not a key of `MASK_SAMPLERS`); from
+            `check_region_size` (a `region_size` that is not a positive divisor of `image_size`); from
+            `check_stabilisers` (a negative τ floor or warm-up, a target rate outside (0, 1), or a negative λ); from
+            `check_temperature` (`tau0` <= 0 or `gamma` outside (0, 1]); from `check_prompt_size`: prompt_size outside
+            [1, S/2]
     Source:
         AdaViPro (Yang et al. 2024), eqs. 3-7; Gumbel-Softmax (Jang et al. 2017).
     """
@@ -375,9 +375,7 @@ class AdaViProPrompter(Prompter):
             x: (B,3,S,S) normalised images
             object_mask: (B,1,S,S) object matte in {0,1} (placement data), or None
         Returns:
-            (B,3,S,S) x + P ⊙ m_p (eq. 5) Only the regions the frame P reaches are decided: elsewhere P = 0, so a
-                decision there changes neither the output nor any gradient. Their logits are 0 and their (irrelevant)
-                decisions still draw their noise.
+            (B,3,S,S) x + P ⊙ m_p (eq. 5)
         Source:
             AdaViPro (Yang et al. 2024), eq. 5 (mask by eqs. 3-4, 6-7).
         """

@@ -88,7 +88,7 @@ class Backbone(nn.Module):
 
     Args:
         model: the pretrained network; frozen in place unless `copy`
-        cfg: what downstream stages need to know about it
+        cfg: `BackboneConfig` of `model`: input size, mean/std (in [0, 1] units), head kind, number of outputs
         copy: True: freeze a deep copy of `model`, never the caller's object
     """
     def __init__(self, model:nn.Module, # the pretrained network; frozen in place unless `copy`
@@ -141,7 +141,7 @@ class Backbone(nn.Module):
             image_size: side of the square images that will be fed
         Raises:
             ConfigError: backbone <self.cfg.name> needs image_size=<self.cfg.input_size> (got <image_size>): its patch
-                grid and ...
+                grid and position embeddings are fixed
         """
         if not self.cfg.any_size and image_size != self.cfg.input_size:
             raise ConfigError(f"backbone {self.cfg.name!r} needs image_size={self.cfg.input_size} (got {image_size}): "

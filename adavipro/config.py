@@ -250,16 +250,15 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
             at most 4096 (paper: 8 to 64); label_mapping=<cfg.label_mapping>: choose 'first' (VP) or 'frequency'
             (ILM-VP); prompt_optimizer=<cfg.prompt_optimizer>: choose 'sgd' (VP, the paper) or 'adam' (ILM-VP);
             use_edges=<cfg.use_edges> must be True or False; <name>=<getattr(cfg, name)> must be True or False; method
-            'oracle' needs the object's position: use a placement dataset (dataset='placement:<cfg.dataset>'), ...;
-            num_tokens=<cfg.num_tokens> is VPT's number of prompt tokens: use a positive integer (VPT: 1 to 200); method
-            'adavipro' uses VP's padding template; got prompter=<cfg.prompter>: set prompter='padding' ...; from
-            `_check_mask_stabilisers` (Fill the fields left at `RECIPE` from `cfg.mask_recipe` (in place), then check
-            all nine); from `check_data_cache` (Where decoded images are cached; `ConfigError` (one line) for a value
-            that is not 'auto', 'off' or a folder); from `check_dataset_spec` (unless `get_dataset` accepts the form of
-            `spec`. Nothing is read from disk); from `check_precision` (unless `precision` is one of `PRECISIONS`); from
-            `check_prompt_size` (unless `1 <= prompt_size <= image_size*max_frac` (padding: width per side, at most
-            S/2)); from `check_region_size` (unless `region_size` is a positive integer that divides `image_size`); from
-            `check_temperature` (unless `tau0 > 0` and `0 < gamma <= 1`)
+            'oracle' needs the object's position: use a placement dataset (dataset='placement:<cfg.dataset>'), not
+            dataset=<cfg.dataset>; num_tokens=<cfg.num_tokens> is VPT's number of prompt tokens: use a positive integer
+            (VPT: 1 to 200); method 'adavipro' uses VP's padding template; got prompter=<cfg.prompter>: set
+            prompter='padding' (prompt_size sets its width); from `_check_mask_stabilisers` (an unknown `mask_recipe` or
+            stabiliser fields out of range (`check_stabilisers`)); from `check_data_cache` (a `data_cache` that is not
+            'auto', 'off' or a folder); from `check_dataset_spec` (a dataset spec whose form `get_dataset` does not
+            accept); from `check_precision` (a `precision` not in `PRECISIONS`); from `check_prompt_size` (a
+            `prompt_size` outside [1, image_size·max_frac]); from `check_region_size` (a `region_size` that is not a
+            positive divisor of `image_size`); from `check_temperature` (`tau0` <= 0 or `gamma` outside (0, 1])
     """
     for name in ("dataset", "backbone", "method", "prompter", "out_dir", "data_root", "init"):
         if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name):

@@ -185,7 +185,7 @@ def flock_supported(folder:str|Path # an existing, writable folder
         False where the file system refuses flock (`NO_FLOCK_ERRNOS`)
     Raises:
         ConfigError: cannot lock files in <folder> on its <file_system_type(folder)> file system (<e.strerror or e>):
-            use a ...
+            use a folder on a local disk
     """
     try: import fcntl
     except ImportError: return False   # not a POSIX system
@@ -282,7 +282,7 @@ def precision_autocast(device:torch.device, # where the forward pass runs
         device: where the forward pass runs
         precision: one of `PRECISIONS`
     Raises:
-        ConfigError: from `check_precision` (unless `precision` is one of `PRECISIONS`)
+        ConfigError: from `check_precision` (a `precision` not in `PRECISIONS`)
     """
     check_precision(precision)
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")

@@ -48,7 +48,7 @@ class TensorImageDataset(Dataset):
         labels: (N,) class indices, stored as int64
     Raises:
         ConfigError: images must be a uint8 tensor (N,3,H,W), or (N,4,H,W) with the object's matte as channel 3, got
-            ...; labels must have shape (<len(images)>,), got <tuple(labels.shape)>
+            <images.dtype> <tuple(images.shape)>; labels must have shape (<len(images)>,), got <tuple(labels.shape)>
     """
     def __init__(self, images:Tensor, # uint8 (N,3,H,W) RGB in [0,255], or (N,4,H,W): RGB + the object's matte
                  labels:Tensor|Sequence[int], # (N,) class indices, stored as int64
@@ -662,9 +662,10 @@ def decode_cached(paths:Sequence[str|Path], # image files, in the order the rows
         uint8 (N,3,S,S) in [0,255], memory-mapped from the cache (copy-on-write)
     Raises:
         ConfigError: decode_cached needs files and a positive image_size, got <len(paths)> and <image_size>; cannot
-            cache the decoded images of <name> in <cache_dir>: <why>; set data_cache to a writable folder, or ...; the
-            decoded images of <name> need <_human(need)> in <cache_dir>, which has <_human(free)> free: set ...; the
-            decoded-image cache <npy> <why> right after it was written: check the disk
+            cache the decoded images of <name> in <cache_dir>: <why>; set data_cache to a writable folder, or 'off' to
+            decode images on every access; the decoded images of <name> need <_human(need)> in <cache_dir>, which has
+            <_human(free)> free: set data_cache to a folder on a larger disk, or 'off'; the decoded-image cache <npy>
+            <why> right after it was written: check the disk
     """
     paths, S, cache_dir = [str(p) for p in paths], int(image_size), Path(cache_dir).expanduser()
     if not paths or S < 1: raise ConfigError(f"decode_cached needs files and a positive image_size, got {len(paths)} and {image_size!r}")
@@ -764,8 +765,7 @@ def get_dataset(name:str, # a name from `list_datasets()`, 'imagefolder:<path>' 
         train/val/test of (uint8 (3,H,W) in [0,255], int label) items ((4,S,S) for placement), and class names
     Raises:
         ConfigError: dataset name must be a string such as 'cifar10', got <name>; from `_check_args`; from
-            `check_data_cache` (Where decoded images are cached; `ConfigError` (one line) for a value that is not
-            'auto', 'off' or a folder)
+            `check_data_cache` (a `data_cache` that is not 'auto', 'off' or a folder)
     """
     if not isinstance(name, str): raise ConfigError(f"dataset name must be a string such as 'cifar10', got {name!r}")
     caps = dict(train_per_class=train_per_class, val_per_class=val_per_class, test_per_class=test_per_class)
@@ -997,9 +997,9 @@ def make_placement(images:Tensor,             # uint8 (N,3,h,w) objects, any siz
         uint8 (N,4,S,S): the RGB canvas, then the object's matte (255 on it, 0 elsewhere)
     Raises:
         ConfigError: placement grid=… must be a positive integer (pixels); placement background texture must be uint8
-            (3,<image_size>,<image_size>), got <background.dtype> ...; placement background=… must be an integer in [0,
-            255] or a uint8 (3,S,S) texture; placement objects must be a uint8 tensor (N,3,H,W), got <images.dtype>
-            <tuple(images.shape)>
+            (3,<image_size>,<image_size>), got <background.dtype> <tuple(background.shape)>; placement background=… must
+            be an integer in [0, 255] or a uint8 (3,S,S) texture; placement objects must be a uint8 tensor (N,3,H,W),
+            got <images.dtype> <tuple(images.shape)>
     """
     scale = PLACEMENT_SCALE if scale is None else scale
     grid = (PLACEMENT_GRID or placement_grid(image_size)) if grid is None else grid

@@ -204,7 +204,7 @@ def frequency_mapped_head(backbone:nn.Module, # a `Backbone` that is an ImageNet
         outputs: `backbone_outputs` of train_ds if already computed
     Raises:
         ConfigError: frequency label mapping is for ImageNet classifiers; <backbone.cfg.name> is a
-            <backbone.cfg.head_kind> ...
+            <backbone.cfg.head_kind> backbone (it has its own head)
     Source:
         ILM-VP (Chen et al. 2023), frequency label mapping.
     """

@@ -30,7 +30,7 @@ def check_images(images:Tensor # what `Preprocess` is given
             <tuple(images.shape)> look channels-last (B,H,W,C): pass images.permute(0, 3, 1, 2); images must be
             (B,3,H,W) channels-first; got shape <tuple(images.shape)>; images must be uint8 in [0, 255] or float in [0,
             1]; got dtype <images.dtype>; float images must be in [0, 1] (unnormalised); got values in [<lo.item()>,
-            <hi.item()>]: divide 0–255 ...
+            <hi.item()>]: divide 0–255 images by 255 or pass them as uint8; Preprocess normalises itself
     """
     if not isinstance(images, Tensor): raise ConfigError(f"images must be a torch.Tensor (B,3,H,W); got {type(images).__name__}")
     if images.dim() != 4 or images.shape[1] not in (3, 4):
@@ -94,8 +94,8 @@ class Preprocess(nn.Module):
         Returns:
             (B,3,S,S) float32, normalised
         Raises:
-            ConfigError: from `check_images` (unless `images` is `(B,3|4,h,w)` channels-first, uint8 in [0, 255] or
-                float in [0, 1])
+            ConfigError: from `check_images` (channels-last (B,h,w,3) images, a tensor that is not 4-D, a dtype other
+                than uint8/float, float values outside [0, 1])
         """
         check_images(images)
         x = images[:, :3]
@@ -154,7 +154,7 @@ class PromptedClassifier(nn.Module):
         head: (B,F) → (B,C) class logits
     Raises:
         ConfigError: the prompter is built for <want>×<want> inputs but Preprocess makes <size>×<size>: build both with
-            the ...
+            the same image_size
     Source:
         VP (Bahng et al. 2022), eq. 1; AdaViPro (Yang et al. 2024), eqs. 1-2 and 5.
     """
@@ -274,7 +274,7 @@ class OraclePrompter(Prompter):
         region_size: R, side of a region: off when any of its pixels is on the object
         init: template init, as in VP
     Raises:
-        ConfigError: from `check_region_size` (unless `region_size` is a positive integer that divides `image_size`)
+        ConfigError: from `check_region_size` (a `region_size` that is not a positive divisor of `image_size`)
     Source:
         VP (Bahng et al. 2022) padding template; AdaViPro (Yang et al. 2024), eq. 5 with the oracle mask.
     """

@@ -96,8 +96,7 @@ class PaddingPrompter(Prompter):
         image_size: S, side of the (square) input
         init: 'randn' (official VP) or 'zeros'
     Raises:
-        ConfigError: from `check_prompt_size` (unless `1 <= prompt_size <= image_size*max_frac` (padding: width per
-            side, at most S/2))
+        ConfigError: from `check_prompt_size` (a `prompt_size` outside [1, image_size·max_frac])
     Source:
         VP (Bahng et al. 2022), `PadPrompter`.
     """
@@ -139,8 +138,7 @@ class FixedPatchPrompter(Prompter):
         image_size: S, input side in pixels
         init: 'randn' (VP) or 'zeros': the patch's initial values
     Raises:
-        ConfigError: from `check_prompt_size` (unless `1 <= prompt_size <= image_size*max_frac` (padding: width per
-            side, at most S/2))
+        ConfigError: from `check_prompt_size` (a `prompt_size` outside [1, image_size·max_frac])
     Source:
         VP (Bahng et al. 2022), `FixedPatchPrompter`.
     """

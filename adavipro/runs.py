@@ -71,7 +71,7 @@ def check_run_folder(cfg:TrainConfig):
         cfg: `TrainConfig` of the run (`out_dir`, `overwrite`)
     Raises:
         ConfigError: out_dir=<cfg.out_dir> is a file: choose a folder; <out> already holds a finished run
-            (metrics.json): choose another out_dir, or pass overwrite=True to ...
+            (metrics.json): choose another out_dir, or pass overwrite=True to replace it
     """
     out = Path(cfg.out_dir)
     if out.exists() and not out.is_dir(): raise ConfigError(f"out_dir={cfg.out_dir!r} is a file: choose a folder")
@@ -87,7 +87,7 @@ def prepare_run_folder(cfg:TrainConfig) -> Path:
         cfg: `TrainConfig` of the run (`out_dir`, `overwrite`)
     Raises:
         ConfigError: <out> already holds a finished run (metrics.json): choose another out_dir, or pass overwrite=True
-            to ...
+            to replace it
     """
     out = Path(cfg.out_dir)
     if (out / "metrics.json").exists():
@@ -158,9 +158,10 @@ def read_checkpoint(path:str|Path, # a `last.pt` or `best.pt`
         its contents, on the CPU
     Raises:
         ConfigError: cannot read checkpoint <path> (UnpicklingError): delete it or pass overwrite=True; checkpoint
-            <path> would call <unsafe[1]> when loaded, which a safe load refuses (it holds more than ...; cannot read
-            checkpoint <path> (<type(e).__name__>): delete it or pass overwrite=True; checkpoint <path> is not an
-            adavipro checkpoint: delete it or pass overwrite=True
+            <path> would call <unsafe[1]> when loaded, which a safe load refuses (it holds more than tensors and plain
+            data; it may have been crafted to run code): delete it, or pass overwrite=True; cannot read checkpoint
+            <path> (<type(e).__name__>): delete it or pass overwrite=True; checkpoint <path> is not an adavipro
+            checkpoint: delete it or pass overwrite=True
     """
     try:
         with torch.serialization.safe_globals(_NUMPY_ARRAYS): ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -183,7 +184,7 @@ def load_checkpoint(path:str|Path, cfg:TrainConfig) -> dict:
         cfg: `TrainConfig` of the run; the checkpoint must come from the same configuration
     Raises:
         ConfigError: checkpoint <path> was made with another configuration (<'; '.join(diff)>): use another out_dir, or
-            ...
+            overwrite=True to start again
     """
     ck = read_checkpoint(path)
     diff = config_diff(ck.get("config", {}), asdict(cfg))

@@ -246,7 +246,8 @@ def dataset_params(preset:dict, # a preset of `PRESETS`
     Returns:
         {'dataset': spec} plus, for a family in another regime, its 'label_mapping'
     Raises:
-        ConfigError: the preset's dataset <name> is <v>: give a spec, or a dict with 'dataset' and at most <', ...
+        ConfigError: the preset's dataset <name> is <v>: give a spec, or a dict with 'dataset' and at most <',
+            '.join(DATASET_KEYS[1:])>
     """
     v = preset["datasets"].get(name, name)
     p = dict(v) if isinstance(v, dict) else dict(dataset=v)
@@ -542,7 +543,8 @@ def preset_params(dataset:str=TrainConfig.dataset, # the run's dataset spec
         every `TrainConfig` field: the run's parameters
     Raises:
         ConfigError: unknown parameter <', '.join(unknown)>; parameters: <', '.join(TRAIN_PARAMS)>; <why>
-            (<p['backbone']> at <p['image_size']> px, <p['epochs']> epochs of batch <p['batch_size']>), which ...
+            (<p['backbone']> at <p['image_size']> px, <p['epochs']> epochs of batch <p['batch_size']>), which needs a
+            CUDA GPU, and torch sees none: -p device cpu to run it here anyway, or -p preset cpu ...
     """
     name = preset if preset is not None else "paper" if dataset in PAPER_DATASETS else "cpu"
     pre = _preset(name)
@@ -567,7 +569,7 @@ def repo_root() -> Path:
 
     Raises:
         ConfigError: cannot find nbs/train.ipynb in <root> (the folder above the adavipro package): sweeps execute that
-            ...
+            notebook of a checkout: git clone https://github.com/adavipro/adavipro && pip install -e ...
     """
     import adavipro
     root = Path(adavipro.__file__).resolve().parent.parent
@@ -589,7 +591,8 @@ def ensure_cifar10_folder(folder:str|Path|None=None,  # default: <repo>/data/cif
     Raises:
         ConfigError: <folder> exists but has no train/ and test/ folders: remove it so that it can be unpacked again
             from <tarball>; the cpu preset reads CIFAR-10 from <folder> (train/<class>/, test/<class>/), which is
-            missing, and the ...; <tarball> does not unpack to train/ and test/ folders
+            missing, and the tarball to unpack it from, <tarball>, is absent: unpack cifar10-jpeg.tar.gz into that
+            folder, ...; <tarball> does not unpack to train/ and test/ folders
     """
     root = repo_root()
     folder = root / CIFAR10_FOLDER if folder is None else Path(folder)
@@ -841,8 +844,8 @@ class SlurmConfig:
         requeues: --slurm-requeues: times a job cut off at its time limit is requeued (preemptions do not count)
     Raises:
         ConfigError: --slurm-<flag> <v>: must be an integer >= <low>; --slurm-gpus-per-job <self.gpus_per_job>: a run is
-            one process on one GPU, so <self.gpus_per_job - 1> ...; --slurm-mem <m>: must be a positive number of GB,
-            e.g. --slurm-mem 64
+            one process on one GPU, so <self.gpus_per_job - 1> would sit idle: use 1 (0 on a CPU-only partition), and
+            --jobs for runs at once; --slurm-mem <m>: must be a positive number of GB, e.g. --slurm-mem 64
     """
     partition:str|None=None # --slurm-partition; None: the cluster's default
     time_min:int=24 * 60    # --slurm-time: minutes a job may run; at the limit it is requeued and resumes from its last.pt
@@ -880,7 +883,8 @@ def make_executor(kind:str,                    # 'local' or 'slurm'
         jobs: slurm: tasks of a job array that run at once
     Raises:
         ConfigError: executor=<kind>: submitit executors are local and slurm; --executor slurm needs SLURM, and its srun
-            is not on PATH here: start the sweep on the cluster's login ...
+            is not on PATH here: start the sweep on the cluster's login node, or use --executor local (or process) on
+            this machine
     """
     import submitit
     if kind not in ("local", "slurm"): raise ConfigError(f"executor={kind!r}: submitit executors are local and slurm")
@@ -1000,7 +1004,7 @@ def run_configs(runs:dict[str, dict],      # run name → parameters of nbs/trai
     Raises:
         ConfigError: jobs=… must be a positive integer; executor=…: choose one of <', '.join(EXECUTORS)>; the --slurm-*
             options apply only with --executor slurm; --gpus chooses GPUs of this machine; with --executor slurm, SLURM
-            gives each job its GPUs: use ...; cannot find the training notebook <notebook>
+            gives each job its GPUs: use --slurm-gpus-per-job; cannot find the training notebook <notebook>
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: raise ConfigError(f"jobs={jobs!r} must be a positive integer")
     if executor not in EXECUTORS: raise ConfigError(f"executor={executor!r}: choose one of {', '.join(EXECUTORS)}")
@@ -1241,7 +1245,8 @@ def gpu_throughput(gpu:str|float # a name of `GPUS`, or the TFLOP/s a run achiev
     Returns:
         FLOP/s one run achieves
     Raises:
-        ConfigError: unknown GPU <gpu>: choose one of <', '.join(GPUS)>, or give the TFLOP/s a run achieves on yours ...
+        ConfigError: unknown GPU <gpu>: choose one of <', '.join(GPUS)>, or give the TFLOP/s a run achieves on yours
+            (--gpu-tflops, a positive number)
     """
     if isinstance(gpu, str) and gpu.lower() in GPUS: return GPUS[gpu.lower()] * GPU_MFU
     if isinstance(gpu, (int, float)) and not isinstance(gpu, bool) and math.isfinite(gpu) and gpu > 0: return gpu * 1e12

@@ -187,7 +187,7 @@ def coop_split(train:list[tuple[str, int]], # (video, label) of trainlist01
         {"train", "val", "test"}: [frame relpath, label, CoOp class name] each
     Raises:
         ConfigError: class <names[y]> has <len(idx)> video(s) in the train list; at least 2 are needed to carve a val
-            split: ...
+            split: use the complete official lists
     """
     names = {y: c for c, y in classes.items()}
     by_class = {y: [] for y in names}

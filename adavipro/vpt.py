@@ -46,7 +46,8 @@ def vit_layout(net:nn.Module # `Backbone.model`: an open_clip CLIP model or a ti
     Args:
         net: `Backbone.model`: an open_clip CLIP model or a timm VisionTransformer
     Raises:
-        ConfigError: VPT needs a Vision Transformer backbone (an open_clip ViT or a timm VisionTransformer); got ...
+        ConfigError: VPT needs a Vision Transformer backbone (an open_clip ViT or a timm VisionTransformer); got
+            <type(vis).__name__>: use e.g. backbone='clip:ViT-B-32:openai' or 'timm:vit_base_patch16_224'
     """
     vis = getattr(net, "visual", net)
     vis = getattr(vis, "trunk", vis)                       # open_clip towers built on a timm trunk
@@ -100,7 +101,7 @@ class VPTPrompter(Prompter):
             backbone: a `Backbone` whose `.model` is an open_clip or timm ViT (or that network itself)
         Raises:
             ConfigError: this VPT prompter is already attached to a backbone; create a new one; this backbone already
-                carries VPT prompts of another prompter: call its .remove() first, or create a new ...
+                carries VPT prompts of another prompter: call its .remove() first, or create a new backbone
         """
         if self._handles: raise ConfigError("this VPT prompter is already attached to a backbone; create a new one")
         net = getattr(backbone, "model", backbone)
