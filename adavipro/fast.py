@@ -250,7 +250,7 @@ class BatchFirstSelfAttention(nn.MultiheadAttention):
     float (L, L) mask added to the logits; otherwise the stock forward runs. Returns `(output (B, L, E), None)`."""
     def forward(self, query:Tensor, key:Tensor, value:Tensor, key_padding_mask=None, need_weights:bool=True,
                 attn_mask:Tensor|None=None, average_attn_weights:bool=True, is_causal:bool=False):
-        """`nn.MultiheadAttention.forward`; self-attention without weights takes the fused path when the fast paths are on.
+        """`nn.MultiheadAttention.forward`; self-attention without weights takes the fused path (fast paths on).
 
         Args:
             query: (B,L,E) float tokens (batch_first); the fast path needs query is key is value

@@ -1190,7 +1190,8 @@ def estimate_seconds(p:dict,       # the run's train.ipynb parameters
                     ) -> float|None: # seconds, or None where the dataset's size is unknown
     """Rough seconds one run takes on a 2-core CPU with `threads` threads, the other core(s) busy with another run as
     in a sweep (`--jobs 2`: one thread each): `_COST` times `cost_terms`, on the machine `_COST` was fitted on, scaled
-    by `machine_s / REFERENCE_MACHINE_S` for another. With `gpu`, the seconds of one GPU from the run's FLOPs (`gpu_seconds`).
+    by `machine_s / REFERENCE_MACHINE_S` for another.
+    With `gpu`, the seconds of one GPU from the run's FLOPs (`gpu_seconds`).
 
     Args:
         p: the run's train.ipynb parameters
