@@ -106,9 +106,9 @@ def run_experiment(name:str, work:Path, parameters:dict|None=None) -> Path:
 
 
 def differing_tables(report_dir:Path, committed_dir:Path) -> list[str]:
-    "The names of the report's tables (*.md) that differ from, or are missing in, the committed ones."
-    return sorted(f.name for f in committed_dir.glob("*.md") if f.name != "README.md"
-                  and not ((report_dir / f.name).is_file() and filecmp.cmp(f, report_dir / f.name, shallow=False)))
+    "The names of the tables (*.md) the report wrote into `report_dir` that differ from, or are missing in, `committed_dir`."
+    return sorted(f.name for f in report_dir.glob("*.md")
+                  if not ((committed_dir / f.name).is_file() and filecmp.cmp(f, committed_dir / f.name, shallow=False)))
 
 
 EXPERIMENTS = ("train.ipynb", "report.ipynb")
@@ -140,7 +140,8 @@ def experiments(names=EXPERIMENTS) -> bool:
             print(f"nbs/{name}: saved with outputs", flush=True)
             if name == "report.ipynb":
                 diff = differing_tables(work / study / "report", ROOT / "results" / "cpu-preset")
-                print("report tables equal results/cpu-preset/*.md" if not diff else
+                n = len(list((work / study / "report").glob("*.md")))
+                print(f"the report's {n} tables equal results/cpu-preset/'s" if not diff else
                       f"report tables that differ from results/cpu-preset/: {', '.join(diff)}", flush=True)
     return ok
 
