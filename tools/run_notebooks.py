@@ -49,6 +49,13 @@ def skipped(cell, flags:set[str]) -> bool:
     return bool(flags & directives.keys())
 
 
+def save(nb, path:Path):
+    "Write notebook `nb` (execnb's or its JSON as a dict) to `path` through a temporary file and a rename."
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(nb2str(nb), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def run(path:Path, flags:set[str]) -> bool:
     "Execute `path` and save it with outputs (atomically); False, and the file untouched, if a cell fails."
     nb, shell, t0 = read_nb(path), CaptureShell(path), time.time()
@@ -61,9 +68,7 @@ def run(path:Path, flags:set[str]) -> bool:
         print(f"{path}: FAILED, left as it was", flush=True)
         return False
     finally: os.chdir(cwd)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(nb2str(nb), encoding="utf-8")
-    os.replace(tmp, path)
+    save(nb, path)
     print(f"{path}: {time.time() - t0:.0f} s", flush=True)
     return True
 
@@ -84,14 +89,6 @@ def keep_outputs(committed:dict, executed:dict) -> dict:
             c["outputs"], c["execution_count"] = e["outputs"], e["execution_count"]
         cells.append(c)
     return dict(committed, cells=cells)
-
-
-def save_json(nb:dict, path:Path):
-    "Write a notebook's JSON as nbdev and Jupyter do (indent 1, a final newline), through a temporary file and a rename."
-    import json
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def run_experiment(name:str, work:Path, parameters:dict|None=None) -> Path:
@@ -132,7 +129,7 @@ def experiments(names=EXPERIMENTS) -> bool:
                     params = {"experiment_dir": study}
                 executed = json.loads(run_experiment(name, work, params).read_text(encoding="utf-8"))
                 path = ROOT / "nbs" / name
-                save_json(keep_outputs(json.loads(path.read_text(encoding="utf-8")), executed), path)
+                save(keep_outputs(json.loads(path.read_text(encoding="utf-8")), executed), path)
             except Exception as e:
                 print(f"nbs/{name}: FAILED, left as it was: {type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}",
                       flush=True)
