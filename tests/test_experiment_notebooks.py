@@ -15,6 +15,7 @@ def _cell(nb, snippet): return next(c for c in nb["cells"] if snippet in _src(c)
 
 
 def _runner():
+    pytest.importorskip("execnb", reason="execnb (nbdev's) is not installed: pip install -e '.[dev]'")
     spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools" / "run_notebooks.py")
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
     return mod
