@@ -4,7 +4,7 @@
 
 # %% ../nbs/08a_config.ipynb #3e7a84e7
 from __future__ import annotations
-import dataclasses, math
+import dataclasses, math, os
 from dataclasses import dataclass, asdict
 
 import torch
@@ -303,6 +303,10 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
             raise ConfigError(f"method 'adavipro' uses VP's padding template; got prompter={cfg.prompter!r}: "
                               "set prompter='padding' (prompt_size sets its width)")
     resolve_device(cfg.device)
+    for f in dataclasses.fields(cfg):   # plain values: last.pt/best.pt hold asdict(cfg) and load with weights_only=True
+        v = getattr(cfg, f.name)
+        if isinstance(v, os.PathLike): setattr(cfg, f.name, os.fspath(v))                     # a Path → str
+        elif type(v).__module__ == "numpy" and hasattr(v, "item"): setattr(cfg, f.name, v.item())   # np.float64 → float
     return cfg
 
 # %% ../nbs/08a_config.ipynb #45474c66

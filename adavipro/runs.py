@@ -127,7 +127,8 @@ def set_rng_state(s:dict, gen:torch.Generator):
     random.setstate(s["python"]); np.random.set_state((name, np.asarray(keys, dtype=np.uint32), *rest))
     torch.set_rng_state(s["torch"])
     gen.set_state(s["data"])
-    if "cuda" in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s["cuda"])
+    if "cuda" in s and torch.cuda.is_available():   # per visible GPU; a job that sees fewer GPUs restores those it has
+        for i, st in enumerate(s["cuda"][:torch.cuda.device_count()]): torch.cuda.set_rng_state(st, i)
 
 # %% ../nbs/08b_runs.ipynb #03a10751
 def own_rng_state(ck:dict, # a `last.pt` as loaded

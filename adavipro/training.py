@@ -30,8 +30,8 @@ pd = optional_import("pandas", "study")   # the [study] extra; imported at the f
 
 # %% auto #0
 __all__ = ['pd', 'THROTTLE_BYTES', 'build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed',
-           'TrainingError', 'plot_history', 'fit_sgd', 'state_bytes', 'fit', 'field_docs', 'train_arg_parser',
-           'parse_args', 'main']
+           'TrainingError', 'plot_history', 'fit_sgd', 'state_bytes', 'check_shards', 'fit', 'field_docs',
+           'train_arg_parser', 'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #fc7b8787
 def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedClassifier, DatasetSplits]:
@@ -343,6 +343,27 @@ def state_bytes(module:nn.Module) -> int:
     """
     return sum(t.numel() * t.element_size() for t in module.state_dict().values() if torch.is_tensor(t))
 
+# %% ../nbs/08_training.ipynb #d163497d
+def check_shards(n_train:int,    # images in the training split
+                 batch_size:int, # the global batch
+                 world:int,      # ranks of the `torchrun` job (1: a single process)
+                ):
+    """Raise `ConfigError` when the last global batch would leave a rank without an image (`0 < n_train % batch_size < world`).
+
+    Args:
+        n_train: images in the training split
+        batch_size: the global batch
+        world: ranks of the `torchrun` job (1: a single process)
+    Raises:
+        ConfigError: the last batch of `n_train % batch_size` images is smaller than `world`: names a batch size that works
+    """
+    last = n_train % batch_size
+    if 0 < last < world:
+        ok = next(b for b in range(batch_size, 0, -1) if n_train % b == 0 or n_train % b >= world)
+        raise ConfigError(f"the last global batch holds {last} of the {n_train} training images, fewer than the {world} ranks "
+                          f"of this torchrun job, so a rank would train on none: use batch_size={ok} (or another whose last "
+                          f"batch has at least {world} images)")
+
 # %% ../nbs/08_training.ipynb #0407f753
 def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     gen = seed_everything(cfg.seed)
@@ -350,6 +371,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     if dist.world > 1 and device.type == "cuda": device = torch.device("cuda", dist.local_rank)
     if device.type == "cpu" and cfg.keep_freed_memory: keep_freed_memory()
     model, data = build_run(cfg, device)    # every user error is raised here, before out_dir is touched
+    check_shards(len(data.train), cfg.batch_size, dist.world)
     if dist.world > 1: torch.manual_seed(cfg.seed + dist.rank)   # each rank its own noise; `gen` (data order) is shared
     out = prepare_run_folder(cfg) if dist.main else Path(cfg.out_dir)
     dist.barrier()

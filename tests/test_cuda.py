@@ -137,3 +137,14 @@ def test_fit_on_cuda_resumes_inside_an_epoch(tmp_path, monkeypatch):
     assert ck["partial"] is not None and ck["epoch"] == 1
     m = fit(cfg, progress=False)
     assert m["steps"] == 2 * 5 and 0 <= m["test_acc"] <= 1
+
+
+def test_rng_states_of_more_gpus_than_this_job_sees_restore_those_it_has():
+    "A last.pt from a job that saw more GPUs (SLURM requeue with fewer) restores the visible ones instead of failing."
+    from adavipro.runs import rng_state, set_rng_state
+    gen = torch.Generator()
+    s = rng_state(gen)
+    s["cuda"] = list(s["cuda"]) + [s["cuda"][0]] * 3          # as saved where 3 more GPUs were visible
+    torch.cuda.manual_seed_all(1)
+    set_rng_state(s, gen)
+    assert torch.equal(torch.cuda.get_rng_state(0), s["cuda"][0])

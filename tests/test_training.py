@@ -231,3 +231,14 @@ def test_a_large_prompter_writes_last_pt_at_most_every_interval_and_always_at_th
     fit(tiny(tmp_path / "vp", method="vp", checkpoint_interval_s=3600.),
         callbacks=[lambda e, r: vp.append(torch.load(tmp_path / "vp" / "run" / "last.pt", weights_only=True)["epoch"])], progress=False)
     assert vp == [1, 2, 3]                                    # a small prompter: every epoch
+
+
+def test_a_path_or_numpy_number_in_the_config_still_gives_checkpoints_that_load_safely(tmp_path):
+    "validate_config turns a Path into str and numpy numbers into Python ones: last.pt/best.pt hold asdict(cfg)."
+    import numpy as np
+    cfg = tiny(tmp_path, method="adavipro", epochs=2, data_cache=tmp_path / "cache", tau0=np.float64(5.0),
+               gamma=np.float64(0.98))
+    with pytest.raises(Stop): fit(cfg, callbacks=[stop_after(1)], progress=False)
+    m = fit(cfg, progress=False)                       # resumes from last.pt, reads best.pt: both with weights_only=True
+    assert m["config"]["data_cache"] == str(tmp_path / "cache") and type(m["config"]["tau0"]) is float
+    for name in ("last.pt", "best.pt"): torch.load(Path(cfg.out_dir) / name, weights_only=True)
