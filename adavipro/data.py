@@ -28,7 +28,7 @@ from torchvision.transforms import functional as TF
 
 from tqdm import tqdm
 
-from .core import ConfigError, Registry, atomic_write, atomic_write_json
+from .core import ConfigError, Registry, atomic_write, atomic_write_json, show_progress
 
 # %% auto #0
 __all__ = ['TEST_FRACTION', 'TEST_SEED', 'datasets', 'FLOWERS102_CLASSES', 'EUROSAT_CLASSES', 'IMAGE_EXTENSIONS',
@@ -600,7 +600,7 @@ def _collate_decoded(items) -> tuple[int, Tensor|None, str|None]:
 # %% ../nbs/01_data.ipynb #ecb3fc52
 def _progress(total:int, desc:str):
     "A tqdm bar on stderr: live in a terminal; elsewhere (logs, notebooks) at most about ten updates."
-    if sys.stderr.isatty(): return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, mininterval=0.5)
+    if show_progress(): return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, mininterval=0.5)
     return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, mininterval=0, miniters=max(1, -(-total // 10)),
                 maxinterval=float("inf"), ascii=True)
 
