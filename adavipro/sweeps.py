@@ -22,14 +22,14 @@ pd = optional_import("pandas", "study")   # the [study] extra; imported at the f
 __all__ = ['pd', 'PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET',
            'ADAPTATION_BUDGET', 'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS',
            'MASK_METHODS', 'MASK_PARAMS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS',
-           'STABILISERS_ALONE', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'ANSI', 'EXECUTORS', 'LOCAL_TIMEOUT_MIN',
-           'REFERENCE_MACHINE_S', 'GPUS', 'GPU_MFU', 'DEFAULT_GPU', 'TRAIN_PASSES', 'STUDY', 'scale_size',
-           'method_defaults', 'list_presets', 'dataset_label', 'dataset_family', 'run_name', 'dataset_params',
-           'list_experiments', 'family_defaults', 'plan_experiment', 'default_out_dir', 'given_parameters',
-           'preset_params', 'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job', 'SlurmConfig',
-           'make_executor', 'machine_seconds', 'run_configs', 'run_experiment', 'image_passes', 'cost_terms',
-           'estimate_seconds', 'sweep_seconds', 'gpu_throughput', 'backbone_flops', 'run_flops', 'gpu_seconds',
-           'estimate_text', 'run_study', 'check_overrides', 'main']
+           'STABILISERS_ALONE', 'ABLATION_TABLES', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'ANSI', 'EXECUTORS',
+           'LOCAL_TIMEOUT_MIN', 'REFERENCE_MACHINE_S', 'GPUS', 'GPU_MFU', 'DEFAULT_GPU', 'TRAIN_PASSES', 'STUDY',
+           'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'dataset_family', 'run_name',
+           'dataset_params', 'list_experiments', 'family_defaults', 'plan_experiment', 'default_out_dir',
+           'given_parameters', 'preset_params', 'repo_root', 'ensure_cifar10_folder', 'visible_gpus', 'gpu_for_job',
+           'SlurmConfig', 'make_executor', 'machine_seconds', 'run_configs', 'run_experiment', 'image_passes',
+           'cost_terms', 'estimate_seconds', 'sweep_seconds', 'gpu_throughput', 'backbone_flops', 'run_flops',
+           'gpu_seconds', 'estimate_text', 'run_study', 'check_overrides', 'main']
 
 # %% ../nbs/11_sweeps.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -360,6 +360,22 @@ def _placement_benchmark(preset:dict) -> list[dict]:
     recipe of `MASK_RECIPES`, full-image prompt. `-p mask_recipe noise_free` keeps one AdaViPro run per seed;
     `-p datasets placement:texture:digits` picks the benchmark."""
     return _recipe_rows(dict(dataset=preset["placement"]))
+
+# %% ../nbs/11_sweeps.ipynb #2b7305be
+@EXPERIMENTS.register("recipes")
+def _recipes(preset:dict) -> list[dict]:
+    """Table 2's AdaViPro cells with the `noise_free` mask recipe (VP's and the paper recipe's runs are Table 2's)."""
+    return [dict(g, mask_recipe="noise_free") for g in _sizes_grid(preset) if g["method"] == "adavipro"]
+
+ABLATION_TABLES = ("table4", "table5", "table6", "table7")   # the ablations whose "below VP" needs VP at their budget
+
+@EXPERIMENTS.register("ablation_vp")
+def _ablation_vp(preset:dict) -> list[dict]:
+    """VP at p = 30 at each ablation table's budget (`ABLATION_TABLES`), on the ablation datasets whose family keeps the
+    experiment's budget; one row per distinct budget."""
+    budgets = list({tuple(sorted(preset["budget"].get(t, {}).items())): None for t in ABLATION_TABLES})
+    return [dict(d, method="vp", **dict(b)) for b in budgets for d in _ablation(preset)
+            if not preset.get("family", {}).get(dataset_family(d["dataset"], d.get("label_mapping", "first")))]
 
 # %% ../nbs/11_sweeps.ipynb #7db2e910
 def list_experiments() -> list[str]:
