@@ -27,11 +27,11 @@ _EXPORTS = {
     "Backbone": "backbones", "BackboneConfig": "backbones", "create_backbone": "backbones",
     "list_backbones": "backbones", "ClipHead": "heads", "LabelMappingHead": "heads",
     "TrainConfig": "config", "fit": "training", "evaluate": "training", "build_run": "training",
-    "get_dataset": "data", "list_datasets": "data", "list_experiments": "sweeps",
+    "get_dataset": "data", "list_datasets": "data", "list_experiments": "study",
     "ConfigError": "core",
 }
 _SUBMODULES = ("core", "data", "ucf101", "backbones", "heads", "prompters", "edges", "mask", "fast", "adaptive", "model",
-               "config", "runs", "training", "vpt", "baselines", "sweeps", "results", "api")
+               "config", "runs", "training", "vpt", "baselines", "study", "sweeps", "results", "api")
 __all__ = sorted(_EXPORTS)
 
 

@@ -102,7 +102,7 @@ class PromptedModel(PromptedClassifier):
 # %% ../nbs/13_api.ipynb #d9cbc6be
 def _scaled_defaults(method:str, image_size:int, options:dict) -> dict:
     "`options` with prompt_size and region_size, where missing, scaled from the paper's 30 and 32 at 224 px."
-    from adavipro.sweeps import scale_size   # the sweeps' rule, so that both scale alike
+    from adavipro.study import scale_size   # the sweeps' rule, so that both scale alike
     out = dict(options)
     out.setdefault("prompt_size", scale_size(30, image_size))
     out.setdefault("region_size", scale_size(32, image_size, divides=True))

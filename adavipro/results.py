@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from .sweeps import dataset_label, dataset_family
+from .study import dataset_label, dataset_family
 from .training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 from .core import optional_import
 

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
 
-from adavipro.sweeps import REFERENCE_MACHINE_S, cost_terms, estimate_seconds, plan_experiment
+from adavipro.study import plan_experiment
+from adavipro.sweeps import REFERENCE_MACHINE_S, cost_terms, estimate_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ("vp", "adavipro", "full_finetune")   # their own training coefficient each

@@ -1,7 +1,7 @@
 """The paper's training path end to end, killed mid-epoch and resumed: img/s including data, peak memory and MFU.
 
 What it runs is `adavipro.training.fit` itself, in a child process, with the paper preset's configuration
-(`adavipro.sweeps.PRESETS['paper']`: AdaViPro, p = 30, R = 32, D = 64, SGD lr 40, batch 256, bf16 autocast on CUDA)
+(`adavipro.study.PRESETS['paper']`: AdaViPro, p = 30, R = 32, D = 64, SGD lr 40, batch 256, bf16 autocast on CUDA)
 on random-weight CLIP ViT-B/32 (`clip:ViT-B-32:random`: the speed does not depend on the weights), for --epochs
 epochs of a JPEG folder (`imagefolder:`): --images CIFAR-10 training JPEGs (and a tenth as many test JPEGs), resized
 once to --image-size and stored as JPEGs, so the data path decodes full-size files as it would for the paper's
@@ -162,7 +162,7 @@ def flops_per_image(cfg, device:torch.device) -> float:
 def main(argv=None) -> int:
     a = parse_args(argv)
     if a.child: return child(*a.child)
-    from adavipro.sweeps import PRESETS, scale_size
+    from adavipro.study import PRESETS, scale_size
     from adavipro.training import TrainConfig
     device = resolve_device(a.device)
     S = a.image_size

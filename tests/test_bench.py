@@ -126,7 +126,7 @@ def test_pair_bench_rejects_a_bad_pair(pair):
 
 def test_estimate_bench_fits_the_cost_model(tmp_path):
     "bench/estimate.py on fabricated wall times that follow known coefficients: the fit recovers them."
-    from adavipro.sweeps import plan_experiment
+    from adavipro.study import plan_experiment
     sys.path.insert(0, str(ROOT / "bench"))
     from estimate import features
     coef = dict(fixed=20.0, train_vp=0.03, train_adavipro=0.033, train_full_finetune=0.06, eval=0.005, probe=0.02)

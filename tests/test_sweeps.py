@@ -10,8 +10,9 @@ import pytest
 
 from adavipro.core import ConfigError
 from adavipro.results import collect_runs
-from adavipro.sweeps import (ADAPTATION_BUDGET, PRESETS, dataset_family, SlurmConfig, _await_job, dataset_label, list_experiments, main, make_executor,
-                             plan_experiment, run_experiment, run_name, scale_size)
+from adavipro.study import (ADAPTATION_BUDGET, PRESETS, dataset_family, dataset_label, list_experiments, plan_experiment, run_name,
+                            scale_size)
+from adavipro.sweeps import SlurmConfig, _await_job, main, make_executor, run_experiment
 from adavipro.training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +60,8 @@ def test_grid_sizes_and_names(experiment, preset):
 
 def test_paper_command_in_train_notebook_is_the_paper_preset():
     "The paper's command that nbs/train.ipynb shows builds the `paper` preset's run, field for field (randn, mask lr 1)."
-    from adavipro.sweeps import _parse_value, preset_params
+    from adavipro.study import preset_params
+    from adavipro.sweeps import _parse_value
     text = "".join(json.loads((ROOT / "nbs" / "train.ipynb").read_text())["cells"][0]["source"])
     cmd = text[text.index("papermill nbs/train.ipynb outputs/c100.ipynb"):text.index("# the paper's configuration")]
     words = cmd.replace("\\\n", " ").split()

@@ -20,7 +20,8 @@ python - "$here/records" "$here/timings.csv" <<'EOF'
 import sys
 from pathlib import Path
 import pandas as pd
-from adavipro.sweeps import STUDY, estimate_seconds, plan_experiment
+from adavipro.study import STUDY, plan_experiment
+from adavipro.sweeps import estimate_seconds
 records, dest = Path(sys.argv[1]), sys.argv[2]
 rows = []
 for e in STUDY:

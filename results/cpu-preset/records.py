@@ -27,7 +27,7 @@ RUN_FILES = ("config.json", "metrics.json", "history.csv", "reused_from.txt")
 
 def checkpoint_runs() -> set[str]:
     "The runs whose best.pt the report reads: Fig 4's (it draws their learned masks), wherever a sweep trained them."
-    from adavipro.sweeps import plan_experiment
+    from adavipro.study import plan_experiment
     return set(plan_experiment("fig4", "cpu"))
 
 
