@@ -128,3 +128,23 @@ def test_command_line_writes_the_record(tmp_path):
     assert m["config"]["augment"] == "trivialaugment" and m["config"]["record_test"] is True
     assert {"test_acc_last", "test_acc_best_on_test", "best_on_test_epoch"} <= set(m) and m["best_on_test_epoch"] in (1, 2)
     assert "test_acc" in pd.read_csv(out / "history.csv")
+
+
+def test_under_torchrun_the_record_and_augmentation_run_on_every_rank_and_change_no_training_number(tmp_path):
+    "Two ranks (gloo, CPU), each augmenting its own share with its own noise; the record on or off trains the same."
+    args = ["--dataset", "digits", "--method", "vp", "--image_size", "32", "--prompt_size", "4", "--epochs", "2",
+            "--batch_size", "16", "--lr_prompt", "0.1", "--warmup_steps", "2", "--train_per_class", "8",
+            "--val_per_class", "3", "--test_per_class", "5", "--augment", "trivialaugment"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    def torchrun(out, *extra):
+        p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                            "-m", "adavipro.training", *args, *extra, "--out_dir", str(out)],
+                           env=env, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+        return json.loads((out / "metrics.json").read_text())
+    off, on = torchrun(tmp_path / "off"), torchrun(tmp_path / "on", "--record_test", "True")
+    assert on["world_size"] == 2 and on["config"]["augment"] == "trivialaugment"
+    h_on = history(tmp_path / "on")
+    pd.testing.assert_frame_equal(history(tmp_path / "off"), h_on.drop(columns="test_acc"), check_exact=True)
+    assert h_on.set_index("epoch").test_acc[on["best_epoch"]] == on["test_acc"] == off["test_acc"]
+    assert on["test_acc_best_on_test"] == h_on.test_acc.max() and on["test_acc_last"] == h_on.test_acc.iloc[-1]
