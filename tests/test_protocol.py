@@ -148,3 +148,15 @@ def test_under_torchrun_the_record_and_augmentation_run_on_every_rank_and_change
     pd.testing.assert_frame_equal(history(tmp_path / "off"), h_on.drop(columns="test_acc"), check_exact=True)
     assert h_on.set_index("epoch").test_acc[on["best_epoch"]] == on["test_acc"] == off["test_acc"]
     assert on["test_acc_best_on_test"] == h_on.test_acc.max() and on["test_acc_last"] == h_on.test_acc.iloc[-1]
+
+
+def test_a_sweep_takes_a_finished_run_for_the_record_but_not_for_augmentation():
+    "record_test is a runtime field: a run finished without it is the run a plan with it asks for; augment is not."
+    from adavipro.sweeps import _config_mismatch, plan_experiment, run_name
+    name, plan = next((n, p) for n, p in plan_experiment("table1", "cpu").items() if p["method"] == "vp")
+    finished = dict(config=dict(plan, out_dir="x"))            # a run written before either field existed
+    assert _config_mismatch(finished, dict(plan, record_test=True)) == []
+    assert _config_mismatch(finished, dict(plan, augment="trivialaugment")) == \
+        ["augment: 'none' (finished) vs 'trivialaugment' (planned)"]
+    assert run_name(dict(plan, record_test=True)) == name and run_name(dict(plan, augment="none")) == name
+    assert run_name(dict(plan, augment="trivialaugment")) == name.replace("-e8", "-ta-e8")
