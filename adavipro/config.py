@@ -17,8 +17,8 @@ from .adaptive import check_temperature, check_mask_sampler, check_stabilisers
 from .model import methods
 
 # %% auto #0
-__all__ = ['RECIPE', 'MASK_RECIPES', 'BAD_INPUTS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_mask_recipe', 'resolve_device',
-           'validate_config', 'effective_config', 'config_diff', 'config_from_namespace']
+__all__ = ['RECIPE', 'AUGMENTS', 'MASK_RECIPES', 'BAD_INPUTS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_mask_recipe',
+           'resolve_device', 'validate_config', 'effective_config', 'config_diff', 'config_from_namespace']
 
 # %% ../nbs/08a_config.ipynb #92c3a6a7
 RECIPE = "recipe"   # a mask-stabiliser field left at this value takes the value its `mask_recipe` gives
@@ -50,6 +50,8 @@ class TrainConfig:
         warmup_steps: linear warm-up, in optimiser steps (paper: 1000)
         momentum: SGD momentum (paper: 0.9)
         weight_decay: SGD weight decay (paper: 0)
+        augment: training batches only: 'none' (paper) or 'trivialaugment' (torchvision's TrivialAugmentWide, one random
+            op per image; not on placement data)
         prompt_optimizer: the prompt's optimiser: 'sgd' (VP, paper) or 'adam' (ILM-VP's for ImageNet classifiers, lr
             0.01)
         init: prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
@@ -80,6 +82,9 @@ class TrainConfig:
         overwrite: True: replace a finished run in out_dir
         checkpoint_every: also save last.pt every N steps inside an epoch (None: time-based only)
         checkpoint_interval_s: save last.pt inside an epoch at least this often (seconds)
+        record_test: True: also evaluate the test split after every epoch (history.csv's test_acc; metrics.json's
+            optimistic test_acc_best_on_test); never the reported result, which stays test_acc at the validation-chosen
+            epoch
         channels_last: NHWC memory format for the model (helps convnets on GPUs)
         compile: torch.compile the training forward/backward
         keep_freed_memory: CPU: glibc malloc keeps freed memory (faster steps; see core)
@@ -106,6 +111,7 @@ class TrainConfig:
     warmup_steps: int = 20                    # linear warm-up, in optimiser steps (paper: 1000)
     momentum: float = 0.9                     # SGD momentum (paper: 0.9)
     weight_decay: float = 0.0                 # SGD weight decay (paper: 0)
+    augment: str = "none"                     # training batches only: 'none' (paper) or 'trivialaugment' (torchvision's TrivialAugmentWide, one random op per image; not on placement data)
     prompt_optimizer: str = "sgd"             # the prompt's optimiser: 'sgd' (VP, paper) or 'adam' (ILM-VP's for ImageNet classifiers, lr 0.01)
     init: str = "zeros"                       # prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
     label_mapping: str = "first"              # ImageNet heads: 'first' (VP: class i ↔ logit i) or 'frequency' (ILM-VP)
@@ -133,10 +139,14 @@ class TrainConfig:
     overwrite: bool = False                   # True: replace a finished run in out_dir
     checkpoint_every: int | None = None       # also save last.pt every N steps inside an epoch (None: time-based only)
     checkpoint_interval_s: float = 600.0      # save last.pt inside an epoch at least this often (seconds)
+    record_test: bool = False                 # True: also evaluate the test split after every epoch (history.csv's test_acc; metrics.json's optimistic test_acc_best_on_test); never the reported result, which stays test_acc at the validation-chosen epoch
     channels_last: bool = False               # NHWC memory format for the model (helps convnets on GPUs)
     compile: bool = False                     # torch.compile the training forward/backward
     keep_freed_memory: bool = True            # CPU: glibc malloc keeps freed memory (faster steps; see core)
     precision: str = "auto"                   # 'auto' (bf16 autocast on CUDA, float32 on CPU), 'bf16' (autocast on any device), 'fp32'
+
+# %% ../nbs/08a_config.ipynb #18064623
+AUGMENTS = ("none", "trivialaugment")   # `TrainConfig.augment` values: none (paper), torchvision's TrivialAugmentWide
 
 # %% ../nbs/08a_config.ipynb #5a32596d
 MASK_RECIPES = {   # the value of every stabiliser field, per recipe; 'paper' must stay the paper's method (all off)
@@ -238,6 +248,20 @@ def resolve_device(device:str) -> torch.device:
     if d.type not in ("cpu", "cuda"): raise ConfigError(f"device={device!r} is not supported: use 'auto', 'cpu' or 'cuda'")
     return d
 
+# %% ../nbs/08a_config.ipynb #21ab5a5a
+def _check_augment(cfg):
+    "`ConfigError` for an `augment` not in `AUGMENTS`, or on for placement data (4 channels) or a method without training batches."
+    if not isinstance(cfg.augment, str) or cfg.augment not in AUGMENTS:
+        raise ConfigError(f"augment={cfg.augment!r}: choose one of {', '.join(AUGMENTS)}")
+    if cfg.augment == "none": return
+    if cfg.dataset.startswith("placement:"):
+        raise ConfigError(f"augment={cfg.augment!r} cannot act on dataset={cfg.dataset!r}: its batches carry the object's "
+                          "matte as a 4th channel, which TrivialAugmentWide would leave out of step; use augment='none' "
+                          "on placement data")
+    if cfg.method == "linear_probe":
+        raise ConfigError(f"augment={cfg.augment!r} does nothing for method 'linear_probe' (features are extracted once, "
+                          "no training batch is augmented): use augment='none'")
+
 # %% ../nbs/08a_config.ipynb #fc7dc82d
 def validate_config(cfg:TrainConfig) -> TrainConfig:
     """Check and normalise every field of `cfg` in place (mask stabilisers from their recipe); raise `ConfigError` (one
@@ -254,7 +278,8 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
             dataset=<cfg.dataset>; num_tokens=<cfg.num_tokens> is VPT's number of prompt tokens: use a positive integer
             (VPT: 1 to 200); method 'adavipro' uses VP's padding template; got prompter=<cfg.prompter>: set
             prompter='padding' (prompt_size sets its width); from `_check_mask_stabilisers` (an unknown `mask_recipe` or
-            stabiliser fields out of range (`check_stabilisers`)); from `check_data_cache` (a `data_cache` that is not
+            stabiliser fields out of range (`check_stabilisers`)); from `_check_augment` (an unknown `augment`, or augmentation
+            on placement data or with a method that trains no batches); from `check_data_cache` (a `data_cache` that is not
             'auto', 'off' or a folder); from `check_dataset_spec` (a dataset spec whose form `get_dataset` does not
             accept); from `check_precision` (a `precision` not in `PRECISIONS`); from `check_prompt_size` (a
             `prompt_size` outside [1, image_size·max_frac]); from `check_region_size` (a `region_size` that is not a
@@ -283,9 +308,10 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
     _num(cfg, "checkpoint_interval_s", 0)
     check_temperature(cfg.tau0, cfg.gamma)
     if not isinstance(cfg.use_edges, bool): raise ConfigError(f"use_edges={cfg.use_edges!r} must be True or False")
-    for name in ("calibrate_head", "overwrite", "channels_last", "compile", "keep_freed_memory"):
+    for name in ("calibrate_head", "overwrite", "channels_last", "compile", "keep_freed_memory", "record_test"):
         if not isinstance(getattr(cfg, name), bool): raise ConfigError(f"{name}={getattr(cfg, name)!r} must be True or False")
     check_precision(cfg.precision)
+    _check_augment(cfg)
     _check_mask_stabilisers(cfg)
     _num(cfg, "lr_mask", 0)
     if cfg.method == "oracle":   # the ground-truth mask needs the object's position, known only on placement data
@@ -344,6 +370,10 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
     (dict(use_edges=1), "use_edges=1 must be True or False"),
     (dict(calibrate_head="yes"), "calibrate_head='yes' must be True or False"),
     (dict(precision="fp16"), "precision='fp16': choose 'auto'"),
+    (dict(augment="randaugment"), "augment='randaugment': choose one of none, trivialaugment"),
+    (dict(dataset="placement:digits", augment="trivialaugment"), "4th channel, which TrivialAugmentWide would leave out of step; use augment='none'"),
+    (dict(method="linear_probe", augment="trivialaugment"), "does nothing for method 'linear_probe'"),
+    (dict(record_test=1), "record_test=1 must be True or False"),
     (dict(mask_recipe="x"), "mask_recipe='x': choose one of"),
     (dict(policy_norm="sum"), "policy_norm='sum'"),
     (dict(prompt_optimizer="adamw"), "prompt_optimizer='adamw': choose 'sgd'"),
@@ -363,7 +393,7 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
 
 # %% ../nbs/08a_config.ipynb #602e1b9c
 RUNTIME_FIELDS = ("out_dir", "device", "eval_batch_size", "num_workers", "overwrite", "checkpoint_every",
-                  "checkpoint_interval_s", "channels_last", "compile", "keep_freed_memory", "data_cache")
+                  "checkpoint_interval_s", "channels_last", "compile", "keep_freed_memory", "data_cache", "record_test")
 
 # %% ../nbs/08a_config.ipynb #afe626c4
 def effective_config(d:dict # a config dict (config.json, metrics.json's "config", a plan), possibly older or partial

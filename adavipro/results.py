@@ -18,9 +18,10 @@ pd = optional_import("pandas", "study")   # the [study] extra; imported at the f
 
 # %% auto #0
 __all__ = ['pd', 'METRICS', 'DIAGNOSTIC_PREFIXES', 'RUN_COLUMNS', 'DETERMINISTIC', 'SUMMARY_COLUMNS', 'PAIRED_COLUMNS',
-           'LR_CHOICE_COLUMNS', 'BASELINE_FIELDS', 'run_key', 'failed_runs', 'collect_runs', 'newest_runs',
-           'mean_interval', 'summarise', 'verdict', 'seed_differences', 'paired_difference', 'average_difference',
-           'choose_lr', 'shared_key', 'attach_baseline', 'fmt_cell', 'collect_history', 'region_overlay', 'on_share']
+           'PROTOCOL_COLUMNS', 'LR_CHOICE_COLUMNS', 'BASELINE_FIELDS', 'run_key', 'failed_runs', 'collect_runs',
+           'newest_runs', 'mean_interval', 'summarise', 'verdict', 'seed_differences', 'paired_difference',
+           'average_difference', 'protocol_gap', 'choose_lr', 'shared_key', 'attach_baseline', 'fmt_cell',
+           'collect_history', 'region_overlay', 'on_share']
 
 # %% ../nbs/12_results.ipynb #6edf9b45
 def run_key(config:dict # a run's config (metrics.json's "config"), possibly older or partial
@@ -36,7 +37,8 @@ def run_key(config:dict # a run's config (metrics.json's "config"), possibly old
     return json.dumps({k: v for k, v in c.items() if k not in RUNTIME_FIELDS}, sort_keys=True, default=str)
 
 # %% ../nbs/12_results.ipynb #1a22c78d
-METRICS = ("test_acc", "val_acc", "unprompted_test_acc", "n_tunable_params", "n_test", "best_epoch")
+METRICS = ("test_acc", "val_acc", "unprompted_test_acc", "n_tunable_params", "n_test", "best_epoch",
+           "test_acc_last", "test_acc_best_on_test", "best_on_test_epoch")   # the last three: the protocol record
 DIAGNOSTIC_PREFIXES = ("test_eval_", "eval_", "final_")   # metrics.json keys of what a learned component did
 RUN_COLUMNS = ("dataset_name", *METRICS, "experiment", "run", "run_dir", "mtime", "run_key")
 
@@ -311,6 +313,47 @@ def average_difference(diffs:pd.DataFrame,    # rows of `seed_differences`
     s = mean_interval(per_seed, confidence)
     return {**s, "cells": cells, "seeds": ",".join(str(x) for x in per_seed.index),
             "verdict": verdict(s["lo"], s["hi"], s["n"], a, b)}
+
+# %% ../nbs/12_results.ipynb #338cb670
+PROTOCOL_COLUMNS = ("n", "selected", "best_on_test", "mean", "std", "lo", "hi", "last_n", "last", "last_mean", "last_lo",
+                    "last_hi", "seeds")
+
+def protocol_gap(df:pd.DataFrame,            # rows of `collect_runs` (after `newest_runs`)
+                 by:list[str]=("dataset_name", "method"), # columns of a cell
+                 seed_col:str="seed",        # the repetitions of a cell
+                 confidence:float=0.95,      # coverage of the intervals
+                 method_col:str="method",    # runs of a `DETERMINISTIC` method are left out
+                ) -> pd.DataFrame:           # by…, PROTOCOL_COLUMNS: one row per cell with a record
+    """Per cell of `by`: how much picking the epoch on the test split (or taking the last) inflates the reported test
+    accuracy, as paired per-run gaps in accuracy (fractions, [-1, 1]) with mean and Student-t interval over seeds.
+
+    Args:
+        df: rows of `collect_runs` (after `newest_runs`)
+        by: columns of a cell
+        seed_col: the repetitions of a cell
+        confidence: coverage of the intervals
+        method_col: runs of a `DETERMINISTIC` method are left out
+    Returns:
+        by…, n (runs with the record), selected (mean validation-chosen `test_acc`), best_on_test (mean optimistic
+        `test_acc_best_on_test`), mean, std, lo, hi (of best_on_test − selected, per run), last_n, last (mean
+        `test_acc_last`), last_mean, last_lo, last_hi (of last − selected, per run), seeds: one row per cell
+    Raises:
+        ValueError: from `_check_by`; from `_one_per_seed` (a seed with several runs in a cell)
+    """
+    by, rows = _check_by(by, PROTOCOL_COLUMNS), []
+    sub = df.dropna(subset=["test_acc"])
+    if method_col in sub: sub = sub[~sub[method_col].isin(DETERMINISTIC)]
+    for key, g in _groups(sub, by):
+        rec, last = g.dropna(subset=["test_acc_best_on_test"]), g.dropna(subset=["test_acc_last"])
+        if rec.empty and last.empty: continue
+        cell = dict(zip(by, key)); _one_per_seed(g, seed_col, cell)
+        s = mean_interval(rec.test_acc_best_on_test - rec.test_acc, confidence)
+        sl = mean_interval(last.test_acc_last - last.test_acc, confidence)
+        rows.append({**cell, "n": s["n"], "selected": rec.test_acc.mean(), "best_on_test": rec.test_acc_best_on_test.mean(),
+                     **{k: s[k] for k in ("mean", "std", "lo", "hi")}, "last_n": sl["n"], "last": last.test_acc_last.mean(),
+                     "last_mean": sl["mean"], "last_lo": sl["lo"], "last_hi": sl["hi"],
+                     "seeds": ",".join(str(x) for x in sorted(rec[seed_col]))})
+    return pd.DataFrame(rows, columns=[*by, *PROTOCOL_COLUMNS])
 
 # %% ../nbs/12_results.ipynb #4906fed9
 LR_CHOICE_COLUMNS = ("n", "mean", "std", "lo", "hi", "seeds", "lrs", "runner_up", "diff_n", "diff_mean", "diff_lo",

@@ -17,11 +17,11 @@ pd = optional_import("pandas", "study")   # the [study] extra; imported at the f
 # %% auto #0
 __all__ = ['pd', 'PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET',
            'ADAPTATION_BUDGET', 'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS',
-           'MASK_METHODS', 'MASK_PARAMS', 'STABILISER_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC', 'DATASET_KEYS',
-           'STABILISERS_ALONE', 'ABLATION_TABLES', 'STUDY', 'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'scale_size',
-           'method_defaults', 'list_presets', 'dataset_label', 'dataset_family', 'run_name', 'dataset_params',
-           'list_experiments', 'family_defaults', 'plan_experiment', 'default_out_dir', 'given_parameters',
-           'preset_params']
+           'MASK_METHODS', 'MASK_PARAMS', 'STABILISER_CODES', 'AUGMENT_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC',
+           'DATASET_KEYS', 'STABILISERS_ALONE', 'ABLATION_TABLES', 'STUDY', 'TRAIN_PARAMS', 'SWEEP_KEYS',
+           'TRAINING_ONLY', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'dataset_family',
+           'run_name', 'dataset_params', 'list_experiments', 'family_defaults', 'plan_experiment', 'default_out_dir',
+           'given_parameters', 'preset_params']
 
 # %% ../nbs/11_study.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -66,7 +66,7 @@ PRESETS = {
     "paper": dict(
         base=dict(data_root="data", backbone="clip:ViT-B-32:openai", prompter="padding", num_tokens=10, embed_dim=64, tau0=5.0,
                   gamma=0.98, use_edges=True, image_size=224, epochs=1000, batch_size=256, lr_prompt=40.0,
-                  lr_mask=1.0, warmup_steps=1000, prompt_optimizer="sgd", momentum=0.9, weight_decay=0.0, init="randn", label_mapping="first", calibrate_head=False,
+                  lr_mask=1.0, warmup_steps=1000, prompt_optimizer="sgd", momentum=0.9, weight_decay=0.0, augment="none", init="randn", label_mapping="first", calibrate_head=False,
                   mask_recipe="paper", train_per_class=None, val_per_class=None, test_per_class=None,
                   val_fraction=0.1, split_seed=0, seed=0, device="auto", precision="auto"),
         seeds=[0], datasets={d: d for d in PAPER_DATASETS}, ablation=ABLATION_DATASETS, fig4="cifar10", table3="cifar100",
@@ -187,6 +187,8 @@ STABILISER_CODES = dict(policy_norm="norm-", mask_init_on="on", mask_optimizer="
 def _short(v) -> str: return f"{v:g}" if isinstance(v, float) else str(v)
 
 # %% ../nbs/11_study.ipynb #ed2b1fb4
+AUGMENT_CODES = {"trivialaugment": "ta"}   # a run name's part for `augment` (none: no part)
+
 def run_name(p:dict # parameters of `nbs/train.ipynb`
             ) -> str:
     """The folder name of a run: its key hyper-parameters, e.g. 'cifar10-adavipro-p30-r32-d64-g0.98-lrm1-e1000'.
@@ -214,6 +216,7 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
             float(p["lr_prompt"]) != method_defaults(m, p.get("backbone", "")).get("lr_prompt", VP_LR_PROMPT):
         parts.append(f"lr{float(p['lr_prompt']):g}")
     if m not in NO_EPOCHS and p.get("prompt_optimizer", "sgd") != "sgd": parts.append(p["prompt_optimizer"])
+    if m not in NO_EPOCHS and p.get("augment", "none") != "none": parts.append(AUGMENT_CODES.get(p["augment"], p["augment"]))
     if m not in NO_EPOCHS: parts.append(f"e{p['epochs']}")
     if p.get("train_per_class") is not None and m not in TRAINING_FREE: parts.append(f"n{p['train_per_class']}")
     if p.get("seed", 0): parts.append(f"s{p['seed']}")

@@ -30,8 +30,8 @@ pd = optional_import("pandas", "study")   # the [study] extra; imported at the f
 
 # %% auto #0
 __all__ = ['pd', 'THROTTLE_BYTES', 'build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed',
-           'TrainingError', 'plot_history', 'fit_sgd', 'state_bytes', 'check_shards', 'fit', 'field_docs',
-           'train_arg_parser', 'parse_args', 'main']
+           'TrainingError', 'plot_history', 'fit_sgd', 'augment_batch', 'state_bytes', 'check_shards', 'fit',
+           'field_docs', 'train_arg_parser', 'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #fc7b8787
 def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedClassifier, DatasetSplits]:
@@ -287,6 +287,37 @@ def _train_step(train_model:nn.Module, prompter:nn.Module, opts:list, scheds:lis
     for sc in scheds: sc.step()
     return ce, logits, loss
 
+# %% ../nbs/08_training.ipynb #aed19783
+from torchvision.transforms import v2 as _v2
+from .config import AUGMENTS
+
+def augment_batch(images:Tensor,                # uint8 (B,3,H,W) in [0, 255], on any device
+                  augment:str="trivialaugment", # a value of `AUGMENTS`; 'none' returns `images` itself
+                 ) -> Tensor:                   # uint8 (B,3,H,W) in [0, 255]: each image through its own random operation
+    """A training batch augmented image by image: TrivialAugmentWide draws one operation (of 14: identity, shears,
+    translations up to 32 px, rotation up to 135°, colour, contrast, brightness, sharpness, posterize, solarize,
+    autocontrast, equalize) and one of 31 strengths per image, from torch's global random generator.
+
+    Args:
+        images: uint8 (B,3,H,W) in [0, 255], on any device
+        augment: a value of `AUGMENTS`; 'none' returns `images` itself
+    Returns:
+        uint8 (B,3,H,W) in [0, 255]: each image through its own random operation
+    Raises:
+        ConfigError: augment=<augment>: choose one of none, trivialaugment; augment=<augment> takes uint8 (B,3,H,W)
+            images, got <dtype> <shape>: use augment='none' for 4-channel (placement) batches
+    Source:
+        TrivialAugment (Müller & Hutter, ICCV 2021), as torchvision.transforms.v2.TrivialAugmentWide implements it.
+    """
+    if not isinstance(augment, str) or augment not in AUGMENTS:
+        raise ConfigError(f"augment={augment!r}: choose one of {', '.join(AUGMENTS)}")
+    if augment == "none": return images
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+        raise ConfigError(f"augment={augment!r} takes uint8 (B,3,H,W) images, got {images.dtype} {tuple(images.shape)}: "
+                          "use augment='none' for 4-channel (placement) batches")
+    op = _v2.TrivialAugmentWide()
+    return torch.stack([op(im) for im in images]) if len(images) else images
+
 # %% ../nbs/08_training.ipynb #b1a0c010
 def _restore(path:Path,   # a run's last.pt
              cfg:TrainConfig, prompter:nn.Module, opts:list, scheds:list,
@@ -329,6 +360,34 @@ def _test_best(model:PromptedClassifier, test_ds, # the test split
     model.prompter.diagnostics()   # discard what earlier forwards left, so that the next read is the test evaluation's
     test_acc = evaluate(model, test_ds, batch_size, precision=precision)
     return best, test_acc, {"test_" + k: float(v) for k, v in model.prompter.diagnostics().items() if k.startswith("eval_")}
+
+# %% ../nbs/08_training.ipynb #fedfa4e1
+def _test_accuracy(model:PromptedClassifier, test_ds, batch_size:int, precision:str, device:torch.device) -> float:
+    "Top-1 accuracy in [0, 1] of the prompter as it is on `test_ds`, with the random states and the prompter's diagnostics as they were."
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        acc = evaluate(model, test_ds, batch_size, precision=precision)
+    model.prompter.diagnostics()   # discard the test evaluation's sums: the next epoch's row holds its own only
+    return acc
+
+# %% ../nbs/08_training.ipynb #a8172ce0
+def _protocol_record(history:list[dict], # history.csv's rows
+                     test_acc:float,      # the reported result: the validation-chosen checkpoint's test accuracy
+                     test_last:float|None, # the last epoch's test accuracy; None: it is `test_acc` (that epoch was chosen)
+                    ) -> dict:            # test_acc_last, test_acc_best_on_test, best_on_test_epoch (None without a full record)
+    "metrics.json's protocol record: the last epoch's test accuracy, and the optimistic best-on-test epoch and accuracy."
+    rows = [r for r in history if r.get("test_acc") is not None]
+    best = max(rows, key=lambda r: r["test_acc"]) if rows and len(rows) == len(history) else None   # first of ties
+    return dict(test_acc_last=test_acc if test_last is None else test_last,
+                test_acc_best_on_test=None if best is None else best["test_acc"],
+                best_on_test_epoch=None if best is None else best["epoch"])
+
+# %% ../nbs/08_training.ipynb #e8a6f298
+def _test_last(model:PromptedClassifier, test_ds, history:list[dict], best_epoch:int, batch_size:int, precision:str,
+               device:torch.device) -> float|None:
+    "The last epoch's test accuracy (the prompter as training left it); None when that epoch is the validation-chosen `best_epoch`."
+    if not history or history[-1]["epoch"] == best_epoch: return None
+    if history[-1].get("test_acc") is not None: return history[-1]["test_acc"]
+    return _test_accuracy(model, test_ds, batch_size, precision, device)
 
 # %% ../nbs/08_training.ipynb #2758d533
 THROTTLE_BYTES = 2**27   # 128 MiB: a prompter's state above this writes its epoch-end last.pt at most every checkpoint_interval_s
@@ -435,6 +494,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
         for i, (images, labels) in enumerate(bar, start=done):
             n = min(cfg.batch_size, len(data.train) - i * cfg.batch_size)   # the global batch; this rank holds images[rank::world] of it
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            images = augment_batch(images, cfg.augment)   # 'none': the batch itself
             ce, logits, loss = _train_step(train_model, prompter, opts, scheds, clipped, images, labels, cfg, device)
             stats = dist.all_sum(torch.stack([ce.detach().float() * len(labels), (logits.argmax(-1) == labels).sum().float(),
                                               loss.detach().float()]))
@@ -463,6 +523,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
                    train_acc=correct.item() / seen, val_acc=val_acc, unprompted_val_acc=unprompted_val,
                    tau=float(prompter.tau) if hasattr(prompter, "tau") else None, time_s=time.time() - t0)
         row.update({k: float(v) for k, v in prompter.diagnostics().items()})   # read (and reset) once per epoch
+        if cfg.record_test: row["test_acc"] = _test_accuracy(model, data.test, eval_bs, cfg.precision, device)   # optimistic record only
         history.append(row)
         if val_acc > best_val:
             best_val, best_epoch = val_acc, epoch + 1
@@ -476,8 +537,9 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
 
     if dist.main: _warn_if_saturated(history)
     dist.barrier()
+    test_last = _test_last(model, data.test, history, best_epoch, eval_bs, cfg.precision, device)   # before best.pt is loaded
     best, test_acc, test_diagnostics = _test_best(model, data.test, out / "best.pt", eval_bs, cfg.precision)
-    metrics = dict(test_acc=test_acc, **test_diagnostics,
+    metrics = dict(test_acc=test_acc, **test_diagnostics, **_protocol_record(history, test_acc, test_last),
                    unprompted_test_acc=evaluate(model, data.test, eval_bs, prompted=False, precision=cfg.precision),
                    val_acc=best["val_acc"], unprompted_val_acc=unprompted_val, best_epoch=best["epoch"],
                    head_temperature=float(model.head.temperature) if isinstance(model.head, TemperatureScaledHead) else None,

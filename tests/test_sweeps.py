@@ -18,7 +18,7 @@ from adavipro.training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(datasets=["digits"], seeds=[0], epochs=1, image_size=32, train_per_class=2, val_per_class=1, test_per_class=1)
 PAPER = {**MASK_RECIPES["paper"], **dict(backbone="clip:ViT-B-32:openai", prompter="padding", embed_dim=64, tau0=5.0, gamma=0.98, use_edges=True,
-             image_size=224, batch_size=256, lr_mask=1.0, warmup_steps=1000, momentum=0.9, weight_decay=0.0,
+             image_size=224, batch_size=256, lr_mask=1.0, warmup_steps=1000, momentum=0.9, weight_decay=0.0, augment="none",
              init="randn", label_mapping="first", calibrate_head=False, mask_recipe="paper", val_fraction=0.1, split_seed=0, seed=0,
              precision="auto")}   # the paper's values of every field no grid sweeps
 # cpu: 5 seeds of every trained run, one of none / linear_probe and of Table 3 (parameter counts); paper: one seed
