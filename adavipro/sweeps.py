@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_sweeps.ipynb #6c110bf8
 from __future__ import annotations
-import argparse, contextlib, dataclasses, functools, json, math, os, queue, re, shutil, signal, subprocess, sys, tarfile, tempfile, threading, time
+import argparse, contextlib, dataclasses, functools, json, math, os, queue, re, shutil, signal, subprocess, sys, tarfile, tempfile, textwrap, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Sequence
@@ -895,8 +895,12 @@ def main(argv:list[str]|None=None) -> int:
         ConfigError: give --gpu or --gpu-tflops, not both; from `check_overrides` ((one line, naming a run) unless every
             run the overrides reach is a valid `TrainConfig`)
     """
+    experiments = "\n".join(textwrap.fill(d, 118, initial_indent=f"  {n:<12} ", subsequent_indent=" " * 15)
+                            for n, d in describe_experiments().items())
     ap = argparse.ArgumentParser(prog="adavipro-sweep", description="Run one experiment (a table or figure of the "
-                                 "AdaViPro paper) as a sweep of nbs/train.ipynb runs into OUT/EXPERIMENT/<run>/.")
+                                 "AdaViPro paper) as a sweep of nbs/train.ipynb runs into OUT/EXPERIMENT/<run>/.",
+                                 epilog=f"experiments (adavipro.study):\n{experiments}",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("experiment", nargs="?", help=f"one of: {', '.join(list_experiments())}; or all (the study: {', '.join(STUDY)})")
     ap.add_argument("--preset", default="cpu", choices=list_presets(), help="cpu (default) or paper")
     ap.add_argument("--jobs", type=int, default=1, help="runs at once (default 1); with --executor slurm, tasks of the job array at once")
