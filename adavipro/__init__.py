@@ -31,7 +31,7 @@ _EXPORTS = {
     "ConfigError": "core",
 }
 _SUBMODULES = ("core", "data", "ucf101", "backbones", "heads", "prompters", "edges", "mask", "fast", "adaptive", "model",
-               "config", "runs", "training", "vpt", "baselines", "study", "sweeps", "results", "api")
+               "config", "runs", "training", "vpt", "baselines", "study", "cost", "sweeps", "results", "api")
 __all__ = sorted(_EXPORTS)
 
 

@@ -20,8 +20,8 @@ __all__ = ['pd', 'PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIF
            'MASK_METHODS', 'MASK_PARAMS', 'STABILISER_CODES', 'AUGMENT_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC',
            'DATASET_KEYS', 'STABILISERS_ALONE', 'ABLATION_TABLES', 'STUDY', 'TRAIN_PARAMS', 'SWEEP_KEYS',
            'TRAINING_ONLY', 'scale_size', 'method_defaults', 'list_presets', 'dataset_label', 'dataset_family',
-           'run_name', 'dataset_params', 'list_experiments', 'family_defaults', 'plan_experiment', 'default_out_dir',
-           'given_parameters', 'preset_params']
+           'run_name', 'dataset_params', 'list_experiments', 'describe_experiments', 'family_defaults',
+           'plan_experiment', 'default_out_dir', 'given_parameters', 'preset_params']
 
 # %% ../nbs/11_study.ipynb #bebf7076
 PAPER_IMAGE_SIZE = 224  # the resolution the paper's sizes are given at
@@ -55,10 +55,10 @@ CIFAR10_FOLDER = "data/cifar10-jpeg"                            # relative to th
 # 8 epochs of batch 64
 PLACEMENT_BUDGET = dict(image_size=112, batch_size=64, train_per_class=130, val_per_class=20, test_per_class=100)
 # the adaptation regime (CIFAR-10, frequency label mapping, the head's logits temperature-scaled): the budget where VP
-# at p = 30 beats the unprompted model, chosen on validation (results/adaptation/README.md): the prompt's Adam lr 0.1
-# leads 0.003-0.3 at 1,000 images per class; at the study's 250 per class VP's validation accuracy is 30.5 / 31.2 /
-# 32.8 / 28.9 % at 0.03 / 0.1 / 0.3 / 1 (seed 0) and 29.9 / 29.1 % at 0.1 / 0.3 (seed 1), unprompted 25.1 %: 0.1 and 0.3
-# tie, 0.1 is kept
+# at p = 30 beats the unprompted model. The prompt's Adam lr is chosen on validation by the `lr` experiment
+# (`lr_search`'s per_dataset rates; the report's section "Learning rate"): at the study's 250 per class VP's
+# validation accuracy is 30.5 / 31.2 / 32.8 / 28.9 % at 0.03 / 0.1 / 0.3 / 1 (seed 0) and 29.9 / 29.1 % at 0.1 / 0.3
+# (seed 1), unprompted 25.1 %: 0.1 and 0.3 tie, 0.1 is kept
 ADAPTATION_BUDGET = dict(image_size=64, batch_size=64, epochs=3, train_per_class=250, val_per_class=100,
                          test_per_class=200, prompt_optimizer="adam", lr_prompt=0.1, calibrate_head=True)
 
@@ -97,7 +97,7 @@ PRESETS = {
         # per dataset family (`dataset_family`), the parameters chosen on validation for it; a family not listed keeps
         # the base and the experiment's budget. The two placement lrs are provisional, one seed at the placement
         # budget: placement-digits 4 (VP 29.2 % vs 11.8 % validation at 40); placement-cifar10+frequency 0.05 (VP
-        # 25.5 / 20.5 / 18.5 % validation at 0.05 / 0.15 / 0.5; results/placement/README.md)
+        # 25.5 / 20.5 / 18.5 % validation at 0.05 / 0.15 / 0.5; results/placement/adaptation/runs.csv)
         family={"placement-digits": dict(lr_prompt=4.0), "placement-cifar10+frequency": dict(lr_prompt=0.05),
                 "cifar10+frequency": ADAPTATION_BUDGET},
         budget={"table1": dict(train_per_class=200),
@@ -376,6 +376,17 @@ def _ablation_vp(preset:dict) -> list[dict]:
 def list_experiments() -> list[str]:
     "Names `run_experiment` accepts."
     return EXPERIMENTS.names()
+
+# %% ../nbs/11_study.ipynb #3c197918
+def describe_experiments() -> dict[str, str]: # experiment name → what it answers (its docstring's first sentence)
+    """Every registered experiment with what it answers: the first sentence of its grid function's docstring, as
+    `adavipro-sweep --help` lists them.
+
+    Returns:
+        experiment name → what it answers (its docstring's first sentence)
+    """
+    docs = {n: " ".join((EXPERIMENTS.get(n).__doc__ or "").split()) for n in list_experiments()}
+    return {n: re.split(r"(?<=\.)\s", d)[0] for n, d in docs.items()}
 
 # %% ../nbs/11_study.ipynb #93744f7c
 STUDY = ["table1", "table2", "table3", "table4", "table5", "table6", "table7", "fig2", "fig4"]   # `adavipro-sweep all`

@@ -1,4 +1,4 @@
-"""How well the dry run's estimate (`adavipro.sweeps.estimate_seconds`) predicts a study's measured wall times, and the
+"""How well the dry run's estimate (`adavipro.cost.estimate_seconds`) predicts a study's measured wall times, and the
 cost coefficients that fit them.
 
     python bench/estimate.py                                   # results/cpu-preset/timings.csv (collect.sh writes it)
@@ -13,7 +13,7 @@ unit = backbone cost · (image_size / 112)², the linear probe's features of eve
 image, and f_method the
 training cost of AdaViPro and full fine-tuning relative to VP. Runs measured on machines of different speed (the
 column machine_s: the sweep's `machine_seconds()`, a reference step) are scaled to the median of their speeds first,
-which becomes `REFERENCE_MACHINE_S`. Copy the printed values into `adavipro/sweeps.py` (`_COST`, `_METHOD_COST`,
+which becomes `REFERENCE_MACHINE_S`. Copy the printed values into `nbs/11b_cost.ipynb` (`_COST`, `_METHOD_COST`,
 `REFERENCE_MACHINE_S`) by hand: the estimate is a plain formula a reader can check."""
 import argparse
 from pathlib import Path
@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.optimize import nnls
 
 from adavipro.study import plan_experiment
-from adavipro.sweeps import REFERENCE_MACHINE_S, cost_terms, estimate_seconds
+from adavipro.cost import REFERENCE_MACHINE_S, cost_terms, estimate_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ("vp", "adavipro", "full_finetune")   # their own training coefficient each

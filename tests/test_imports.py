@@ -54,12 +54,13 @@ def test_import_graph_has_no_cycle():
     assert "training" in graph["baselines"] and "baselines" not in graph["training"]
     assert find_cycle(graph) is None, " → ".join(find_cycle(graph))
     assert "study" in graph["sweeps"] and "sweeps" not in graph["study"]   # the study's definition, apart from what runs it
+    assert "cost" in graph["sweeps"] and not {"sweeps", "cost"} & graph["study"] and "sweeps" not in graph["cost"]
     assert "sweeps" not in graph["results"] | graph["api"]
 
 
 def test_the_study_loads_without_the_sweep_machinery():
     "Planning a run (the study, as nbs/train.ipynb and the report read it) imports no executor, lock or CLI."
-    code = "import sys, adavipro.study, adavipro.results; print('adavipro.sweeps' in sys.modules)"
+    code = "import sys, adavipro.study, adavipro.cost, adavipro.results; print('adavipro.sweeps' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False"]
 

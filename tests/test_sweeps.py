@@ -293,7 +293,7 @@ def _parent(pid):
 
 
 def _library_sweep_cmd(out, **overrides):
-    "A script that calls the library (as results/*/*.py do) instead of `adavipro-sweep`: the same runs as `_sweep_cmd`."
+    "A script that calls the library (`run_experiment`) instead of `adavipro-sweep`: the same runs as `_sweep_cmd`."
     code = ("import sys; from adavipro.sweeps import run_experiment; "
             f"run_experiment('fig4', out_root={str(out)!r}, overrides={dict(TINY, **overrides)!r}, progress=False)")
     return [sys.executable, "-c", code]

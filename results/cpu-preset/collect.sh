@@ -5,7 +5,7 @@
 # The report (nbs/report.ipynb) writes every table, figure and the tidy statistics into OUT/report/; this copies
 # them here, saves the runs' records (records.py save: what a later session restores to resume the study), and
 # writes timings.csv: every run of every experiment with its status and wall seconds (from the records' sweeps.csv),
-# with the speed of the machine that ran it (machine_s, adavipro.sweeps.machine_seconds) and the dry run's estimate
+# with the speed of the machine that ran it (machine_s, adavipro.cost.machine_seconds) and the dry run's estimate
 # for it on that machine (estimate_seconds), so the study's duration is measured.
 # A resumed sweep rewrites OUT/<experiment>/sweep.csv, listing the runs an earlier call finished as skipped: run
 # this (or records.py save OUT) before resuming, to keep their wall times.
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 import pandas as pd
 from adavipro.study import STUDY, plan_experiment
-from adavipro.sweeps import estimate_seconds
+from adavipro.cost import estimate_seconds
 records, dest = Path(sys.argv[1]), sys.argv[2]
 rows = []
 for e in STUDY:
