@@ -15,6 +15,7 @@ from .prompters import prompters, check_prompt_size
 from .mask import check_region_size
 from .adaptive import check_temperature, check_mask_sampler, check_stabilisers
 from .model import methods
+from .heads import check_label_mapping
 
 # %% auto #0
 __all__ = ['RECIPE', 'AUGMENTS', 'MASK_RECIPES', 'BAD_INPUTS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_mask_recipe',
@@ -55,9 +56,12 @@ class TrainConfig:
         prompt_optimizer: the prompt's optimiser: 'sgd' (VP, paper) or 'adam' (ILM-VP's for ImageNet classifiers, lr
             0.01)
         init: prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
-        label_mapping: ImageNet heads: 'first' (VP: class i ↔ logit i) or 'frequency' (ILM-VP)
+        label_mapping: ImageNet heads: 'first' (VP: class i ↔ logit i), 'frequency' (ILM-VP, fitted once),
+            'iterative' (ILM, re-fitted every epoch), 'bayesian' (BLM), 'bayesian_plus' (BLM+) or 'fc' (AutoVP's
+            trained Linear)
         calibrate_head: True: the head's logits ÷ a temperature fitted on the unprompted training logits (Guo et al.
             2017)
+        lr_mapping: learning rate of the 'fc' label mapping's own Adam (AutoVP: 0.001)
         mask_recipe: AdaViPro mask stabilisers: 'paper' (none, the paper's method), 'stable' or 'noise_free'; see
             MASK_RECIPES
         policy_norm: 'none' (paper: F_p sums over the R² region) or 'area' (divides that sum by R²)
@@ -114,8 +118,9 @@ class TrainConfig:
     augment: str = "none"                     # training batches only: 'none' (paper) or 'trivialaugment' (torchvision's TrivialAugmentWide, one random op per image; not on placement data)
     prompt_optimizer: str = "sgd"             # the prompt's optimiser: 'sgd' (VP, paper) or 'adam' (ILM-VP's for ImageNet classifiers, lr 0.01)
     init: str = "zeros"                       # prompt init: 'zeros' (starts as the unprompted model) or 'randn' (official VP)
-    label_mapping: str = "first"              # ImageNet heads: 'first' (VP: class i ↔ logit i) or 'frequency' (ILM-VP)
+    label_mapping: str = "first"              # ImageNet heads: 'first' (VP: class i ↔ logit i), 'frequency' (ILM-VP, fitted once), 'iterative' (ILM, re-fitted every epoch), 'bayesian' (BLM), 'bayesian_plus' (BLM+) or 'fc' (AutoVP's trained Linear)
     calibrate_head: bool = False              # True: the head's logits ÷ a temperature fitted on the unprompted training logits (Guo et al. 2017)
+    lr_mapping: float = 0.001                 # learning rate of the 'fc' label mapping's own Adam (AutoVP: 0.001)
     mask_recipe: str = "paper"                # AdaViPro mask stabilisers: 'paper' (none, the paper's method), 'stable' or 'noise_free'; see MASK_RECIPES
     policy_norm: str = RECIPE                 # 'none' (paper: F_p sums over the R² region) or 'area' (divides that sum by R²)
     mask_init_on: float | None | str = RECIPE # None (PyTorch's init) or every region's initial P(prompt on), in (0, 1)
@@ -271,14 +276,15 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
         cfg: `TrainConfig` of the run, normalised in place
     Raises:
         ConfigError: <name>=<getattr(cfg, name)> must be a non-empty string; embed_dim=<cfg.embed_dim> is too large: use
-            at most 4096 (paper: 8 to 64); label_mapping=<cfg.label_mapping>: choose 'first' (VP) or 'frequency'
-            (ILM-VP); prompt_optimizer=<cfg.prompt_optimizer>: choose 'sgd' (VP, the paper) or 'adam' (ILM-VP);
+            at most 4096 (paper: 8 to 64); prompt_optimizer=<cfg.prompt_optimizer>: choose 'sgd' (VP, the paper) or
+            'adam' (ILM-VP);
             use_edges=<cfg.use_edges> must be True or False; <name>=<getattr(cfg, name)> must be True or False; method
             'oracle' needs the object's position: use a placement dataset (dataset='placement:<cfg.dataset>'), not
             dataset=<cfg.dataset>; num_tokens=<cfg.num_tokens> is VPT's number of prompt tokens: use a positive integer
             (VPT: 1 to 200); method 'adavipro' uses VP's padding template; got prompter=<cfg.prompter>: set
             prompter='padding' (prompt_size sets its width); from `_check_mask_stabilisers` (an unknown `mask_recipe` or
-            stabiliser fields out of range (`check_stabilisers`)); from `_check_augment` (an unknown `augment`, or augmentation
+            stabiliser fields out of range (`check_stabilisers`)); from `check_label_mapping` (a
+            `label_mapping` not in `LABEL_MAPPINGS`); from `_check_augment` (an unknown `augment`, or augmentation
             on placement data or with a method that trains no batches); from `check_data_cache` (a `data_cache` that is not
             'auto', 'off' or a folder); from `check_dataset_spec` (a dataset spec whose form `get_dataset` does not
             accept); from `check_precision` (a `precision` not in `PRECISIONS`); from `check_prompt_size` (a
@@ -297,13 +303,12 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
                      ("embed_dim", 1)):
         _int(cfg, name, lo)
     if cfg.embed_dim > 4096: raise ConfigError(f"embed_dim={cfg.embed_dim} is too large: use at most 4096 (paper: 8 to 64)")
-    if cfg.label_mapping not in ("first", "frequency"):
-        raise ConfigError(f"label_mapping={cfg.label_mapping!r}: choose 'first' (VP) or 'frequency' (ILM-VP)")
+    check_label_mapping(cfg.label_mapping)   # a name of LABEL_MAPPINGS (the backbone is checked in build_run)
     if cfg.prompt_optimizer not in ("sgd", "adam"):
         raise ConfigError(f"prompt_optimizer={cfg.prompt_optimizer!r}: choose 'sgd' (VP, the paper) or 'adam' (ILM-VP)")
     for name in ("train_per_class", "val_per_class", "test_per_class", "eval_batch_size", "checkpoint_every"):
         _int(cfg, name, 1, optional=True)
-    _num(cfg, "lr_prompt", 0); _num(cfg, "momentum", 0, False, 1)
+    _num(cfg, "lr_prompt", 0); _num(cfg, "lr_mapping", 0); _num(cfg, "momentum", 0, False, 1)
     _num(cfg, "weight_decay", 0, False); _num(cfg, "val_fraction", 0, True, 0.9)
     _num(cfg, "checkpoint_interval_s", 0)
     check_temperature(cfg.tau0, cfg.gamma)
@@ -369,6 +374,8 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
     (dict(embed_dim=131071), "embed_dim=131071 is too large"),
     (dict(use_edges=1), "use_edges=1 must be True or False"),
     (dict(calibrate_head="yes"), "calibrate_head='yes' must be True or False"),
+    (dict(label_mapping="blm"), "label_mapping='blm': choose one of first, frequency, iterative, bayesian, bayesian_plus, fc"),
+    (dict(lr_mapping=0.0), "lr_mapping=0.0 must be a finite number"),
     (dict(precision="fp16"), "precision='fp16': choose 'auto'"),
     (dict(augment="randaugment"), "augment='randaugment': choose one of none, trivialaugment"),
     (dict(dataset="placement:digits", augment="trivialaugment"), "4th channel, which TrivialAugmentWide would leave out of step; use augment='none'"),

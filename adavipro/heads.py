@@ -10,12 +10,15 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from scipy.optimize import minimize_scalar
 
-from .core import ConfigError
+from .core import ConfigError, full_precision, precision_autocast
 from .data import iterate_batches
 
 # %% auto #0
-__all__ = ['ClipHead', 'LabelMappingHead', 'greedy_one_to_one', 'frequency_label_mapping', 'MappedLabelHead', 'backbone_outputs',
-           'frequency_mapped_head', 'fit_temperature', 'TemperatureScaledHead', 'temperature_scaled_head']
+__all__ = ['LABEL_MAPPINGS', 'ClipHead', 'LabelMappingHead', 'greedy_one_to_one', 'frequency_label_mapping', 'MappedLabelHead',
+           'backbone_outputs', 'frequency_mapped_head', 'prediction_counts', 'blm_weights', 'prompted_source_outputs',
+           'RefittedLabelHead', 'IterativeLabelHead', 'BayesianLabelHead', 'FullyConnectedLabelHead',
+           'check_label_mapping', 'label_mapping_head', 'fit_temperature', 'TemperatureScaledHead',
+           'temperature_scaled_head']
 
 # %% ../nbs/02a_heads.ipynb #a63f4b65
 class ClipHead(nn.Module):
@@ -215,6 +218,399 @@ def frequency_mapped_head(backbone:nn.Module, # a `Backbone` that is an ImageNet
     return MappedLabelHead(frequency_label_mapping(logits, labels, num_classes)).to(next(backbone.parameters()).device)
 
 
+# %% ../nbs/02a_heads.ipynb #c08795df
+LABEL_MAPPINGS = {   # TrainConfig.label_mapping → what it is (for ImageNet classifiers; CLIP keeps its text head)
+    "first": "VP: downstream class i ↔ source logit i (Bahng et al. 2022)",
+    "frequency": "ILM-VP's greedy one-to-one frequency mapping, fitted once on the unprompted model (Chen et al. 2023)",
+    "iterative": "ILM: the frequency mapping re-fitted before every epoch on the prompted model (Chen et al. 2023)",
+    "bayesian": "BLM: a (K, C) matrix from top-1 counts, re-fitted before every epoch (Cai et al. 2024)",
+    "bayesian_plus": "BLM+: BLM from the summed top-k probabilities (Cai et al. 2024)",
+    "fc": "a Linear(K → C) on the source logits, trained with the prompt (AutoVP, Tsao et al. 2024)",
+}
+
+# %% ../nbs/02a_heads.ipynb #f8d95267
+def prediction_counts(logits:Tensor, # (N, K) source-model logits of labelled images
+                      labels:Tensor, # (N,) downstream labels in [0, num_classes)
+                      num_classes:int, # C
+                      top_k:int|None=None, # None: top-1 counts (ILM, BLM); k: summed top-k softmax probabilities (BLM+)
+                     ) -> Tensor: # (C, K) float64 on logits' device: row c sums what class c's images predict
+    """How often each downstream class's images land on each source class: the statistic ILM and BLM are fitted on.
+
+    With `top_k=None`, entry (c, k) counts the class-c images whose top-1 source prediction is k (ILM-VP's frequency
+    distribution; BLM's $N_{k,c}$). With `top_k=k`, each image adds its softmax probabilities at its k most likely
+    source classes instead (BLM+'s top-k probability summation). Sums over images, so shards of a split add up.
+
+    Args:
+        logits: (N, K) source-model logits of labelled images
+        labels: (N,) downstream labels in [0, num_classes)
+        num_classes: C
+        top_k: None: top-1 counts (ILM, BLM); k: summed top-k softmax probabilities (BLM+)
+    Returns:
+        (C, K) float64 on logits' device: row c sums what class c's images predict
+    Raises:
+        ConfigError: top_k=… must be None or an integer in [1, K]
+    Source:
+        ILM-VP (Chen et al. 2023), frequency distribution; BLM/BLM+ (Cai et al. 2024), the frequency and the top-k
+        probability summation of tmlr-group/BayesianLM's `blm_reweight_matrix` / `blmp_reweight_matrix`.
+    """
+    K = logits.shape[-1]
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= K):
+        raise ConfigError(f"top_k={top_k!r} must be None or an integer in [1, {K}]")
+    counts = torch.zeros(num_classes, K, dtype=torch.float64, device=logits.device)
+    if top_k is None:
+        hits = F.one_hot(logits.argmax(-1), K).double()
+    else:
+        probs = logits.double().softmax(-1)
+        values, idx = probs.topk(top_k, dim=-1)
+        hits = torch.zeros_like(probs).scatter_(1, idx, values)
+    return counts.index_add_(0, labels.to(logits.device).long(), hits)
+
+# %% ../nbs/02a_heads.ipynb #4e9da6c5
+def blm_weights(counts:Tensor, # (C, K) non-negative `prediction_counts` of the training split
+                laplace:float=1.0, # λ >= 0: Laplace smoothing of the source-label marginal (the code's `lap`, 1)
+               ) -> Tensor: # (K, C) float32 ω: every column with any count sums to 1; a class without counts: zeros
+    """BLM's probabilistic label-mapping matrix ω from the joint counts of (source prediction k, true label c).
+
+    $\\hat P(c \\mid k) = N_{k,c} / (\\sum_{c'} N_{k,c'} + \\lambda)$ (the conditional of the downstream label given
+    the predicted source label, its marginal Laplace-smoothed), then each column normalised over the source labels,
+    $\\omega_{k,c} = \\hat P(c \\mid k) / \\sum_{k'} \\hat P(c \\mid k')$. The official code divides 0 by 0 for a
+    class with no counts (NaN); here that column is 0.
+
+    Args:
+        counts: (C, K) non-negative `prediction_counts` of the training split
+        laplace: λ >= 0: Laplace smoothing of the source-label marginal (the code's `lap`, 1)
+    Returns:
+        (K, C) float32 ω: every column with any count sums to 1; a class without counts: zeros
+    Raises:
+        ConfigError: laplace=… must be a finite number >= 0
+    Source:
+        BLM (Cai et al., NeurIPS 2024): ω from Bayes' rule with Laplace smoothing, then normalised per downstream
+        label, as tmlr-group/BayesianLM's `blm_reweight_matrix` computes it (defaults: λ = 1 for BLM and BLM+).
+    """
+    if isinstance(laplace, bool) or not isinstance(laplace, (int, float)) or not math.isfinite(laplace) or laplace < 0:
+        raise ConfigError(f"laplace={laplace!r} must be a finite number >= 0")
+    n = counts.detach().double().T                                       # (K, C): N[k, c]
+    denom = n.sum(1, keepdim=True) + laplace                             # the smoothed marginal of source label k
+    cond = torch.where(denom > 0, n / denom.clamp_min(1e-300), torch.zeros_like(n))   # P̂(c | k)
+    col = cond.sum(0, keepdim=True)
+    return torch.where(col > 0, cond / col.clamp_min(1e-300), torch.zeros_like(cond)).float()
+
+# %% ../nbs/02a_heads.ipynb #201610a5
+@torch.no_grad()
+def prompted_source_outputs(model:nn.Module, # a `PromptedClassifier` (preprocess, prompter, backbone, head)
+                            ds,              # a split: items (uint8 image, label)
+                            batch_size:int=256, # images per forward pass
+                            precision:str="auto", # as `TrainConfig.precision`
+                            shard:tuple[int, int]|None=None, # (rank, world): only this rank's images of each batch
+                           ):                # yields ((B, K) float32 backbone outputs, (B,) int64 labels), on the model's device
+    """The prompted model's backbone outputs (before the head) on `ds`, batch by batch, in eval mode, without gradients.
+
+    Args:
+        model: a `PromptedClassifier` (preprocess, prompter, backbone, head)
+        ds: a split: items (uint8 image, label)
+        batch_size: images per forward pass
+        precision: as `TrainConfig.precision` ('auto': bf16 autocast on CUDA)
+        shard: (rank, world): only this rank's images of each batch (`iterate_batches`)
+    Returns:
+        a generator of ((B, K) float32 backbone outputs, (B,) int64 labels), on the model's device
+    """
+    device = next(model.buffers()).device
+    was_training = model.training
+    model.eval()
+    try:
+        for images, labels in iterate_batches(ds, batch_size, shard=shard):
+            if not len(labels): continue   # a rank's empty share of a short last batch
+            images = images.to(device, non_blocking=True)
+            with precision_autocast(device, precision):
+                model.prompter.enabled = True            # prompters inside the backbone (VPT) read this
+                out = model.backbone(model.prompted_input(images))
+            yield out.float(), labels.to(device)
+    finally:
+        model.train(was_training)
+
+# %% ../nbs/02a_heads.ipynb #0ccc5f30
+class RefittedLabelHead(nn.Module):
+    """A label mapping fitted on the prompted model's predictions on the training split, again before every epoch
+    (`refit`): the base of ILM's and BLM's heads.
+
+    Args:
+        num_classes: C, number of downstream classes
+        num_source: K, number of source-model logits (ImageNet-1k: 1000)
+        top_k: None: fitted on top-1 counts; k: on summed top-k probabilities (BLM+)
+    Raises:
+        ConfigError: a label mapping needs 1 ≤ classes ≤ <num_source>; got <num_classes>
+    """
+    def __init__(self, num_classes:int, # C, number of downstream classes
+                 num_source:int=1000,   # K, number of source-model logits (ImageNet-1k: 1000)
+                 top_k:int|None=None,   # None: fitted on top-1 counts; k: on summed top-k probabilities (BLM+)
+                ):
+        super().__init__()
+        if not 1 <= num_classes <= num_source:
+            raise ConfigError(f"a label mapping needs 1 ≤ classes ≤ {num_source}; got {num_classes}")
+        self.num_classes, self.num_source, self.top_k = num_classes, num_source, top_k
+
+    def statistics(self, logits:Tensor, # (N, K) source-model logits
+                   labels:Tensor,       # (N,) downstream labels
+                  ) -> Tensor:          # (C, K) float64 `prediction_counts`: sums over images
+        """What the mapping is fitted on: `prediction_counts` (top-1, or top-k probabilities for BLM+).
+
+        Args:
+            logits: (N, K) source-model logits
+            labels: (N,) downstream labels
+        Returns:
+            (C, K) float64 `prediction_counts`: sums over images
+        """
+        return prediction_counts(logits, labels, self.num_classes, self.top_k)
+
+    def fit_counts(self, counts:Tensor # (C, K) `statistics` summed over the whole training split
+                  ):
+        """Set the mapping from the summed statistics (each subclass its own rule).
+
+        Args:
+            counts: (C, K) `statistics` summed over the whole training split
+        """
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def refit(self, model:nn.Module, # the `PromptedClassifier` this head belongs to
+              train_ds,              # the training split
+              batch_size:int=256,    # images per forward pass (the run's eval batch size)
+              precision:str="auto",  # as `TrainConfig.precision`
+              shard:tuple[int, int]|None=None, # (rank, world) in a torchrun job: this rank's share of every batch
+              all_sum=None,          # sums a tensor over ranks in place (`DistContext.all_sum`); None: one process
+             ):
+        """Fit the mapping again on the prompted model's predictions on `train_ds` (one eval pass, no gradients).
+
+        Under torchrun each rank passes over its shard and the statistics are summed over ranks, so every rank ends
+        with the same mapping (top-1 counts are exact integers: the same as one process).
+
+        Args:
+            model: the `PromptedClassifier` this head belongs to
+            train_ds: the training split
+            batch_size: images per forward pass (the run's eval batch size)
+            precision: as `TrainConfig.precision`
+            shard: (rank, world) in a torchrun job: this rank's share of every batch
+            all_sum: sums a tensor over ranks in place (`DistContext.all_sum`); None: one process
+        Source:
+            ILM-VP (Chen et al. 2023): the mapping re-fitted before every epoch; BLM (Cai et al. 2024), likewise.
+        """
+        device = next(model.buffers()).device
+        counts = torch.zeros(self.num_classes, self.num_source, dtype=torch.float64, device=device)
+        for logits, labels in prompted_source_outputs(model, train_ds, batch_size, precision, shard):
+            counts += self.statistics(logits, labels)
+        if all_sum is not None: counts = all_sum(counts)
+        self.fit_counts(counts)
+
+    def extra_repr(self):
+        """The sizes shown by print(module).
+
+        Returns:
+            str shown by print(module)
+        """
+        return f"num_classes={self.num_classes}, num_source={self.num_source}" + (f", top_k={self.top_k}" if self.top_k else "")
+
+# %% ../nbs/02a_heads.ipynb #8c8b7342
+class IterativeLabelHead(RefittedLabelHead):
+    """ILM: the greedy one-to-one frequency mapping, re-fitted before every epoch on the prompted model's top-1
+    predictions; downstream class c reads source logit `mapping[c]`.
+
+    Args:
+        num_classes: C, number of downstream classes
+        num_source: K, number of source-model logits (ImageNet-1k: 1000)
+        mapping: (C,) long distinct source indices to start from (None: the first C)
+    Raises:
+        ConfigError: a label mapping must map classes one-to-one; a label mapping needs 1 ≤ classes ≤ <num_source>
+    Source:
+        ILM-VP (Chen et al., CVPR 2023), iterative label mapping (mapping interval 1 epoch, the code's default).
+    """
+    def __init__(self, num_classes:int, # C, number of downstream classes
+                 num_source:int=1000,   # K, number of source-model logits (ImageNet-1k: 1000)
+                 mapping:Tensor|None=None, # (C,) long distinct source indices to start from (None: the first C)
+                ):
+        super().__init__(num_classes, num_source)
+        self.register_buffer("mapping", torch.arange(num_classes))
+        if mapping is not None: self.fit_mapping(mapping)
+
+    def fit_mapping(self, mapping:Tensor # (C,) long distinct source indices
+                   ):
+        """Replace the table (in place: the buffer keeps its device).
+
+        Args:
+            mapping: (C,) long distinct source indices
+        Raises:
+            ConfigError: a label mapping must map classes one-to-one
+        """
+        mapping = torch.as_tensor(mapping, dtype=torch.long)
+        if mapping.shape != (self.num_classes,) or len(set(mapping.tolist())) != self.num_classes:
+            raise ConfigError("a label mapping must map classes one-to-one")
+        self.mapping.copy_(mapping.to(self.mapping.device))
+
+    def fit_counts(self, counts:Tensor # (C, K) top-1 counts of the training split
+                  ):
+        """The greedy one-to-one assignment of the counts (`greedy_one_to_one`).
+
+        Args:
+            counts: (C, K) top-1 counts of the training split
+        """
+        self.fit_mapping(greedy_one_to_one(counts.cpu()))
+
+    def forward(self, logits:Tensor # (B, K) source-model logits
+               ) -> Tensor: # (B, C)
+        """The source logits at the mapped indices: downstream class c reads logit `mapping[c]`.
+
+        Args:
+            logits: (B, K) source-model logits
+        Returns:
+            (B, C)
+        """
+        return logits[:, self.mapping]
+
+# %% ../nbs/02a_heads.ipynb #d25a73e9
+class BayesianLabelHead(RefittedLabelHead):
+    """BLM / BLM+: downstream logits = source logits @ ω, with ω (K, C) re-estimated before every epoch from the
+    prompted model's predictions (`blm_weights` of `prediction_counts`).
+
+    Args:
+        num_classes: C, number of downstream classes
+        num_source: K, number of source-model logits (ImageNet-1k: 1000)
+        plus: False: BLM (top-1 counts); True: BLM+ (summed top-k probabilities, k = max(1, ⌊topk_ratio·C⌋))
+        laplace: λ, Laplace smoothing (the code's `lap`: 1 for BLM and BLM+)
+        topk_ratio: BLM+'s k as a share of C (the code's `topk_ratio`: 0.15)
+    Raises:
+        ConfigError: from `blm_weights` (laplace < 0); a label mapping needs 1 ≤ classes ≤ <num_source>
+    Source:
+        BLM and BLM+ (Cai et al., NeurIPS 2024): ω estimated from the joint distribution of predicted source labels
+        and true downstream labels, then the output logits f(x) reweighted by ω (`label_mapping_calculation`,
+        logits @ ω, in tmlr-group/BayesianLM); hyper-parameters from its cfg.py (config_vm: lap 1, topk_ratio 0.15).
+    """
+    def __init__(self, num_classes:int, # C, number of downstream classes
+                 num_source:int=1000,   # K, number of source-model logits (ImageNet-1k: 1000)
+                 plus:bool=False,       # False: BLM (top-1 counts); True: BLM+ (summed top-k probabilities)
+                 laplace:float=1.0,     # λ, Laplace smoothing (the code's `lap`: 1 for BLM and BLM+)
+                 topk_ratio:float=0.15, # BLM+'s k as a share of C (the code's `topk_ratio`: 0.15)
+                ):
+        super().__init__(num_classes, num_source, max(1, int(num_classes * topk_ratio)) if plus else None)
+        blm_weights(torch.zeros(1, 1), laplace)   # check λ now
+        self.laplace = float(laplace)
+        self.register_buffer("weights", torch.zeros(num_source, num_classes))
+
+    def fit_counts(self, counts:Tensor # (C, K) `statistics` of the training split
+                  ):
+        """ω = `blm_weights(counts, laplace)`, in place (the buffer keeps its device).
+
+        Args:
+            counts: (C, K) `statistics` of the training split
+        """
+        self.weights.copy_(blm_weights(counts, self.laplace).to(self.weights.device))
+
+    def forward(self, logits:Tensor # (B, K) source-model logits
+               ) -> Tensor: # (B, C) float32 f(x) @ ω
+        """The source logits reweighted by ω: downstream logit c is Σ_k f(x)_k ω_{k,c} (in float32, also under
+        autocast).
+
+        Args:
+            logits: (B, K) source-model logits
+        Returns:
+            (B, C) float32 f(x) @ ω
+        """
+        with full_precision(logits.device):
+            return logits.float() @ self.weights
+
+# %% ../nbs/02a_heads.ipynb #46aef444
+class FullyConnectedLabelHead(nn.Module):
+    """AutoVP's fully connected output mapping: a `Linear(K → C)` on the source logits, trained with the prompt (its
+    own parameter group, 'mapping').
+
+    Args:
+        num_classes: C, number of downstream classes
+        num_source: K, number of source-model logits (ImageNet-1k: 1000)
+    Source:
+        AutoVP (Tsao et al., ICLR 2024), FullyMap (IBM/AutoVP `Output_Mapping`, fully_connected_layer_mapping):
+        PyTorch's default Linear init for ImageNet classifiers; Adam at lr 0.001 (its README's advice for
+        non-CLIP models), here `TrainConfig.lr_mapping`.
+    """
+    def __init__(self, num_classes:int, # C, number of downstream classes
+                 num_source:int=1000,   # K, number of source-model logits (ImageNet-1k: 1000)
+                ):
+        super().__init__()
+        self.linear = nn.Linear(num_source, num_classes)
+
+    def forward(self, logits:Tensor # (B, K) source-model logits
+               ) -> Tensor: # (B, C) W f(x) + b
+        """The trained linear map of the source logits.
+
+        Args:
+            logits: (B, K) source-model logits
+        Returns:
+            (B, C) W f(x) + b
+        """
+        return self.linear(logits)
+
+    def param_groups(self, lr:float # learning rate of the mapping (`TrainConfig.lr_mapping`)
+                    ) -> list[dict]:
+        """One parameter group named 'mapping' (the training loop gives it its own Adam).
+
+        Args:
+            lr: learning rate of the mapping (`TrainConfig.lr_mapping`)
+        """
+        return [dict(params=list(self.parameters()), lr=lr, name="mapping")]
+
+# %% ../nbs/02a_heads.ipynb #878fb4c1
+def check_label_mapping(label_mapping:str, # `TrainConfig.label_mapping`
+                        backbone:nn.Module|None=None, # the run's `Backbone`; None: check the name only
+                       ):
+    """Raise `ConfigError` (one line) for a name not in `LABEL_MAPPINGS`, or for a mapping other than 'first' on a
+    backbone with its own head (CLIP's text head).
+
+    Args:
+        label_mapping: `TrainConfig.label_mapping`
+        backbone: the run's `Backbone`; None: check the name only
+    Raises:
+        ConfigError: label_mapping=…: choose one of first, frequency, iterative, bayesian, bayesian_plus, fc;
+            label_mapping=… is for ImageNet classifiers; <name> is a <kind> backbone (it has its own head): use
+            label_mapping='first'
+    """
+    if not isinstance(label_mapping, str) or label_mapping not in LABEL_MAPPINGS:
+        raise ConfigError(f"label_mapping={label_mapping!r}: choose one of {', '.join(LABEL_MAPPINGS)}")
+    if backbone is not None and label_mapping != "first" and backbone.cfg.head_kind != "imagenet":
+        raise ConfigError(f"label_mapping={label_mapping!r} is for ImageNet classifiers; {backbone.cfg.name!r} is a "
+                          f"{backbone.cfg.head_kind} backbone (it has its own head): use label_mapping='first'")
+
+# %% ../nbs/02a_heads.ipynb #fb16fe49
+def label_mapping_head(label_mapping:str, # a key of `LABEL_MAPPINGS`
+                       backbone:nn.Module, # the run's `Backbone` (its `cfg.head_kind` must be 'imagenet' unless 'first')
+                       num_classes:int,    # C
+                       outputs:tuple[Tensor, Tensor]|None=None, # `backbone_outputs` of the training split (the fitted mappings need them)
+                      ) -> nn.Module:      # the head, on the backbone's device
+    """The head of `label_mapping` for an ImageNet classifier: 'first' → `LabelMappingHead`, 'frequency' →
+    `MappedLabelHead`, 'iterative' → `IterativeLabelHead`, 'bayesian'/'bayesian_plus' → `BayesianLabelHead`,
+    'fc' → `FullyConnectedLabelHead`; the fitted ones start from the unprompted outputs.
+
+    Args:
+        label_mapping: a key of `LABEL_MAPPINGS`
+        backbone: the run's `Backbone` (its `cfg.head_kind` must be 'imagenet' unless 'first')
+        num_classes: C
+        outputs: `backbone_outputs` of the training split (the fitted mappings need them)
+    Returns:
+        the head, on the backbone's device
+    Raises:
+        ConfigError: from `check_label_mapping` (an unknown name, or a CLIP backbone); label_mapping=… needs the
+            training split's unprompted outputs
+    Source:
+        see `LABEL_MAPPINGS`.
+    """
+    check_label_mapping(label_mapping, backbone)
+    device, K = next(backbone.parameters()).device, backbone.cfg.num_outputs
+    if label_mapping == "first": return LabelMappingHead(num_classes, K).to(device)
+    if label_mapping == "fc": return FullyConnectedLabelHead(num_classes, K).to(device)
+    if outputs is None: raise ConfigError(f"label_mapping={label_mapping!r} needs the training split's unprompted outputs")
+    logits, labels = outputs
+    if label_mapping == "frequency": return MappedLabelHead(frequency_label_mapping(logits, labels, num_classes)).to(device)
+    head = IterativeLabelHead(num_classes, K) if label_mapping == "iterative" else \
+           BayesianLabelHead(num_classes, K, plus=label_mapping == "bayesian_plus")
+    head.fit_counts(head.statistics(logits, labels))
+    return head.to(device)
+
 # %% ../nbs/02a_heads.ipynb #c30e1ce9
 def fit_temperature(logits:Tensor, # (N, C) logits of a fixed model
                     labels:Tensor, # (N,) labels in [0, C)
@@ -291,7 +687,7 @@ def temperature_scaled_head(head:nn.Module,   # the run's head (CLIP text head o
     Source:
         Guo et al. 2017, temperature scaling.
     """
-    device = next(head.buffers(), torch.empty(0)).device   # where the head's tables live (none: any)
+    device = next(iter([*head.buffers(), *head.parameters()]), torch.empty(0)).device   # where the head's tables live (none: any)
     logits = torch.cat([head(o.to(device)).float().cpu() for o in outputs.split(4096)])
     return TemperatureScaledHead(head, fit_temperature(logits, labels)).to(device)
 

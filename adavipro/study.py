@@ -67,6 +67,7 @@ PRESETS = {
         base=dict(data_root="data", backbone="clip:ViT-B-32:openai", prompter="padding", num_tokens=10, embed_dim=64, tau0=5.0,
                   gamma=0.98, use_edges=True, image_size=224, epochs=1000, batch_size=256, lr_prompt=40.0,
                   lr_mask=1.0, warmup_steps=1000, prompt_optimizer="sgd", momentum=0.9, weight_decay=0.0, augment="none", init="randn", label_mapping="first", calibrate_head=False,
+                  lr_mapping=0.001,
                   mask_recipe="paper", train_per_class=None, val_per_class=None, test_per_class=None,
                   val_fraction=0.1, split_seed=0, seed=0, device="auto", precision="auto"),
         seeds=[0], datasets={d: d for d in PAPER_DATASETS}, ablation=ABLATION_DATASETS, fig4="cifar10", table3="cifar100",
@@ -217,6 +218,8 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
         parts.append(f"lr{float(p['lr_prompt']):g}")
     if m not in NO_EPOCHS and p.get("prompt_optimizer", "sgd") != "sgd": parts.append(p["prompt_optimizer"])
     if m not in NO_EPOCHS and p.get("augment", "none") != "none": parts.append(AUGMENT_CODES.get(p["augment"], p["augment"]))
+    if p.get("label_mapping") == "fc" and float(p.get("lr_mapping", TrainConfig.lr_mapping)) != TrainConfig.lr_mapping:
+        parts.append(f"lrmap{float(p['lr_mapping']):g}")   # the trained mapping's own rate, where not the default
     if m not in NO_EPOCHS: parts.append(f"e{p['epochs']}")
     if p.get("train_per_class") is not None and m not in TRAINING_FREE: parts.append(f"n{p['train_per_class']}")
     if p.get("seed", 0): parts.append(f"s{p['seed']}")
@@ -412,7 +415,7 @@ def family_defaults(preset:dict,              # a preset of `PRESETS`
         preset: a preset of `PRESETS`
         dataset: a dataset spec, e.g. 'placement:digits'
         method: str, one of `list_methods()`
-        label_mapping: 'first' (VP's) or 'frequency' (ILM-VP's)
+        label_mapping: a `TrainConfig.label_mapping` ('first': VP's; see `LABEL_MAPPINGS`)
     Returns:
         the parameters `preset['family']` records for the dataset's family; {} if none
     """

@@ -18,7 +18,8 @@ from .core import (ConfigError, atomic_torch_save, atomic_write_json, keep_freed
                    show_progress, optional_import)
 from .data import get_dataset, iterate_batches, DatasetSplits
 from .backbones import create_backbone
-from .heads import TemperatureScaledHead, backbone_outputs, frequency_mapped_head, temperature_scaled_head
+from .heads import (TemperatureScaledHead, backbone_outputs, check_label_mapping, label_mapping_head,
+                            temperature_scaled_head)
 from .model import PromptedClassifier, Preprocess, create_method, count_tunable_params, trainers
 # the configuration (08a_config) and the run folder (08b_runs); their names stay importable from here
 from .config import (RECIPE, MASK_RECIPES, RUNTIME_FIELDS, TrainConfig, resolve_mask_recipe, resolve_device,
@@ -42,7 +43,8 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
         device: torch.device the model is moved to; None: `resolve_device(cfg.device)`
     Raises:
         ConfigError: from `check_image_size` (unless this backbone accepts `image_size`×`image_size` inputs); from
-            `validate_config` (any invalid `TrainConfig` field, one line that says what to do)
+            `validate_config` (any invalid `TrainConfig` field, one line that says what to do); from
+            `check_label_mapping` (a label mapping other than 'first' on a backbone with its own head, e.g. CLIP)
     """
     validate_config(cfg)
     device = device or resolve_device(cfg.device)
@@ -56,13 +58,19 @@ def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedC
     bc = backbone.cfg   # the backbone's own preprocessing: mean, std, interpolation (CLIP: bicubic)
     preprocess = Preprocess(cfg.image_size, bc.mean, bc.std, bc.interpolation).to(device)
     head, bs = backbone.create_head(data.classes), cfg.eval_batch_size or cfg.batch_size
-    frequency = cfg.label_mapping == "frequency"
-    train_outputs = backbone_outputs(backbone, preprocess, data.train, bs) if frequency or cfg.calibrate_head else None
-    if frequency: head = frequency_mapped_head(backbone, preprocess, data.train, data.num_classes, bs, train_outputs)
+    check_label_mapping(cfg.label_mapping, backbone)   # CLIP keeps its text head: before the pass below
+    fitted = cfg.label_mapping not in ("first", "fc")   # fitted on the unprompted outputs (ILM, BLM: epoch 0's mapping)
+    train_outputs = backbone_outputs(backbone, preprocess, data.train, bs) if fitted or cfg.calibrate_head else None
+    if cfg.label_mapping != "first": head = label_mapping_head(cfg.label_mapping, backbone, data.num_classes, train_outputs)
     if cfg.calibrate_head: head = temperature_scaled_head(head, *train_outputs)   # the same pass: no second one
     prompter.attach(backbone)
     model = PromptedClassifier(preprocess, prompter, backbone, head).to(device)
     return model, data
+
+# %% ../nbs/08_training.ipynb #9350b222
+def _label_mapping(model:PromptedClassifier) -> nn.Module:
+    "The head's label mapping, unwrapped from `TemperatureScaledHead` (`calibrate_head=True`): where `refit` and `param_groups` live."
+    return model.head.head if isinstance(model.head, TemperatureScaledHead) else model.head
 
 # %% ../nbs/08_training.ipynb #44250a60
 def warmup_cosine(step:int, warmup_steps:int, total_steps:int) -> float:
@@ -82,24 +90,29 @@ def warmup_cosine(step:int, warmup_steps:int, total_steps:int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / (total_steps - warmup_steps)))
 
 # %% ../nbs/08_training.ipynb #43f7d3d5
-def make_optimizers(groups:list[dict], # `Prompter.param_groups`: dicts with params, lr and name ('prompt', 'mask')
+def make_optimizers(groups:list[dict], # `Prompter.param_groups` (+ the head's): dicts with params, lr and name ('prompt', 'mask', 'mapping')
                     cfg:TrainConfig,    # prompt_optimizer, momentum, weight_decay, mask_optimizer ('recipe': from cfg.mask_recipe)
-                   ) -> list[torch.optim.Optimizer]: # the prompt's optimiser over the groups, then an AdamW for the 'mask' group(s) if asked; [] for no groups
+                   ) -> list[torch.optim.Optimizer]: # the prompt's optimiser over the groups, then an AdamW for the 'mask' group(s) if asked, then an Adam for the 'mapping' group(s); [] for no groups
     """The run's optimisers: `cfg.prompt_optimizer` over `groups` (SGD with momentum as VP, or Adam as ILM-VP, Chen et
-    al. 2023, uses for ImageNet classifiers), except the groups named 'mask' when `mask_optimizer='adamw'`.
+    al. 2023, uses for ImageNet classifiers), except the groups named 'mask' when `mask_optimizer='adamw'` and the
+    groups named 'mapping' (the 'fc' label mapping: its own Adam at its group's lr, as AutoVP trains it).
 
     Args:
-        groups: `Prompter.param_groups`: dicts with params, lr and name ('prompt', 'mask')
+        groups: `Prompter.param_groups` (+ the head's): dicts with params, lr and name ('prompt', 'mask', 'mapping')
         cfg: prompt_optimizer, momentum, weight_decay, mask_optimizer ('recipe': from cfg.mask_recipe)
     Returns:
-        the prompt's optimiser over the groups, then an AdamW for the 'mask' group(s) if asked; [] for no groups
+        the prompt's optimiser over the groups, then an AdamW for the 'mask' group(s) if asked, then an Adam for the
+        'mapping' group(s); [] for no groups
     """
+    mapping = [g for g in groups if g.get("name") == "mapping"]
+    groups = [g for g in groups if all(g is not m for m in mapping)]
     own = [g for g in groups if g.get("name") == "mask"] if resolve_mask_recipe(cfg).mask_optimizer == "adamw" else []
     rest = [g for g in groups if all(g is not o for o in own)]
     if not rest: opts = []
     elif cfg.prompt_optimizer == "adam": opts = [torch.optim.Adam(rest, lr=cfg.lr_prompt, weight_decay=cfg.weight_decay)]
     else: opts = [torch.optim.SGD(rest, lr=cfg.lr_prompt, momentum=cfg.momentum, weight_decay=cfg.weight_decay)]
-    return opts + ([torch.optim.AdamW(own, lr=cfg.lr_mask, weight_decay=0.0)] if own else [])
+    return opts + ([torch.optim.AdamW(own, lr=cfg.lr_mask, weight_decay=0.0)] if own else []) + \
+        ([torch.optim.Adam(mapping, weight_decay=0.0)] if mapping else [])
 
 # %% ../nbs/08_training.ipynb #081af935
 @torch.no_grad()
@@ -323,10 +336,12 @@ def _restore(path:Path,   # a run's last.pt
              cfg:TrainConfig, prompter:nn.Module, opts:list, scheds:list,
              gen:torch.Generator, # the run's data-order generator
              rank:int=0,          # this process's rank: it gets its own random states back (`own_rng_state`)
+             head:nn.Module|None=None, # the run's head: its label mapping (re-fitted or trained) comes back too
             ) -> tuple:   # start_epoch, step, best_val, best_epoch, history, unprompted_val, partial (None or the epoch in progress)
-    "Load `last.pt` into the prompter, optimisers, schedulers and RNGs (`load_checkpoint` checks it was made by this configuration)."
+    "Load `last.pt` into the prompter (and head), optimisers, schedulers and RNGs (`load_checkpoint` checks it was made by this configuration)."
     ck = load_checkpoint(path, cfg)
     prompter.load_state_dict(ck["prompter"])
+    if head is not None and "head" in ck: head.load_state_dict(ck["head"])   # (a last.pt from before heads were saved: none)
     as_list = lambda s: s if isinstance(s, list) else [s]   # last.pt written before the optimisers were a list
     for o, st in zip(opts, as_list(ck["optimizer"])): o.load_state_dict(st)
     for sc, st in zip(scheds, as_list(ck["scheduler"])): sc.load_state_dict(st)
@@ -354,9 +369,10 @@ def _test_best(model:PromptedClassifier, test_ds, # the test split
                best_path:Path, # the run's best.pt
                batch_size:int, precision:str,
               ) -> tuple[dict, float, dict]: # best.pt's contents, test accuracy in [0, 1], {'test_eval_…': float}
-    "Load best.pt's prompter into `model` and evaluate it on `test_ds`, with the prompter's diagnostics of that evaluation."
+    "Load best.pt's prompter (and head) into `model` and evaluate it on `test_ds`, with the prompter's diagnostics of that evaluation."
     best = read_checkpoint(best_path)   # weights_only: a crafted best.pt runs no code
     model.prompter.load_state_dict(best["prompter"])
+    if "head" in best: model.head.load_state_dict(best["head"])   # the best epoch's label mapping (ILM, BLM, fc)
     model.prompter.diagnostics()   # discard what earlier forwards left, so that the next read is the test evaluation's
     test_acc = evaluate(model, test_ds, batch_size, precision=precision)
     return best, test_acc, {"test_" + k: float(v) for k, v in model.prompter.diagnostics().items() if k.startswith("eval_")}
@@ -434,8 +450,10 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     if dist.world > 1: torch.manual_seed(cfg.seed + dist.rank)   # each rank its own noise; `gen` (data order) is shared
     out = prepare_run_folder(cfg) if dist.main else Path(cfg.out_dir)
     dist.barrier()
-    prompter = model.prompter
-    groups = prompter.param_groups(cfg.lr_prompt, cfg.lr_mask)
+    prompter, mapping = model.prompter, _label_mapping(model)
+    head0 = {k: v.clone() for k, v in model.head.state_dict().items()}   # the unprompted baseline's head (before training)
+    groups = prompter.param_groups(cfg.lr_prompt, cfg.lr_mask) + \
+             (mapping.param_groups(cfg.lr_mapping) if hasattr(mapping, "param_groups") else [])   # 'fc': trained too
     steps_per_epoch = math.ceil(len(data.train) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     opts = make_optimizers(groups, cfg)
@@ -448,7 +466,8 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
 
     start_epoch, step, best_val, best_epoch, history, partial = 0, 0, -1.0, 0, [], None
     if (out / "last.pt").exists():
-        start_epoch, step, best_val, best_epoch, history, unprompted_val, partial = _restore(out / "last.pt", cfg, prompter, opts, scheds, gen, dist.rank)
+        start_epoch, step, best_val, best_epoch, history, unprompted_val, partial = _restore(out / "last.pt", cfg, prompter, opts, scheds, gen, dist.rank,
+                                                                                      model.head)
         where = f", batch {partial['batches_done']}/{steps_per_epoch}" if partial else ""
         print(f"resuming {out} at epoch {start_epoch + 1}/{cfg.epochs}{where} (step {step})")
     else:
@@ -461,6 +480,7 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
            not dist.from_main(time.time() - last_written >= cfg.checkpoint_interval_s): return
         rngs = dist.gather(rng_state(gen))
         if dist.main: atomic_torch_save(dict(config=config, epoch=epoch, step=step, prompter=prompter.state_dict(),
+                               head=model.head.state_dict(),
                                optimizer=[o.state_dict() for o in opts], scheduler=[sc.state_dict() for sc in scheds],
                                best_val_acc=best_val, best_epoch=best_epoch, history=history,
                                unprompted_val_acc=unprompted_val, rng=rngs[0], partial=partial,
@@ -470,8 +490,14 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     t0 = time.time()
     if not opts:   # nothing to train (method 'none'): the best checkpoint is the unprompted model
         best_val = evaluate(model, data.val, eval_bs, precision=cfg.precision)
-        if dist.main: atomic_torch_save(dict(config=config, epoch=0, val_acc=best_val, prompter=prompter.state_dict()), out / "best.pt")
+        if dist.main: atomic_torch_save(dict(config=config, epoch=0, val_acc=best_val, prompter=prompter.state_dict(),
+                                             head=model.head.state_dict()), out / "best.pt")
+    refit = getattr(mapping, "refit", None)   # ILM, BLM: the label mapping re-fitted on the prompted model
     for epoch in range(start_epoch, cfg.epochs if opts else 0):
+        if refit is not None and epoch > 0 and not partial:   # epoch 0: the unprompted fit of build_run; mid-epoch: last.pt's
+            refit(model, data.train, eval_bs, cfg.precision, shard=(dist.rank, dist.world) if dist.world > 1 else None,
+                  all_sum=dist.all_sum)   # each rank its shard, the counts summed: every rank gets the same mapping
+            prompter.diagnostics()        # discard what the re-fit's eval forwards added to the mask statistics
         model.train()
         if partial:   # resume inside this epoch: same permutation, skip the batches already done
             gen.set_state(partial["data_state"]); done = partial["batches_done"]
@@ -527,8 +553,8 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
         history.append(row)
         if val_acc > best_val:
             best_val, best_epoch = val_acc, epoch + 1
-            if dist.main: atomic_torch_save(dict(config=config, epoch=epoch + 1, val_acc=val_acc,
-                                                 prompter=prompter.state_dict()), out / "best.pt")
+            if dist.main: atomic_torch_save(dict(config=config, epoch=epoch + 1, val_acc=val_acc, prompter=prompter.state_dict(),
+                                                 head=model.head.state_dict()), out / "best.pt")
         if dist.main: write_history(out, history)
         save_last(epoch + 1)
         if dist.main: print(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f}  train acc {row['train_acc']:.4f}  "
@@ -539,11 +565,12 @@ def _fit(cfg, callbacks, progress, log_every, dist:DistContext):
     dist.barrier()
     test_last = _test_last(model, data.test, history, best_epoch, eval_bs, cfg.precision, device)   # before best.pt is loaded
     best, test_acc, test_diagnostics = _test_best(model, data.test, out / "best.pt", eval_bs, cfg.precision)
+    model.head.load_state_dict(head0)   # the unprompted baseline keeps build_run's head (the same for a fixed mapping)
     metrics = dict(test_acc=test_acc, **test_diagnostics, **_protocol_record(history, test_acc, test_last),
                    unprompted_test_acc=evaluate(model, data.test, eval_bs, prompted=False, precision=cfg.precision),
                    val_acc=best["val_acc"], unprompted_val_acc=unprompted_val, best_epoch=best["epoch"],
                    head_temperature=float(model.head.temperature) if isinstance(model.head, TemperatureScaledHead) else None,
-                   epochs=cfg.epochs, steps=step, n_tunable_params=count_tunable_params(prompter),
+                   epochs=cfg.epochs, steps=step, n_tunable_params=count_tunable_params(prompter) + count_tunable_params(model.head),
                    n_train=len(data.train), n_val=len(data.val), n_test=len(data.test), classes=data.classes,
                    train_time_s=round(time.time() - t0, 2), device=str(device), world_size=dist.world, config=config)
     if dist.main:

@@ -38,6 +38,8 @@ BUILD_CASES = {
     "missing local weights": (dict(backbone="clip:ViT-B-32:{tmp}/nope.pt", image_size=224, prompt_size=30, region_size=32),
                               "nope.pt"),
     "CLIP at the wrong size": (dict(backbone="clip:ViT-B-32:random"), "224"),
+    "label mapping on CLIP": (dict(backbone="clip:ViT-B-32:random", image_size=224, prompt_size=30, region_size=32,
+                                   label_mapping="iterative"), "label_mapping='iterative' is for ImageNet classifiers"),
     "image folder missing": (dict(dataset="imagefolder:{tmp}/nowhere"), "nowhere"),
     "empty image folder": (dict(dataset="imagefolder:{tmp}/tree"), "no images"),
     "corrupt image": (dict(dataset="imagefolder:{tmp}/tree", train_per_class=None), "9.jpg"),
