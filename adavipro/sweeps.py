@@ -217,6 +217,10 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
         parts += [f"{code}{_short(p[k])}" for k, code in STABILISER_CODES.items() if k in p and p[k] != "recipe"]
         lrm, recipe_lrm = p.get("lr_mask", "recipe"), MASK_RECIPES.get(p.get("mask_recipe", "paper"), {}).get("lr_mask")
         if lrm != "recipe" and float(lrm) != recipe_lrm: parts.append(f"lrm{float(lrm):g}")   # not the recipe's
+    elif m == "smm":   # the paper's switches where they differ from SMM: patch side 8, per-image mask, three channels
+        if p.get("smm_patch_size", 8) != 8: parts.append(f"ps{p['smm_patch_size']}")
+        if p.get("smm_mask", "sample") != "sample": parts.append(p["smm_mask"])
+        if p.get("smm_channels", 3) != 3: parts.append(f"c{p['smm_channels']}")
     elif m in TOKEN_METHODS: parts.append(f"l{p.get('num_tokens', VPT_TOKENS)}")
     if m not in NO_EPOCHS and "lr_prompt" in p and \
             float(p["lr_prompt"]) != method_defaults(m, p.get("backbone", "")).get("lr_prompt", VP_LR_PROMPT):
