@@ -92,3 +92,12 @@ def test_a_run_through_the_one_loop_resumes_exactly_from_inside_an_epoch(tmp_pat
     a = torch.load(tmp_path / "a" / "best.pt", weights_only=False)["prompter"]
     b = torch.load(Path(cfg.out_dir) / "best.pt", weights_only=False)["prompter"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a if torch.is_tensor(a[k]))
+
+
+def test_prompt_wraps_a_users_model_with_smm():
+    import adavipro
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 1000))
+    m = adavipro.prompt(net, classes=10, method="smm", image_size=32, smm_patch_size=4)
+    assert isinstance(m.prompter, SMMPrompter) and m.prompter.patch_size == 4
+    assert count_tunable_params(m) == 3 * 32 * 32 + 26_499
+    assert m(torch.randint(0, 256, (2, 3, 40, 40), dtype=torch.uint8)).shape == (2, 10)
