@@ -73,6 +73,7 @@ ADAPTATION_BUDGET = dict(image_size=64, batch_size=64, epochs=3, train_per_class
 PRESETS = {
     "paper": dict(
         base=dict(data_root="data", backbone="clip:ViT-B-32:openai", prompter="padding", num_tokens=10, embed_dim=64, tau0=5.0,
+                  smm_patch_size=8, smm_mask="sample", smm_channels=3,   # SMM's (Cai et al. 2024, §5)
                   gamma=0.98, use_edges=True, image_size=224, epochs=1000, batch_size=256, lr_prompt=40.0,
                   lr_mask=1.0, warmup_steps=1000, prompt_optimizer="sgd", momentum=0.9, weight_decay=0.0, init="randn", label_mapping="first", calibrate_head=False,
                   mask_recipe="paper", train_per_class=None, val_per_class=None, test_per_class=None,
