@@ -21,7 +21,7 @@ _EXPORTS = {
     "Prompter": "prompters", "PaddingPrompter": "prompters", "FixedPatchPrompter": "prompters",
     "RandomPatchPrompter": "prompters", "FullPrompter": "prompters", "create_prompter": "prompters",
     "list_prompters": "prompters",
-    "AdaViProPrompter": "adaptive", "VPTPrompter": "vpt",
+    "AdaViProPrompter": "adaptive", "VPTPrompter": "vpt", "SMMPrompter": "smm",
     "Preprocess": "model", "PromptedClassifier": "model", "create_method": "model", "list_methods": "model",
     "count_tunable_params": "model",
     "Backbone": "backbones", "BackboneConfig": "backbones", "create_backbone": "backbones",
@@ -30,7 +30,7 @@ _EXPORTS = {
     "get_dataset": "data", "list_datasets": "data", "list_experiments": "study",
     "ConfigError": "core",
 }
-_SUBMODULES = ("core", "data", "ucf101", "backbones", "heads", "prompters", "edges", "mask", "fast", "adaptive", "model",
+_SUBMODULES = ("core", "data", "ucf101", "backbones", "heads", "prompters", "edges", "mask", "fast", "adaptive", "smm", "model",
                "config", "runs", "training", "vpt", "baselines", "study", "cost", "sweeps", "results", "api")
 __all__ = sorted(_EXPORTS)
 

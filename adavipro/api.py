@@ -109,7 +109,7 @@ def _scaled_defaults(method:str, image_size:int, options:dict) -> dict:
     return out
 
 # %% ../nbs/13_api.ipynb #cf797da7
-PROMPT_METHODS = ("vp", "adavipro", "vpt_shallow", "vpt_deep", "none")   # the methods that prompt a frozen model
+PROMPT_METHODS = ("vp", "adavipro", "vpt_shallow", "vpt_deep", "smm", "none")   # the methods that prompt a frozen model
 
 def _check_options(method:str, options:dict):
     "`ConfigError` for a method `prompt` cannot apply or an option its factory does not take."

@@ -16,6 +16,7 @@ from .mask import check_region_size
 from .adaptive import check_temperature, check_mask_sampler, check_stabilisers
 from .model import methods
 from .heads import check_label_mapping
+from .smm import check_smm_options
 
 # %% auto #0
 __all__ = ['RECIPE', 'AUGMENTS', 'MASK_RECIPES', 'BAD_INPUTS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_mask_recipe',
@@ -43,6 +44,9 @@ class TrainConfig:
         tau0: initial Gumbel-Softmax temperature (paper: 5)
         gamma: temperature decay per epoch, in (0, 1] (paper: 0.98)
         use_edges: AdaViPro edge detector on/off (Table 4)
+        smm_patch_size: SMM: side 2^l of a patch sharing one mask value, divides image_size: 1, 2, 4, 8, 16 (paper: 8)
+        smm_mask: SMM: 'sample' (the mask generator's per-image mask, the paper) or 'shared' (one learned mask)
+        smm_channels: SMM: 3 (a mask per colour channel, the paper) or 1 (the single-channel ablation)
         image_size: S: model input side (paper: 224)
         epochs: (paper: 1000)
         batch_size: global batch (paper: 256)
@@ -107,6 +111,9 @@ class TrainConfig:
     tau0: float = 5.0                         # initial Gumbel-Softmax temperature (paper: 5)
     gamma: float = 0.98                       # temperature decay per epoch, in (0, 1] (paper: 0.98)
     use_edges: bool = True                    # AdaViPro edge detector on/off (Table 4)
+    smm_patch_size: int = 8                   # SMM: side 2^l of a patch sharing one mask value, divides image_size: 1, 2, 4, 8, 16 (paper: 8)
+    smm_mask: str = "sample"                  # SMM: 'sample' (the mask generator's per-image mask, the paper) or 'shared' (one learned mask)
+    smm_channels: int = 3                     # SMM: 3 (a mask per colour channel, the paper) or 1 (the single-channel ablation)
     image_size: int = 112                     # S: model input side (paper: 224)
     epochs: int = 8                           # (paper: 1000)
     batch_size: int = 64                      # global batch (paper: 256)
@@ -289,7 +296,9 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
             'auto', 'off' or a folder); from `check_dataset_spec` (a dataset spec whose form `get_dataset` does not
             accept); from `check_precision` (a `precision` not in `PRECISIONS`); from `check_prompt_size` (a
             `prompt_size` outside [1, image_size·max_frac]); from `check_region_size` (a `region_size` that is not a
-            positive divisor of `image_size`); from `check_temperature` (`tau0` <= 0 or `gamma` outside (0, 1])
+            positive divisor of `image_size`); from `check_temperature` (`tau0` <= 0 or `gamma` outside (0, 1]); from
+            `check_smm_options` (method 'smm': a `smm_patch_size` that does not divide `image_size`, an unknown
+            `smm_mask` or `smm_channels`)
     """
     for name in ("dataset", "backbone", "method", "prompter", "out_dir", "data_root", "init"):
         if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name):
@@ -328,6 +337,9 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
         check_prompt_size(cfg.prompt_size, cfg.image_size, 0.5 if cfg.prompter == "padding" or cfg.method == "adavipro" else 1.0)
     if cfg.method.startswith("vpt") and (isinstance(cfg.num_tokens, bool) or not isinstance(cfg.num_tokens, int) or cfg.num_tokens < 1):
         raise ConfigError(f"num_tokens={cfg.num_tokens!r} is VPT's number of prompt tokens: use a positive integer (VPT: 1 to 200)")
+    if cfg.method == "smm":
+        for name in ("smm_patch_size", "smm_channels"): _int(cfg, name, 1)
+        check_smm_options(cfg.smm_patch_size, cfg.image_size, cfg.smm_mask, cfg.smm_channels)
     if cfg.method == "adavipro":
         check_region_size(cfg.region_size, cfg.image_size)
         if cfg.prompter != "padding":
@@ -346,8 +358,13 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
     (dict(dataset="mnist"), "unknown dataset 'mnist'"),
     (dict(dataset="placement:"), "needs a dataset after 'placement:'"),
     (dict(data_cache="/dev/null/cache"), "data_cache='/dev/null/cache': /dev/null is not a folder; point it at a writable folder"),
-    (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, oracle, vp, vpt_deep, vpt_shallow, zero_shot"),
+    (dict(method="vpt"), "unknown method 'vpt'; choose one of: adavipro, full_finetune, linear_probe, none, oracle, smm, vp, vpt_deep, vpt_shallow, zero_shot"),
     (dict(method="vpt_deep", num_tokens=0), "num_tokens=0 is VPT's number of prompt tokens: use a positive integer"),
+    (dict(method="smm", image_size=36), "smm_patch_size=8 does not divide image_size=36: use one of 1, 2, 4 (2^l"),
+    (dict(method="smm", smm_patch_size=32), "smm_patch_size=32 is no patch side of the mask generator for image_size="),
+    (dict(method="smm", smm_patch_size=0), "smm_patch_size=0 must be a positive integer"),
+    (dict(method="smm", smm_mask="fixed"), "smm_mask='fixed': choose 'sample' (SMM) or 'shared'"),
+    (dict(method="smm", smm_channels=2), "smm_channels=2: choose 3 (SMM) or 1"),
     (dict(method="vp", prompter="border"), "unknown prompter 'border'"),
     (dict(prompter="pad"), "unknown prompter 'pad'"),
     (dict(prompter="fixed_patch"), "set prompter='padding'"),

@@ -64,7 +64,10 @@ _SIZES = {"digits": (10, 1290, 140, 360), "placement-digits": (10, 1290, 140, 36
           "ucf101": (101, 7639, 1898, 3783), "eurosat": (10, 19440, 2160, 5400), "oxford_pets": (37, 3312, 368, 3669)}
 _BACKBONE_COST = {"efficientnet_lite0": (1.0, 0.0), "clip:ViT-B-32": (2.5, 5.0)}   # (cost per image, extra seconds to build)
 _COST = dict(fixed=17.5, train=0.00636, eval=0.00465, probe=0.0185)   # seconds: per run; per training, evaluated, probed image (unit)
-_METHOD_COST = {"adavipro": 2.03, "full_finetune": 3.25}   # training cost per image vs VP (bench/estimate.py)
+# training cost per image vs VP (bench/estimate.py); smm: a training step's FLOPs over VP's (padding p9), counted by
+# torch's FlopCounterMode on EfficientNet-Lite0 at 64 px, batch 32 (1.195); two timings of 30 interleaved steps on 2
+# shared CPU threads gave 1.06 and 0.82, too noisy to fit
+_METHOD_COST = {"adavipro": 2.03, "full_finetune": 3.25, "smm": 1.2}
 REFERENCE_MACHINE_S = 0.1188  # `machine_seconds()` on the machine whose run times `_COST` was fitted to (bench/estimate.py)
 
 # %% ../nbs/11b_cost.ipynb #00f21ba6

@@ -218,7 +218,7 @@ def count_tunable_params(module:nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 # %% ../nbs/07_model.ipynb #8ffd6058
-methods = Registry("method", modules=("adavipro.vpt", "adavipro.baselines"))   # these register more methods
+methods = Registry("method", modules=("adavipro.vpt", "adavipro.smm", "adavipro.baselines"))   # these register more methods
 trainers = Registry("trainer", modules=("adavipro.baselines",))   # a method that does not train by SGD registers its trainer here (`08_training.fit`)
 
 # %% ../nbs/07_model.ipynb #c60161ac

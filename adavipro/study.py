@@ -65,6 +65,7 @@ ADAPTATION_BUDGET = dict(image_size=64, batch_size=64, epochs=3, train_per_class
 PRESETS = {
     "paper": dict(
         base=dict(data_root="data", backbone="clip:ViT-B-32:openai", prompter="padding", num_tokens=10, embed_dim=64, tau0=5.0,
+                  smm_patch_size=8, smm_mask="sample", smm_channels=3,   # SMM's (Cai et al. 2024, §5)
                   gamma=0.98, use_edges=True, image_size=224, epochs=1000, batch_size=256, lr_prompt=40.0,
                   lr_mask=1.0, warmup_steps=1000, prompt_optimizer="sgd", momentum=0.9, weight_decay=0.0, augment="none", init="randn", label_mapping="first", calibrate_head=False,
                   lr_mapping=0.001,
@@ -134,7 +135,7 @@ def method_defaults(method:str, backbone:str) -> dict:
         backbone: backbone name, e.g. 'clip:ViT-B-32:openai' (`list_backbones()`)
     """
     if method == "full_finetune": return dict(lr_prompt=1e-5 if backbone.startswith("clip") else 1e-3)
-    if method == "smm": return dict(prompt_optimizer="adam", lr_prompt=0.01)
+    if method == "smm": return dict(prompt_optimizer="adam", lr_prompt=0.01, init="zeros")   # δ starts at zero (its Algorithm 1)
     return {}
 
 # %% ../nbs/11_study.ipynb #e920ff67
@@ -222,6 +223,10 @@ def run_name(p:dict # parameters of `nbs/train.ipynb`
         parts += [f"{code}{_short(p[k])}" for k, code in STABILISER_CODES.items() if k in p and p[k] != "recipe"]
         lrm, recipe_lrm = p.get("lr_mask", "recipe"), MASK_RECIPES.get(p.get("mask_recipe", "paper"), {}).get("lr_mask")
         if lrm != "recipe" and float(lrm) != recipe_lrm: parts.append(f"lrm{float(lrm):g}")   # not the recipe's
+    elif m == "smm":   # the paper's switches where they differ from SMM: patch side 8, per-image mask, three channels
+        if p.get("smm_patch_size", 8) != 8: parts.append(f"ps{p['smm_patch_size']}")
+        if p.get("smm_mask", "sample") != "sample": parts.append(p["smm_mask"])
+        if p.get("smm_channels", 3) != 3: parts.append(f"c{p['smm_channels']}")
     elif m in TOKEN_METHODS: parts.append(f"l{p.get('num_tokens', VPT_TOKENS)}")
     if m not in NO_EPOCHS and "lr_prompt" in p and \
             float(p["lr_prompt"]) != method_defaults(m, p.get("backbone", "")).get("lr_prompt", VP_LR_PROMPT):
