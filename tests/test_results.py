@@ -1,6 +1,6 @@
 """adavipro.results and nbs/report.ipynb on fabricated run folders (no training): cells over seeds with scipy's
 t-interval, the newest-run rule, paired differences and their verdicts, and the report's tables built from them."""
-import json, math, os
+import json, math, os, re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from adavipro.results import (attach_baseline, average_difference, choose_lr, collect_history, collect_runs, failed_runs,
-                              fmt_cell, newest_runs, paired_difference, seed_differences, summarise)
+                              fmt_cell, holm, newest_runs, paired_difference, seed_differences, summarise)
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = "imagefolder:data/cifar10-jpeg"        # shown as 'cifar10'
@@ -21,6 +21,10 @@ DELTA = {("digits", 9): [0.05, 0.06, 0.055, 0.045, 0.052],      # clearly above 
          ("digits", 17): [0.04, -0.05, 0.02, -0.03, 0.01],      # noise around 0
          ("cifar10", 9): [-0.02, -0.03, -0.025, -0.015, -0.02], # clearly below 0
          ("cifar10", 17): [0.01, -0.01, 0.02, 0.0, -0.02]}
+# the `recipes` experiment: AdaViPro with a second mask recipe over Table 2's grid, − VP per seed; on digits p = 9 the
+# interval excludes 0 (p = 0.034) but Holm over the recipe's 4 cells does not (0.034 × 2: it ranks third)
+RECIPE_DELTA = {("digits", 9): [0.02, 0.005, 0.03, 0.005, 0.015], ("digits", 17): [0.06, 0.07, 0.065, 0.055, 0.062],
+                ("cifar10", 9): [-0.02, -0.03, -0.025, -0.015, -0.02], ("cifar10", 17): [0.01, -0.01, 0.02, 0.0, -0.02]}
 OLD_COPY_ACC = 0.10          # table2's copy of digits VP p=9 seed 0, older than fig2's (the newest-run rule)
 # a learning-rate search (the `lr` experiment): validation picks lr 4, test accuracy would pick lr 40
 LR_VAL = {1.0: [0.25, 0.27, 0.26], 4.0: [0.30, 0.28, 0.31], 40.0: [0.12, 0.11, 0.13]}
@@ -54,6 +58,9 @@ def outputs(tmp_path_factory) -> Path:
                        dataset=spec, prompt_size=p, seed=s, num_workers=2 if copy else 0)
             run_folder(out, "table2", f"{ds}-adavipro-p{p}-s{s}", accs[s] + DELTA[ds, p][s], mtime=t, dataset=spec,
                        method="adavipro", prompt_size=p, seed=s, metrics=dict(test_eval_on_rate=1.0))
+            run_folder(out, "recipes", f"{ds}-adavipro-noise_free-p{p}-s{s}", accs[s] + RECIPE_DELTA[ds, p][s], dataset=spec,
+                       method="adavipro", mask_recipe="noise_free", prompt_size=p, seed=s,
+                       metrics=dict(test_eval_on_rate=[0.0, 0.75, 1.0, 0.8, 0.7][s]))
     run_folder(out, "fig2", "digits-vp-p9-s0", VP["digits", 9][0], mtime=t + 100, prompt_size=9, seed=0)   # the newer copy
     for s in (0, 1):                                       # TP: deterministic, one run whatever the seeds
         run_folder(out, "table1", f"digits-none-s{s}", 0.103, method="none", seed=s, mtime=t + s, train_per_class=200)
@@ -67,7 +74,7 @@ def outputs(tmp_path_factory) -> Path:
     for s in range(3):                                     # the stabilisers experiment: VP, the paper's mask, a stable one
         run_folder(out, "stabilisers", f"digits-vp-s{s}", [0.50, 0.52, 0.51][s], seed=s, epochs=6)
         paper = dict(mask_recipe="paper") if s else {}    # an older run's config lacks mask_recipe: the default
-        run_folder(out, "stabilisers", f"digits-adavipro-s{s}", [0.40, 0.45, 0.38][s], method="adavipro", seed=s, epochs=6,
+        run_folder(out, "stabilisers", f"digits-adavipro-s{s}", [0.40, 0.44, 0.40][s], method="adavipro", seed=s, epochs=6,
                    metrics=dict(test_eval_on_rate=1.0, test_eval_oracle_balanced=0.5),
                    history=hist([0.99, 1.0, 1.0]) if s < 2 else None, **paper)
         run_folder(out, "stabilisers", f"digits-adavipro-stable-s{s}", [0.55, 0.56, 0.53][s], method="adavipro",
@@ -93,7 +100,7 @@ def runs(outputs) -> pd.DataFrame: return collect_runs(outputs)
 
 
 def test_collect_runs(outputs, runs):
-    assert len(runs) == 4 * 5 * 2 + 1 + 3 + 6 + 3 + 9 + 6 + 9
+    assert len(runs) == 4 * 5 * 3 + 1 + 3 + 6 + 3 + 9 + 6 + 9
     assert runs.attrs["n_failed"] == 1 and failed_runs(outputs).run.tolist() == ["cifar10-vp-p26-s0"]
     assert {"seed", "mask_recipe", "tau_min", "test_acc", "val_acc", "unprompted_test_acc", "n_tunable_params", "n_test",
             "best_epoch", "experiment", "run", "run_dir", "mtime", "test_eval_on_rate", "test_eval_oracle_balanced"} <= set(runs)
@@ -195,6 +202,13 @@ def test_history(runs):
     assert s.loc[("stable", 3), "n"] == 3 and s.loc[("stable", 3), "mean"] == pytest.approx(0.71)
 
 
+def said(cell:str, n:int) -> str:
+    "The verdict of a report's difference cell '+1.2 ± 3.4 (n=5, p_Holm=0.210): within noise', checking its form."
+    m = re.fullmatch(r"[+-]\d+\.\d ± \d+\.\d \(n=(\d+), p_Holm(=[01]\.\d{3}|<0\.001)\): (.+)", cell)
+    assert m and int(m[1]) == n, cell
+    return m[3]
+
+
 def test_report_notebook(outputs, tmp_path):
     pm.execute_notebook(str(ROOT / "nbs" / "report.ipynb"), str(tmp_path / "report.ipynb"), cwd=str(ROOT),
                         parameters=dict(experiment_dir=str(outputs)), progress_bar=False, kernel_name="python3")
@@ -208,25 +222,48 @@ def test_report_notebook(outputs, tmp_path):
     vp = np.array(VP["digits", 9])                                        # the newer copy of seed 0, not OLD_COPY_ACC
     lo, hi = stats.t.interval(0.95, 4, loc=vp.mean(), scale=stats.sem(vp))
     assert t2.loc[("30 (9 px)", "VP"), "digits"] == f"{100 * vp.mean():.1f} ± {100 * (hi - lo) / 2:.1f} (n=5)"
-    assert t2.loc[("30 (9 px)", "Δ AdaViPro − VP"), "digits"].endswith("(n=5): AdaViPro above")
-    assert t2.loc[("60 (17 px)", "Δ AdaViPro − VP"), "digits"].endswith("(n=5): within noise")
-    assert t2.loc[("30 (9 px)", "Δ AdaViPro − VP"), "cifar10"].endswith("(n=5): VP above")
+    assert said(t2.loc[("30 (9 px)", "Δ AdaViPro − VP"), "digits"], 5) == "AdaViPro above"
+    assert said(t2.loc[("60 (17 px)", "Δ AdaViPro − VP"), "digits"], 5) == "within noise"
+    assert said(t2.loc[("30 (9 px)", "Δ AdaViPro − VP"), "cifar10"], 5) == "VP above"
     assert t2.loc[("5 (1 px)", "VP"), "digits"] == ""                     # not run: an empty cell
-    assert t2.loc[("all", "average gain"), "Average"].endswith("(n=5): within noise")
+    assert said(t2.loc[("all", "average gain"), "Average"], 5) == "within noise"
+    assert "Correction: Holm over the 4 (p, dataset) cells' comparisons" in (rep / "table2.md").read_text()
     t1 = pd.read_csv(rep / "table1.csv", index_col=0, dtype=str).fillna("")
     assert t1.loc["TP (no prompt / zero-shot)", "digits"] == "10.3 (n=1)"
     assert t1.loc["VP (p=30 (9 px))", "digits"] == "52.0 (n=1)"
     t4 = pd.read_csv(rep / "table4.csv", index_col=0, dtype=str).fillna("")
     assert t4.loc["digits", "VP (same parameters)"].endswith("(n=3)")
-    assert pd.read_csv(rep / "table4_vs_vp.csv", index_col=0).loc["digits", "without edge detector"].endswith("VP above")
+    assert said(pd.read_csv(rep / "table4_vs_vp.csv", index_col=0).loc["digits", "without edge detector"], 3) == "VP above"
+    assert "Holm over the table's 2 comparisons" in (rep / "table4_vs_vp.md").read_text()
+    pairs4 = pd.read_csv(rep / "table4_settings_paired.csv")            # without − with: −0.2 in every seed
+    assert pairs4[["a", "b", "n", "family"]].values.tolist() == [["without edge detector", "with edge detector", 3, 1]]
+    assert pairs4["mean"][0] == pytest.approx(-0.2) and pairs4.verdict[0] == "with edge detector above without edge detector"
     st = (rep / "stabilisers.md").read_text()
     assert "digits on-rate (%)" in st and "digits oracle balanced (%)" in st and "stable" in st
     st_vs = pd.read_csv(rep / "stabilisers_vs_vp.csv", index_col=[0, 1, 2], dtype=str).fillna("")   # method, recipe, tau_min
-    assert st_vs.loc[("adavipro", "paper", "0"), "digits"].endswith("(n=3): VP above")
+    assert said(st_vs.loc[("adavipro", "paper", "0"), "digits"], 3) == "VP above"
     assert st_vs.loc[("adavipro", "stable", "0.5"), "digits"].endswith("(n=1): n < 2, no interval")
-    assert st_vs.loc[("adavipro", "stable", "1"), "digits"].endswith("(n=2): within noise")
+    assert said(st_vs.loc[("adavipro", "stable", "1"), "digits"], 2) == "within noise"
     paired = pd.read_csv(rep / "table2_paired.csv")
     assert set(paired.verdict) == {"adavipro above vp", "vp above adavipro", "within noise"}
+    # Holm by hand over Table 2's 4 cells: sorted p-values × 4, 3, 2, 1, each at least the one before
+    p = np.array([stats.ttest_1samp(DELTA[d, {30: 9, 60: 17}[q]], 0).pvalue for d, q in zip(paired.dataset_name, paired.p)])
+    order = np.argsort(p)
+    by_hand = np.minimum(1, np.maximum.accumulate(p[order] * (len(p) - np.arange(len(p)))))[np.argsort(order)]
+    assert paired.p_holm.to_numpy() == pytest.approx(by_hand) and (paired.family == 4).all()
+    assert paired.p_holm.to_numpy() == pytest.approx(holm(p))
+    # the recipes experiment: its table, the choice on validation, each recipe's own family of cells
+    rec = (rep / "recipes.md").read_text()
+    assert "→ **`noise_free`**" in rec and "Holm over each recipe's 4 (`paper`), 4 (`noise_free`) cells' comparisons" in rec
+    rt = pd.read_csv(rep / "recipes.csv", index_col=[0, 1], dtype=str).fillna("")
+    cell = rt.loc[("reprogramming (digits, first-C)", "30 (9 px)"), "`noise_free` − VP"]
+    d = np.array(RECIPE_DELTA["digits", 9])
+    assert stats.ttest_1samp(d, 0).confidence_interval().low > 0      # beyond noise alone ...
+    assert said(cell, 5) == "within noise" and cell.startswith(f"+{100 * d.mean():.1f} ± ")   # ... not after Holm
+    assert said(rt.loc[("reprogramming (digits, first-C)", "60 (17 px)"), "`noise_free` − VP"], 5) == "AdaViPro above"
+    assert rt.loc[("reprogramming (digits, first-C)", "30 (9 px)"), "`noise_free` all-on / off"] == "1 / 1"
+    tidy = pd.read_csv(rep / "recipes_paired.csv")
+    assert set(tidy.recipe) == {"paper", "noise_free"} and {"p_value", "p_holm", "family"} <= set(tidy)
     assert pd.read_csv(rep / "unfinished.csv").run.tolist() == ["cifar10-vp-p26-s0"]
     lr = pd.read_csv(rep / "lr.csv", index_col=[0, 1], dtype=str).fillna("")   # the lr search, on validation
     x = np.array(LR_VAL[4.0])

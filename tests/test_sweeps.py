@@ -558,7 +558,9 @@ def test_report_notebook(sweeps, tmp_path):
     assert list(t1.columns) == ["digits", "Average"]          # the failed dataset has no column
     cells = t1.digits.to_dict()
     filled = {k for k, v in cells.items() if pd.notna(v)}
-    assert filled == {"VP (p=30 (4 px))", "AdaViPro (p=30 (4 px))"}, cells   # the other methods were not run: empty
+    delta = "Δ AdaViPro − VP (p=30 (4 px))"                   # one seed pairs: no test
+    assert filled == {"VP (p=30 (4 px))", "AdaViPro (p=30 (4 px))", delta}, cells   # the other methods were not run: empty
+    assert cells[delta].endswith("(n=1): n < 2, no interval")
     metrics = json.loads((out / "table1" / "digits-vp-p4-e1-n2" / "metrics.json").read_text())
     mean = float(str(cells["VP (p=30 (4 px))"]).split()[0])   # a number, or 'mean ± h (n=k)' once runs have seeds
     assert mean == pytest.approx(round(100 * metrics["test_acc"], 1))
