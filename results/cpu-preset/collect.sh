@@ -20,11 +20,11 @@ python - "$here/records" "$here/timings.csv" <<'EOF'
 import sys
 from pathlib import Path
 import pandas as pd
-from adavipro.study import STUDY, plan_experiment
+from adavipro.study import list_experiments, plan_experiment
 from adavipro.cost import estimate_seconds
 records, dest = Path(sys.argv[1]), sys.argv[2]
 rows = []
-for e in STUDY:
+for e in list_experiments():   # every experiment with records: the study's tables and the others run here
     f = records / e / "sweeps.csv"   # every run any sweep call listed, once, from the call that ran it (records.py)
     if not f.is_file(): continue
     plan = plan_experiment(e, "cpu")
