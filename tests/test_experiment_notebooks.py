@@ -50,7 +50,8 @@ def test_report_notebook_shows_the_cpu_study():
     assert " under outputs/cpu-study" in _text(_cell(nb, "all_runs = collect_runs(root)"))
     shown = ["".join(o["data"]["text/markdown"]).strip() for c in code for o in c["outputs"] if "text/markdown" in o.get("data", {})]
     here = ROOT / "results" / "cpu-preset"
-    committed = {f.name: f.read_text(encoding="utf-8").strip() for f in [*here.glob("table*.md"), *here.glob("recipes.md")]}
+    committed = {f.name: f.read_text(encoding="utf-8").strip() for f in [*here.glob("table*.md"), *here.glob("recipes.md"),
+                                                                      *here.glob("input_dependent*.md")]}
     assert len(committed) >= 7 and sorted(committed.values()) == sorted(shown)   # the study's tables, as committed
     assert _images(nb) >= 2                     # Fig 2 and Fig 4
 
