@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_results.ipynb #052ad8a0
 from __future__ import annotations
-import json, warnings
+import json, math, warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,7 @@ from scipy import stats
 
 from .study import dataset_label, dataset_family
 from .training import MASK_RECIPES, RUNTIME_FIELDS, effective_config
-from .core import optional_import
+from .core import ConfigError, optional_import
 
 pd = optional_import("pandas", "study")   # the [study] extra; imported at the first table
 multitest = optional_import("statsmodels.stats.multitest", "study")   # Holm's correction
@@ -20,9 +20,9 @@ multitest = optional_import("statsmodels.stats.multitest", "study")   # Holm's c
 # %% auto #0
 __all__ = ['pd', 'multitest', 'METRICS', 'DIAGNOSTIC_PREFIXES', 'RUN_COLUMNS', 'DETERMINISTIC', 'SUMMARY_COLUMNS',
            'PAIRED_COLUMNS', 'HOLM_COLUMNS', 'PROTOCOL_COLUMNS', 'LR_CHOICE_COLUMNS', 'BASELINE_FIELDS', 'run_key',
-           'failed_runs', 'collect_runs', 'newest_runs', 'mean_interval', 'summarise', 'verdict', 'seed_differences',
-           'paired_difference', 'average_difference', 'holm', 'holm_family', 'protocol_gap', 'choose_lr', 'shared_key',
-           'attach_baseline', 'fmt_cell', 'collect_history', 'region_overlay', 'on_share']
+           'failed_runs', 'collect_runs', 'runs_from_csv', 'newest_runs', 'mean_interval', 'summarise', 'verdict',
+           'seed_differences', 'paired_difference', 'average_difference', 'holm', 'holm_family', 'protocol_gap',
+           'choose_lr', 'shared_key', 'attach_baseline', 'fmt_cell', 'collect_history', 'region_overlay', 'on_share']
 
 # %% ../nbs/12_results.ipynb #6edf9b45
 def run_key(config:dict # a run's config (metrics.json's "config"), possibly older or partial
@@ -102,6 +102,40 @@ def collect_runs(experiment_dir:str|Path # the sweeps' output root, or one exper
     for k in METRICS: df[k] = pd.to_numeric(df[k], errors="coerce")
     df.attrs["n_failed"] = len(failed_runs(root))
     return df
+
+# %% ../nbs/12_results.ipynb #7c2d9e41
+def runs_from_csv(path:str|Path # a runs.csv the report wrote (`<experiment_dir>/report/runs.csv`), or a committed copy
+                 ) -> pd.DataFrame: # the rows of `collect_runs`, `run_key` and `mtime` (the row's position) rebuilt
+    """The runs of a `runs.csv` as `collect_runs` rows, for tables made without the run folders.
+
+    Args:
+        path: a runs.csv the report wrote (`<experiment_dir>/report/runs.csv`), or a committed copy
+    Returns:
+        the rows of `collect_runs`, `run_key` and `mtime` (the row's position) rebuilt; a config field missing from
+        the file is at its default (as for an older run's metrics.json)
+    Raises:
+        ConfigError: the file is missing or lacks the columns `experiment`, `run`, `dataset` or `test_acc`
+    """
+    path = Path(path)
+    if not path.is_file(): raise ConfigError(f"no runs.csv at {path}: give the runs.csv the report wrote (<experiment_dir>/report/runs.csv)")
+    df = pd.read_csv(path)
+    need = {"experiment", "run", "dataset", "test_acc"} - set(df.columns)
+    if need: raise ConfigError(f"{path} lacks the column(s) {', '.join(sorted(need))}: give a runs.csv the report wrote")
+    fields = set(_flatten(effective_config({})))
+    rows = []
+    for i, r in enumerate(df.to_dict("records")):
+        r = {k: (None if isinstance(v, float) and math.isnan(v) else v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        config = {k: v for k, v in r.items() if k in fields and v is not None}
+        row = {**r, **_flatten(effective_config(config))}
+        row.update(mtime=float(i), run_key=run_key(config))
+        if row.get("run_dir") is None: row["run_dir"] = str(path.parent / str(row["experiment"]) / str(row["run"]))
+        rows.append(row)
+    columns = list(dict.fromkeys([*_flatten(effective_config({})), *RUN_COLUMNS]))
+    out = pd.DataFrame(rows)
+    out = out.reindex(columns=list(dict.fromkeys([*columns, *out.columns])))
+    for k in METRICS: out[k] = pd.to_numeric(out[k], errors="coerce")
+    return out
+
 
 # %% ../nbs/12_results.ipynb #c9909036
 def newest_runs(df:pd.DataFrame,          # rows of `collect_runs`

@@ -86,3 +86,14 @@ def test_report_remakes_cpu_tables_from_restored_records(tmp_path):
     shutil.copytree(records.RECORDS / "table1", tmp_path / "table1")
     report = _report(tmp_path)
     assert (report / "table1.md").read_text().strip() == (RESULTS / "cpu-preset" / "table1.md").read_text().strip()
+
+
+def test_report_remakes_placement_tables_from_runs_csv(tmp_path):
+    "A placement folder's committed runs.csv and no run folders: the report's vs_vp.md (Holm-corrected) is the committed one."
+    here = RESULTS / "placement" / "reprogramming"
+    shutil.copy(here / "runs.csv", tmp_path / "runs.csv")
+    report = _report(tmp_path)
+    committed = (here / "vs_vp.md").read_text().strip()
+    assert "p_Holm=" in committed and "Correction: Holm over" in committed
+    assert (report / "stabilisers_vs_vp.md").read_text().strip() == committed
+    assert (report / "stabilisers.md").read_text().strip() == (here / "table.md").read_text().strip()
