@@ -391,8 +391,8 @@ def _ablation_vp(preset:dict) -> list[dict]:
             if not preset.get("family", {}).get(dataset_family(d["dataset"], d.get("label_mapping", "first")))]
 
 # %% ../nbs/11_study.ipynb #c68ead81
-ID_METHODS = (dict(method="none"), dict(method="vp"), dict(method="smm"), dict(method="adavipro"),
-              dict(method="adavipro", mask_recipe="noise_free"))   # `input_dependent`'s methods, in run order
+ID_METHODS = (dict(method="none"), dict(method="vp"), dict(method="smm"), dict(method="smm", smm_mask="shared"),
+              dict(method="adavipro"), dict(method="adavipro", mask_recipe="noise_free"))   # `input_dependent`'s methods, in run order
 
 def _id_cell(preset:dict, cell:tuple) -> dict:
     d, mapping = cell
@@ -400,7 +400,7 @@ def _id_cell(preset:dict, cell:tuple) -> dict:
 
 @EXPERIMENTS.register("input_dependent")
 def _input_dependent(preset:dict) -> list[dict]:
-    """Input-dependent prompts side by side: none, VP, SMM and AdaViPro (paper and `noise_free` recipes) at p = 30 in
+    """Input-dependent prompts side by side: none, VP, SMM (its sample-specific mask and its shared-mask ablation) and AdaViPro (paper and `noise_free` recipes) at p = 30 in
     every cell (dataset × label mapping) of the preset's `input_dependent`, then VP and SMM with TrivialAugmentWide on
     its `augment` cells."""
     s = preset.get("input_dependent", {})
