@@ -21,9 +21,12 @@ VP = {"digits": [0.50, 0.47, 0.55, 0.52, 0.49], "digits+iterative": [0.61, 0.57,
       "cifar10+frequency": [0.30, 0.31, 0.29, 0.30, 0.32]}
 NOISE = [0.01, -0.01, 0.02, 0.0, -0.02]                   # a difference around 0
 ABOVE = [0.08, 0.09, 0.085, 0.075, 0.082]                 # clearly above 0 (p < 1e-5)
-BORDER = [0.02, 0.005, 0.03, 0.005, 0.015]               # p = 0.034 alone: not beyond noise after Holm over 19
+BORDER = [0.02, 0.005, 0.03, 0.005, 0.015]               # p = 0.034 alone: not beyond noise after Holm over 29
 # arm → (config, per-cell difference from VP, or from SMM for SMM + TrivialAugment)
 ARMS = {"smm": (dict(method="smm"), {"digits": ABOVE}),
+        # the shared mask as far above VP on digits as SMM (up to noise): SMM − SMM shared mask is within noise there
+        "smm-shared": (dict(method="smm", smm_mask="shared"), {c: NOISE[::-1] for c in CELLS} |
+                       {"digits": [a + n for a, n in zip(ABOVE, NOISE)]}),
         "adavipro": (dict(method="adavipro", mask_recipe="paper"), {}),
         "adavipro-noise_free": (dict(method="adavipro", mask_recipe="noise_free"), {"digits": BORDER}),
         "vp-ta": (dict(method="vp", augment="trivialaugment"), {}),
@@ -80,6 +83,10 @@ def test_table(report):
     assert said(t.loc[(("reprogramming", "cifar10", "first-C", "SMM")), "points"], 5) == "within noise"
     assert stats.ttest_1samp(BORDER, 0).pvalue < 0.05                               # beyond noise alone ...
     assert said(t.loc[(*digits, "AdaViPro `noise_free`"), "points"], 5) == "within noise"   # ... not after Holm
+    assert said(t.loc[(*digits, "SMM shared mask"), "points"], 5) == "SMM shared mask above"  # capacity ...
+    assert t.loc[(*digits, "SMM vs SMM shared mask"), "paired difference"] == "SMM − SMM shared mask"
+    assert said(t.loc[(*digits, "SMM vs SMM shared mask"), "points"], 5) == "within noise"      # ... not the image
+    assert t.loc[(*digits, "SMM vs SMM shared mask"), "test accuracy (%)"] == ""
     assert said(t.loc[(*digits, "SMM + TrivialAugment"), "points"], 5) == "within noise"    # against SMM, not VP
     assert t.loc[(*digits, "SMM + TrivialAugment"), "paired difference"] == "SMM + TrivialAugment − SMM"
     vp = np.array(VP["digits"])
@@ -91,10 +98,10 @@ def test_table(report):
     assert ("adaptation", "cifar10", "frequency (calibrated)", "VP + TrivialAugment") in t.index
     assert ("reprogramming", "cifar10", "first-C", "VP + TrivialAugment") not in t.index   # not run: no row
     md = (rep / "input_dependent.md").read_text()
-    assert md.startswith("### ") and "Holm over the table's 19 comparisons" in md and "Holm over its 2 comparisons" in md
+    assert md.startswith("### ") and "Holm over the table's 29 comparisons" in md and "Holm over its 2 comparisons" in md
     paired = pd.read_csv(rep / "input_dependent_paired.csv")
-    main = paired[paired.family == 19]
-    assert len(main) == 19 and (main.p_holm >= main.p_value).all() and main.p_value.notna().all()
+    main = paired[paired.family == 29]   # 5 cells × (SMM, SMM shared, AdaViPro ×2 vs VP; SMM vs shared) + 2 × 2 augmented
+    assert len(main) == 29 and (main.p_holm >= main.p_value).all() and main.p_value.notna().all()
 
 
 def test_protocol_gap(report):
@@ -117,5 +124,6 @@ def test_figure_and_answer(report):
                     for o in cell["outputs"]).strip().splitlines()
     assert len(lines) == 3
     assert lines[0].startswith("Positive control, SMM − VP") and "digits first-C +" in lines[0] and "SMM above" in lines[0]
+    assert "SMM − SMM shared mask (what depends on the image): " in lines[0]
     assert lines[1].startswith("AdaViPro − VP: `paper`:") and "`noise_free`:" in lines[1]
     assert lines[2].startswith("VP iterative − VP first-C") and "VP iterative above" in lines[2]
