@@ -15,24 +15,28 @@ CIFAR = "imagefolder:data/cifar10-jpeg"
 SEEDS = range(5)
 CELLS = {"digits": dict(dataset="digits"), "digits+iterative": dict(dataset="digits", label_mapping="iterative"),
          "cifar10": dict(dataset=CIFAR), "cifar10+iterative": dict(dataset=CIFAR, label_mapping="iterative"),
-         "cifar10+frequency": dict(dataset=CIFAR, label_mapping="frequency", calibrate_head=True, epochs=3)}
+         "cifar10+frequency": dict(dataset=CIFAR, label_mapping="frequency", calibrate_head=True, epochs=3),
+         "placement-digits": dict(dataset="placement:digits", image_size=112, prompt_size=56, train_per_class=130)}
 VP = {"digits": [0.50, 0.47, 0.55, 0.52, 0.49], "digits+iterative": [0.61, 0.57, 0.66, 0.62, 0.60],
       "cifar10": [0.12, 0.13, 0.11, 0.12, 0.14], "cifar10+iterative": [0.14, 0.12, 0.15, 0.13, 0.12],
-      "cifar10+frequency": [0.30, 0.31, 0.29, 0.30, 0.32]}
+      "cifar10+frequency": [0.30, 0.31, 0.29, 0.30, 0.32], "placement-digits": [0.40, 0.35, 0.42, 0.38, 0.41]}
 NOISE = [0.01, -0.01, 0.02, 0.0, -0.02]                   # a difference around 0
 ABOVE = [0.08, 0.09, 0.085, 0.075, 0.082]                 # clearly above 0 (p < 1e-5)
-BORDER = [0.02, 0.005, 0.03, 0.005, 0.015]               # p = 0.034 alone: not beyond noise after Holm over 29
+BORDER = [0.02, 0.005, 0.03, 0.005, 0.015]               # p = 0.034 alone: not beyond noise after Holm over 33
 # arm → (config, per-cell difference from VP, or from SMM for SMM + TrivialAugment)
 ARMS = {"smm": (dict(method="smm"), {"digits": ABOVE}),
         # the shared mask as far above VP on digits as SMM (up to noise): SMM − SMM shared mask is within noise there
         "smm-shared": (dict(method="smm", smm_mask="shared"), {c: NOISE[::-1] for c in CELLS} |
                        {"digits": [a + n for a, n in zip(ABOVE, NOISE)]}),
+        "oracle": (dict(method="oracle", region_size=16), {"placement-digits": ABOVE}),
         "adavipro": (dict(method="adavipro", mask_recipe="paper"), {}),
         "adavipro-noise_free": (dict(method="adavipro", mask_recipe="noise_free"), {"digits": BORDER}),
         "vp-ta": (dict(method="vp", augment="trivialaugment"), {}),
         "smm-ta": (dict(method="smm", augment="trivialaugment"), {})}
 AUG_CELLS = ("digits", "cifar10+frequency")
-NONE = {"digits": 0.103, "digits+iterative": 0.2, "cifar10": 0.085, "cifar10+iterative": 0.11, "cifar10+frequency": 0.25}
+ONLY = {"oracle": ("placement-digits",), "adavipro": tuple(CELLS)[:5], "adavipro-noise_free": tuple(CELLS)[:5]}   # where an arm runs
+NONE = {"digits": 0.103, "digits+iterative": 0.2, "cifar10": 0.085, "cifar10+iterative": 0.11, "cifar10+frequency": 0.25,
+        "placement-digits": 0.1}
 GAP = [0.01, 0.03, 0.02, 0.025, 0.015]                    # best-on-test − selected, per seed
 
 
@@ -58,7 +62,7 @@ def report(tmp_path_factory) -> Path:
             vp = VP[cell][s]
             run_folder(out, f"{cell}-vp-s{s}", vp, record=False, seed=s, **cfg)   # reused: no record
             for arm, (acfg, delta) in ARMS.items():
-                if arm.endswith("-ta") and cell not in AUG_CELLS: continue
+                if arm.endswith("-ta") and cell not in AUG_CELLS or cell not in ONLY.get(arm, CELLS): continue
                 smm = vp + ARMS["smm"][1].get(cell, NOISE)[s]
                 ref = smm if arm == "smm-ta" else vp                                  # SMM + TA against SMM
                 run_folder(out, f"{cell}-{arm}-s{s}", ref + delta.get(cell, NOISE)[s], seed=s, **(cfg | acfg))
@@ -96,19 +100,24 @@ def test_table(report):
     assert said(t.loc[("reprogramming", "digits", "iterative", "VP"), "points"], 5) == "VP iterative above"
     assert said(t.loc[("reprogramming", "cifar10", "iterative", "VP"), "points"], 5) == "within noise"
     assert ("adaptation", "cifar10", "frequency (calibrated)", "VP + TrivialAugment") in t.index
+    placed = ("reprogramming", "placement-digits", "first-C")
+    assert said(t.loc[(*placed, "oracle"), "points"], 5) == "oracle above" and t.loc[(*placed, "oracle"), "paired difference"] == "oracle − VP"
+    assert ("reprogramming", "digits", "first-C", "oracle") not in t.index                 # only where it is known
     assert ("reprogramming", "cifar10", "first-C", "VP + TrivialAugment") not in t.index   # not run: no row
     md = (rep / "input_dependent.md").read_text()
-    assert md.startswith("### ") and "Holm over the table's 29 comparisons" in md and "Holm over its 2 comparisons" in md
+    assert md.startswith("### ") and "Holm over the table's 33 comparisons" in md and "Holm over its 2 comparisons" in md
     paired = pd.read_csv(rep / "input_dependent_paired.csv")
-    main = paired[paired.family == 29]   # 5 cells × (SMM, SMM shared, AdaViPro ×2 vs VP; SMM vs shared) + 2 × 2 augmented
-    assert len(main) == 29 and (main.p_holm >= main.p_value).all() and main.p_value.notna().all()
+    # 5 cells × (SMM, SMM shared, AdaViPro ×2 vs VP; SMM vs shared) + 2 × 2 augmented + placement (SMM, shared, oracle
+    # vs VP; SMM vs shared)
+    main = paired[paired.family == 33]
+    assert len(main) == 33 and (main.p_holm >= main.p_value).all() and main.p_value.notna().all()
 
 
 def test_protocol_gap(report):
     g = pd.read_csv(report / "report" / "input_dependent_protocol.csv", index_col=[0, 1], dtype=str).fillna("")
     assert "VP" not in set(g.index.get_level_values(0))                             # reused runs: no record
-    assert g.loc[("SMM", "all cells"), "runs with the record"] == "25"
-    for where, gaps in (("all cells", GAP * 5), ("reprogramming / digits / first-C", GAP)):   # over runs: 5 cells
+    assert g.loc[("SMM", "all cells"), "runs with the record"] == "30"
+    for where, gaps in (("all cells", GAP * 6), ("reprogramming / digits / first-C", GAP)):   # over runs: 6 cells
         lo, hi = stats.ttest_1samp(gaps, 0).confidence_interval()
         assert g.loc[("SMM", where), "best-on-test − selected (points)"] == \
             f"+{100 * np.mean(gaps):.1f} ± {100 * (hi - lo) / 2:.1f} (n={len(gaps)})"
