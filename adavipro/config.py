@@ -19,8 +19,9 @@ from .heads import check_label_mapping
 from .smm import check_smm_options
 
 # %% auto #0
-__all__ = ['RECIPE', 'AUGMENTS', 'MASK_RECIPES', 'BAD_INPUTS', 'RUNTIME_FIELDS', 'TrainConfig', 'resolve_mask_recipe',
-           'resolve_device', 'validate_config', 'effective_config', 'config_diff', 'config_from_namespace']
+__all__ = ['RECIPE', 'AUGMENTS', 'MASK_RECIPES', 'LEARNED_MAPPINGS', 'BAD_INPUTS', 'RUNTIME_FIELDS', 'TrainConfig',
+           'resolve_mask_recipe', 'resolve_device', 'validate_config', 'effective_config', 'config_diff',
+           'config_from_namespace']
 
 # %% ../nbs/08a_config.ipynb #92c3a6a7
 RECIPE = "recipe"   # a mask-stabiliser field left at this value takes the value its `mask_recipe` gives
@@ -274,6 +275,15 @@ def _check_augment(cfg):
         raise ConfigError(f"augment={cfg.augment!r} does nothing for method 'linear_probe' (features are extracted once, "
                           "no training batch is augmented): use augment='none'")
 
+LEARNED_MAPPINGS = ("iterative", "bayesian", "bayesian_plus", "fc")   # re-fitted or trained along the prompt
+
+def _check_probe_mapping(cfg):
+    "`ConfigError` for a linear probe with a label mapping that is learned along a prompt (its classifier replaces the head)."
+    if cfg.method == "linear_probe" and cfg.label_mapping in LEARNED_MAPPINGS:
+        raise ConfigError(f"label_mapping={cfg.label_mapping!r} is learned along a prompt, and method 'linear_probe' "
+                          "trains no prompt (its logistic regression replaces the head): use label_mapping 'first' or "
+                          "'frequency'")
+
 # %% ../nbs/08a_config.ipynb #fc7dc82d
 def validate_config(cfg:TrainConfig) -> TrainConfig:
     """Check and normalise every field of `cfg` in place (mask stabilisers from their recipe); raise `ConfigError` (one
@@ -291,7 +301,8 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
             (VPT: 1 to 200); method 'adavipro' uses VP's padding template; got prompter=<cfg.prompter>: set
             prompter='padding' (prompt_size sets its width); from `_check_mask_stabilisers` (an unknown `mask_recipe` or
             stabiliser fields out of range (`check_stabilisers`)); from `check_label_mapping` (a
-            `label_mapping` not in `LABEL_MAPPINGS`); from `_check_augment` (an unknown `augment`, or augmentation
+            `label_mapping` not in `LABEL_MAPPINGS`); from `_check_probe_mapping` (a linear probe with a mapping of
+            `LEARNED_MAPPINGS`); from `_check_augment` (an unknown `augment`, or augmentation
             on placement data or with a method that trains no batches); from `check_data_cache` (a `data_cache` that is not
             'auto', 'off' or a folder); from `check_dataset_spec` (a dataset spec whose form `get_dataset` does not
             accept); from `check_precision` (a `precision` not in `PRECISIONS`); from `check_prompt_size` (a
@@ -313,6 +324,7 @@ def validate_config(cfg:TrainConfig) -> TrainConfig:
         _int(cfg, name, lo)
     if cfg.embed_dim > 4096: raise ConfigError(f"embed_dim={cfg.embed_dim} is too large: use at most 4096 (paper: 8 to 64)")
     check_label_mapping(cfg.label_mapping)   # a name of LABEL_MAPPINGS (the backbone is checked in build_run)
+    _check_probe_mapping(cfg)
     if cfg.prompt_optimizer not in ("sgd", "adam"):
         raise ConfigError(f"prompt_optimizer={cfg.prompt_optimizer!r}: choose 'sgd' (VP, the paper) or 'adam' (ILM-VP)")
     for name in ("train_per_class", "val_per_class", "test_per_class", "eval_batch_size", "checkpoint_every"):
@@ -397,6 +409,7 @@ BAD_INPUTS = [   # (fields changed from a valid TrainConfig, a fragment of the o
     (dict(augment="randaugment"), "augment='randaugment': choose one of none, trivialaugment"),
     (dict(dataset="placement:digits", augment="trivialaugment"), "4th channel, which TrivialAugmentWide would leave out of step; use augment='none'"),
     (dict(method="linear_probe", augment="trivialaugment"), "does nothing for method 'linear_probe'"),
+    (dict(method="linear_probe", label_mapping="iterative"), "label_mapping='iterative' is learned along a prompt, and method 'linear_probe'"),
     (dict(record_test=1), "record_test=1 must be True or False"),
     (dict(mask_recipe="x"), "mask_recipe='x': choose one of"),
     (dict(policy_norm="sum"), "policy_norm='sum'"),

@@ -454,16 +454,7 @@ class IterativeLabelHead(RefittedLabelHead):
         """
         self.fit_mapping(greedy_one_to_one(counts.cpu()))
 
-    def forward(self, logits:Tensor # (B, K) source-model logits
-               ) -> Tensor: # (B, C)
-        """The source logits at the mapped indices: downstream class c reads logit `mapping[c]`.
-
-        Args:
-            logits: (B, K) source-model logits
-        Returns:
-            (B, C)
-        """
-        return logits[:, self.mapping]
+    forward = MappedLabelHead.forward   # the source logits at the mapped indices: class c reads logit `mapping[c]`
 
 # %% ../nbs/02a_heads.ipynb #d25a73e9
 class BayesianLabelHead(RefittedLabelHead):
