@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_training.ipynb #a3354af1
 from __future__ import annotations
-import argparse, ast, contextlib, dataclasses, difflib, inspect, io, math, os, sys, textwrap, time, tokenize
+import argparse, ast, contextlib, dataclasses, difflib, inspect, io, math, os, sys, textwrap, time, tokenize, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable
@@ -31,8 +31,8 @@ pd = optional_import("pandas", "study")   # the [study] extra; imported at the f
 
 # %% auto #0
 __all__ = ['pd', 'THROTTLE_BYTES', 'build_run', 'warmup_cosine', 'make_optimizers', 'evaluate', 'DistContext', 'init_distributed',
-           'TrainingError', 'plot_history', 'fit_sgd', 'augment_batch', 'state_bytes', 'check_shards', 'fit',
-           'field_docs', 'train_arg_parser', 'parse_args', 'main']
+           'TrainingError', 'plot_history', 'fit_sgd', 'sync_batchnorm', 'augment_batch', 'state_bytes', 'check_shards',
+           'fit', 'field_docs', 'train_arg_parser', 'parse_args', 'main']
 
 # %% ../nbs/08_training.ipynb #fc7b8787
 def build_run(cfg:TrainConfig, device:torch.device|None=None) -> tuple[PromptedClassifier, DatasetSplits]:
@@ -264,6 +264,34 @@ def fit_sgd(cfg:TrainConfig,             # the run's configuration, validated (`
     finally:
         dist.close()
 
+# %% ../nbs/08_training.ipynb #42652a04
+def sync_batchnorm(prompter:nn.Module,   # the run's prompter (its batch-norm layers, if any, are replaced in place)
+                   device:torch.device,  # the run's device: 'cuda' converts, 'cpu' warns
+                   world:int,            # processes in the job (1: nothing to do)
+                  ) -> nn.Module:        # `prompter`, with `nn.SyncBatchNorm` for every `_BatchNorm` on CUDA in a multi-process job
+    """Batch statistics of the global batch under `torchrun`: every batch-norm layer of `prompter` becomes
+    `torch.nn.SyncBatchNorm` (same parameters and buffers) when `world` > 1 on CUDA; on CPU, where PyTorch has no
+    synchronised batch norm, the layers are left per rank with a `UserWarning`.
+
+    Args:
+        prompter: the run's prompter (its batch-norm layers, if any, are replaced in place)
+        device: the run's device: 'cuda' converts, 'cpu' warns
+        world: processes in the job (1: nothing to do)
+    Returns:
+        `prompter`, with `nn.SyncBatchNorm` for every `_BatchNorm` on CUDA in a multi-process job
+    Source:
+        `torch.nn.SyncBatchNorm.convert_sync_batchnorm`.
+    """
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) and not isinstance(m, nn.SyncBatchNorm)
+                 for m in prompter.modules())
+    if world <= 1 or not has_bn: return prompter
+    if device.type != "cuda":
+        warnings.warn(f"the prompter's batch-norm layers normalise by each of the {world} processes' slice of the batch on "
+                      "CPU (PyTorch's SyncBatchNorm needs GPUs): the run differs from a one-process run")
+        return prompter
+    return nn.SyncBatchNorm.convert_sync_batchnorm(prompter)
+
+
 # %% ../nbs/08_training.ipynb #b1a0c002
 def _train_model(model:PromptedClassifier, cfg:TrainConfig, device:torch.device, dist:DistContext,
                  trains:bool, # False for a method with nothing to train: no wrapper is needed
@@ -271,6 +299,7 @@ def _train_model(model:PromptedClassifier, cfg:TrainConfig, device:torch.device,
     "The module the training steps call: `model` (channels_last if `cfg.channels_last`), under DDP in a `torchrun` job, compiled if `cfg.compile`."
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # in place: evaluation sees it too
     if dist.world > 1 and trains:
+        model.prompter = sync_batchnorm(model.prompter, device, dist.world)   # SMM's mask network: statistics of the global batch
         DDP = nn.parallel.DistributedDataParallel    # frozen buffers are identical on every rank: never re-sync them
         no_sync = "forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters else "broadcast_buffers"
         # a mask warm-up leaves the mask generator without gradients for its first epochs: DDP must look for unused

@@ -96,3 +96,15 @@ def test_dist_context_gathers_in_rank_order_and_spreads_rank_0s_decision(tmp_pat
     p = subprocess.run(TORCHRUN + [str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
     assert p.stdout.count("agreed") == 2
+
+
+def test_smm_under_torchrun_on_cpu_trains_and_says_its_batch_norm_is_per_rank(tmp_path):
+    "SMM's mask network has batch norm: on CPU (no SyncBatchNorm there) a 2-process run trains, with one warning per rank."
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    smm = ["--method", "smm", "--prompt_optimizer", "adam", "--lr_prompt", "0.01"]
+    p = subprocess.run(TORCHRUN + ["-m", "adavipro.training"] + ARGS + smm + ["--out_dir", str(tmp_path / "smm")], env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert p.stderr.count("PyTorch's SyncBatchNorm needs GPUs") == 2, p.stderr[-3000:]
+    m = json.loads((tmp_path / "smm" / "metrics.json").read_text())
+    assert m["world_size"] == 2 and m["config"]["method"] == "smm"
