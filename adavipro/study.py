@@ -18,7 +18,7 @@ pd = optional_import("pandas", "study")   # the [study] extra; imported at the f
 __all__ = ['pd', 'PAPER_IMAGE_SIZE', 'PAPER_DATASETS', 'ABLATION_DATASETS', 'CIFAR10_FOLDER', 'PLACEMENT_BUDGET',
            'ADAPTATION_BUDGET', 'PRESETS', 'VP_LR_PROMPT', 'TRAINING_FREE', 'NO_EPOCHS', 'TOKEN_METHODS', 'VPT_TOKENS',
            'MASK_METHODS', 'MASK_PARAMS', 'STABILISER_CODES', 'AUGMENT_CODES', 'EXPERIMENTS', 'DEFAULT_SPEC',
-           'DATASET_KEYS', 'STABILISERS_ALONE', 'ABLATION_TABLES', 'ID_METHODS', 'ID_PLACEMENT_METHODS', 'STUDY',
+           'DATASET_KEYS', 'STABILISERS_ALONE', 'ABLATION_TABLES', 'ID_METHODS', 'PLACEMENT_CONTROL_METHODS', 'STUDY',
            'TRAIN_PARAMS', 'SWEEP_KEYS', 'TRAINING_ONLY', 'scale_size', 'method_defaults', 'list_presets',
            'dataset_label', 'dataset_family', 'run_name', 'dataset_params', 'list_experiments', 'describe_experiments',
            'family_defaults', 'plan_experiment', 'default_out_dir', 'given_parameters', 'preset_params']
@@ -114,15 +114,16 @@ PRESETS = {
                 "stabilisers": PLACEMENT_BUDGET, "placement": PLACEMENT_BUDGET,
                 # Table 1's budget, so its VP, AdaViPro and unprompted runs are reused; every new run records its test
                 # accuracy per epoch (the protocol record: never the reported number)
-                "input_dependent": dict(train_per_class=200, record_test=True)},
-        # the `input_dependent` experiment's cells: (dataset, label mapping; None: the dataset's own), the cells that
-        # also run VP and SMM with augmentation, and the placement benchmark's cell (`ID_PLACEMENT_METHODS` at the
-        # placement budget, full-image prompt): lr 40, where the oracle leads VP by 11.4 ± 6.5 points
-        # (results/placement/reprogramming), so where the prompt goes matters
+                "input_dependent": dict(train_per_class=200, record_test=True),
+                "placement_control": dict(PLACEMENT_BUDGET, record_test=True)},
+        # the `input_dependent` experiment's cells: (dataset, label mapping; None: the dataset's own), and the cells that
+        # also run VP and SMM with augmentation
         input_dependent=dict(cells=[("digits", None), ("digits", "iterative"), ("cifar10", None),
                                     ("cifar10", "iterative"), ("cifar10+frequency", None)],
-                             augment=[("digits", None), ("cifar10+frequency", None)],
-                             placement=dict(lr_prompt=40.0))),
+                             augment=[("digits", None), ("cifar10+frequency", None)]),
+        # `placement_control`: VP's and the oracle's prompt lr on the placement benchmark: 40, where the oracle leads VP
+        # by 11.4 ± 6.5 points (results/placement/reprogramming), so where the prompt goes matters
+        placement_control=dict(lr_prompt=40.0)),
 }
 
 # %% ../nbs/11_study.ipynb #8ad1d294
@@ -397,9 +398,6 @@ def _ablation_vp(preset:dict) -> list[dict]:
 ID_METHODS = (dict(method="none"), dict(method="vp"), dict(method="smm"), dict(method="smm", smm_mask="shared"),
               dict(method="adavipro"), dict(method="adavipro", mask_recipe="noise_free"))   # `input_dependent`'s methods, in run order
 
-ID_PLACEMENT_METHODS = (dict(method="none"), dict(method="vp"), dict(method="oracle"), dict(method="smm"),
-                        dict(method="smm", smm_mask="shared"))   # on the placement benchmark: the oracle knows where
-
 def _id_cell(preset:dict, cell:tuple) -> dict:
     d, mapping = cell
     return dict(dataset_params(preset, d), **({} if mapping is None else dict(label_mapping=mapping)))
@@ -408,18 +406,26 @@ def _id_cell(preset:dict, cell:tuple) -> dict:
 def _input_dependent(preset:dict) -> list[dict]:
     """Input-dependent prompts side by side: none, VP, SMM (its sample-specific mask and its shared-mask ablation) and AdaViPro (paper and `noise_free` recipes) at p = 30 in
     every cell (dataset × label mapping) of the preset's `input_dependent`, then VP and SMM with TrivialAugmentWide on
-    its `augment` cells; with the preset's `placement` entry, the unprompted model, VP, the oracle and both SMMs on its
-    placement benchmark at the `placement` experiment's budget with the full-image prompt (VP and the oracle at the
-    entry's prompt lr; SMM at its own, `method_defaults`)."""
+    its `augment` cells."""
     s = preset.get("input_dependent", {})
     cells = [_id_cell(preset, c) for c in s.get("cells", [(d, None) for d in preset["ablation"]])]
     aug = [_id_cell(preset, c) for c in s.get("augment", [])]
-    place = []
-    if "placement" in s:   # VP's and the oracle's lr is the entry's; SMM keeps its own optimiser and lr
-        d = dict(dataset_params(preset, preset["placement"]), **preset["budget"].get("placement", {}), prompt_size=112)
-        place = [dict(d, **m, **(s["placement"] if m["method"] in ("vp", "oracle") else {})) for m in ID_PLACEMENT_METHODS]
     return [dict(d, **m) for m in ID_METHODS for d in cells] + \
-           [dict(d, method=m, augment="trivialaugment") for m in ("vp", "smm") for d in aug] + place
+           [dict(d, method=m, augment="trivialaugment") for m in ("vp", "smm") for d in aug]
+
+# %% ../nbs/11_study.ipynb #3f967469
+PLACEMENT_CONTROL_METHODS = (dict(method="none"), dict(method="vp"), dict(method="oracle"), dict(method="smm"),
+                             dict(method="smm", smm_mask="shared"))   # `placement_control`'s arms, in run order
+
+@EXPERIMENTS.register("placement_control")
+def _placement_control(preset:dict) -> list[dict]:
+    """Can a learned sample-specific mask find where the oracle knows: the unprompted model, VP, the oracle and SMM
+    (sample-specific and shared mask) on the preset's placement benchmark, full-image prompt; VP and the oracle at the
+    preset's `placement_control` prompt lr, SMM at its own (`method_defaults`)."""
+    d = dict(dataset_params(preset, preset["placement"]), prompt_size=112)
+    lr = preset.get("placement_control", {})
+    return [dict(d, **m, **(lr if m["method"] in ("vp", "oracle") else {})) for m in PLACEMENT_CONTROL_METHODS]
+
 
 # %% ../nbs/11_study.ipynb #7db2e910
 def list_experiments() -> list[str]:

@@ -41,8 +41,9 @@ GAP = [0.01, 0.03, 0.02, 0.025, 0.015]                    # best-on-test − sel
 
 
 def run_folder(root:Path, name:str, acc:float, record:bool=True, **config) -> Path:
-    "A finished run of the experiment; with `record`, the protocol record (last, best-on-test) in metrics.json."
-    d = root / "input_dependent" / name
+    """A finished run of the experiment (`placement_control` on placement data); with `record`, the protocol record
+    (last, best-on-test) in metrics.json."""
+    d = root / ("placement_control" if config.get("dataset", "").startswith("placement:") else "input_dependent") / name
     d.mkdir(parents=True)
     cfg = dict(backbone="efficientnet_lite0", method="vp", prompt_size=9, image_size=64, epochs=8, batch_size=32,
                train_per_class=200, seed=0, out_dir=str(d), device="auto", record_test=record) | config
